@@ -1,0 +1,185 @@
+"""The ``agentcritic`` command. Thin: it parses flags, builds a config, and calls the library.
+
+Heavy modules (envs with JVMs, torch) are imported inside the commands so ``--help`` is instant.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+app = typer.Typer(
+    name="agentcritic",
+    help="Learned judgement for LLM agents: reward models without labels, planning, and when to ask for help.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    """Errors a user can cause; they are printed as one clear message, never a traceback."""
+    from agentcritic.agents import AgentError
+    from agentcritic.config import ConfigError
+    from agentcritic.envs import EnvError
+    from agentcritic.store import StoreError
+    from agentcritic.types import RecordError
+
+    return (ConfigError, EnvError, StoreError, RecordError, AgentError)
+
+
+def _fail(exc: BaseException) -> None:
+    typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(2)
+
+
+@app.command()
+def envs(env: Optional[str] = typer.Option(None, help="show one env only")) -> None:
+    """List the registered environments, their splits and sizes."""
+    from agentcritic import envs as envs_mod
+
+    try:
+        names = [env] if env else envs_mod.names()
+        typer.echo(f"{'env':<14}{'train':>8}{'dev':>8}{'test':>8}  max_steps  example task")
+        for name in names:
+            e = envs_mod.make(name)
+            try:
+                sizes = {s: len(e.task_ids(s)) for s in e.splits}
+                example = e.task_ids("test")[0]
+                typer.echo(
+                    f"{name:<14}{sizes.get('train', 0):>8}{sizes.get('dev', 0):>8}{sizes.get('test', 0):>8}"
+                    f"  {e.max_steps:>9}  {example}"
+                )
+            finally:
+                e.close()
+    except _user_errors() as exc:
+        _fail(exc)
+
+
+@app.command()
+def play(
+    env: str = typer.Argument(..., help="registered env name"),
+    task_id: Optional[str] = typer.Option(None, "--task-id", help="task to play (default: the split's first)"),
+    split: str = typer.Option("test", help="split to draw the task from"),
+    seed: int = typer.Option(0, help="episode seed"),
+    show: int = typer.Option(40, help="how many admissible actions to list"),
+) -> None:
+    """Play a task yourself: type an action, its number in the list, '?' for a hint, or 'q' to quit."""
+    from agentcritic import envs as envs_mod
+
+    try:
+        e = envs_mod.make(env)
+        task = task_id or e.task_ids(split)[0]
+        obs, info = e.reset(task_id=task, seed=seed)
+    except _user_errors() as exc:
+        _fail(exc)
+        return
+    typer.secho(f"Task {task}: {info['instruction']}", bold=True)
+    done = False
+    while not done:
+        typer.echo("\n" + obs)
+        actions = info.get("admissible_actions") or []
+        if actions:
+            typer.echo(f"\nAdmissible actions ({len(actions)}):")
+            for i, a in enumerate(actions[:show]):
+                typer.echo(f"  {i:>3}. {a}")
+            if len(actions) > show:
+                typer.echo(f"  ... and {len(actions) - show} more (type the action text)")
+        try:
+            line = input("> ").strip()
+        except EOFError:
+            line = "q"
+        if line in ("q", "quit", "exit"):
+            break
+        if line == "?":
+            typer.echo(f"hint: {e.expert_action()}")
+            continue
+        action = actions[int(line)] if line.isdigit() and int(line) < len(actions) else line
+        obs, reward, terminated, truncated, info = e.step(action)
+        flag = " (invalid)" if info.get("invalid") else ""
+        typer.echo(f"[{action}] reward {reward:+.3f}, score {info['score']:.3f}{flag}")
+        done = terminated or truncated
+    if done:
+        typer.echo("\n" + obs)
+    typer.secho(
+        f"\nEpisode over after {len(e.actions)} steps: score {e.score:.3f}, success {e.success}",
+        bold=True,
+    )
+    e.close()
+
+
+@app.command()
+def rollout(
+    env: Optional[str] = typer.Option(None, help="registered env name"),
+    policy: Optional[str] = typer.Option(None, help="expert | random"),
+    split: Optional[str] = typer.Option(None, help="train | dev | test"),
+    limit: Optional[int] = typer.Option(None, help="first N tasks of the split"),
+    samples: Optional[int] = typer.Option(None, help="episodes per task"),
+    seed: Optional[int] = typer.Option(None, help="base seed"),
+    max_steps: Optional[int] = typer.Option(None, "--max-steps", help="override the env's step limit"),
+    workers: Optional[int] = typer.Option(None, help="parallel worker processes"),
+    executor: Optional[str] = typer.Option(None, help="pool | ray"),
+    out: Path = typer.Option(..., help="run folder (re-running the same command resumes it)"),
+    config: Optional[Path] = typer.Option(None, help="TOML config; flags override it"),
+    set_: list[str] = typer.Option([], "--set", help="override any config field: KEY=VALUE (repeatable)"),
+) -> None:
+    """Roll a policy out over a split into a run folder (resumes when re-run)."""
+    from agentcritic.config import RolloutConfig, load_config
+    from agentcritic.rollouts import run_rollouts
+
+    flags = {
+        "env": env, "policy": policy, "split": split, "limit": limit, "samples": samples, "seed": seed,
+        "max_steps": max_steps, "workers": workers, "executor": executor,
+    }
+    overrides = [f"{k}={_toml_value(v)}" for k, v in flags.items() if v is not None] + list(set_)
+    try:
+        cfg = load_config(RolloutConfig, config, overrides)
+        summary = run_rollouts(cfg, out)
+    except _user_errors() as exc:
+        _fail(exc)
+        return
+    typer.echo(
+        f"{summary['episodes']} episodes in {out}: success {summary['success_rate']:.1%}, "
+        f"mean score {summary['mean_score']:.3f}, mean steps {summary['mean_steps']:.1f} "
+        f"({summary['written']} new, {summary['resumed_from']} resumed)"
+    )
+
+
+@app.command()
+def demo(
+    out: Path = typer.Option(Path("runs/demo"), help="run folder of the demo"),
+    limit: int = typer.Option(20, help="test tasks per env"),
+    workers: int = typer.Option(2, help="parallel worker processes"),
+) -> None:
+    """The main job: expert and random rollouts on every env's test split, and a summary report."""
+    from agentcritic.demo import run_demo
+
+    try:
+        report = run_demo(out, limit=limit, workers=workers)
+    except _user_errors() as exc:
+        _fail(exc)
+        return
+    typer.echo(report.read_text())
+    typer.secho(f"Report: {report}", bold=True)
+
+
+def _toml_value(value: object) -> str:
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        typer.echo("interrupted; re-run the same command to resume", err=True)
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

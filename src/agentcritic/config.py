@@ -1,0 +1,153 @@
+"""Configs are data: pydantic models with working defaults, loaded from TOML, overridden from the CLI.
+
+Errors name the file, the line and the field, e.g.
+``rollout.toml:4: field 'limit': Input should be a valid integer (got 'ten')``.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+M = TypeVar("M", bound=BaseModel)
+
+
+class ConfigError(ValueError):
+    """A config file or override that cannot be used; the message says where and why."""
+
+
+class StageConfig(BaseModel):
+    """Base of every stage config: unknown keys are errors, not silently ignored."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class RolloutConfig(StageConfig):
+    """Roll a policy out over a split of an env into a run folder."""
+
+    env: str = Field(description="registered env name (see `agentcritic envs`)")
+    env_kwargs: dict[str, Any] = Field(default_factory=dict, description="keyword arguments for envs.make")
+    policy: str = Field("expert", description="expert | random (LLM policies: see the llm issue)")
+    split: Literal["train", "dev", "test"] = Field("test", description="task split")
+    limit: int | None = Field(None, ge=1, description="first N tasks of the split (all when unset)")
+    samples: int = Field(1, ge=1, description="episodes per task")
+    seed: int = Field(0, description="base seed; each episode's seed derives from it and the task")
+    max_steps: int | None = Field(None, ge=1, description="override the env's step limit")
+    workers: int = Field(1, ge=1, description="parallel worker processes")
+    executor: Literal["pool", "ray"] = Field("pool", description="local process pool or Ray")
+
+    @field_validator("env")
+    @classmethod
+    def _known_env(cls, name: str) -> str:
+        from agentcritic.envs import names
+
+        if name not in names():
+            raise ValueError(f"unknown env {name!r}; registered envs are {names()}")
+        return name
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """``"a.b=3"`` → (["a", "b"], 3). The value is read as TOML, falling back to a string."""
+    if "=" not in text:
+        raise ConfigError(f"override {text!r}: expected KEY=VALUE, e.g. limit=10 or env_kwargs.num_products=5000")
+    key, _, raw = text.partition("=")
+    path = [p.strip() for p in key.split(".")]
+    if not all(path):
+        raise ConfigError(f"override {text!r}: empty key part")
+    try:
+        value = tomllib.loads(f"v = {raw.strip()}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw.strip()
+    return path, value
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    data = _deepcopy(data)
+    for text in overrides:
+        path, value = parse_override(text)
+        node = data
+        for part in path[:-1]:
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise ConfigError(f"override {text!r}: {part!r} is not a table")
+            node = child
+        node[path[-1]] = value
+    return data
+
+
+def _deepcopy(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _deepcopy(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_deepcopy(v) for v in value]
+    return value
+
+
+def read_toml(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError(f"{path}: no such config file")
+    try:
+        return tomllib.loads(path.read_text("utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text ({exc})") from exc
+
+
+def validate(
+    model: type[M], data: dict[str, Any], *, source: str | Path | None = None, text: str | None = None
+) -> M:
+    """Build ``model`` from ``data``; on failure raise ConfigError naming file, line and field."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            loc = [str(p) for p in err["loc"]]
+            field = ".".join(loc) or "(top level)"
+            where = str(source) if source else "config"
+            lineno = _line_of(text, loc) if text else None
+            if lineno:
+                where += f":{lineno}"
+            got = f" (got {err['input']!r})" if "input" in err and not isinstance(err["input"], dict) else ""
+            lines.append(f"{where}: field '{field}': {err['msg']}{got}")
+        raise ConfigError("\n".join(lines)) from None
+
+
+def _line_of(text: str, loc: list[str]) -> int | None:
+    """Best-effort line number of the key ``loc`` in TOML text (the last key part wins)."""
+    if not loc:
+        return None
+    table: list[str] = []
+    candidates = []
+    for i, line in enumerate(text.splitlines(), start=1):
+        stripped = line.strip()
+        m = re.match(r"^\[+\s*([^\]]+?)\s*\]+", stripped)
+        if m:
+            table = [p.strip().strip('"') for p in m.group(1).split(".")]
+            continue
+        m = re.match(r'^("?)([A-Za-z0-9_.\-]+)\1\s*=', stripped)
+        if m:
+            key = table + [p.strip() for p in m.group(2).split(".")]
+            if key == loc[: len(key)]:
+                candidates.append((len(key), i))
+    if not candidates:
+        return None
+    return max(candidates)[1]
+
+
+def load_config(model: type[M], path: str | Path | None = None, overrides: list[str] | None = None,
+                base: dict[str, Any] | None = None) -> M:
+    """Read ``path`` (TOML), apply ``base`` defaults under it and ``overrides`` over it, validate."""
+    data: dict[str, Any] = dict(base or {})
+    text = None
+    if path is not None:
+        text = Path(path).read_text("utf-8") if Path(path).exists() else None
+        data.update(read_toml(path))
+    data = apply_overrides(data, overrides or [])
+    return validate(model, data, source=path, text=text)

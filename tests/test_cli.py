@@ -82,7 +82,7 @@ def test_broken_config_file_names_file_line_and_field(tmp_path) -> None:
 
 
 def test_play_with_typed_input_reaches_the_end(tmp_path) -> None:
-    # 900 is "1 3 3 11" in ToT's list; '?' asks the expert for a hint, then we play its moves by text.
+    # 900 is "4 5 6 10" (rank 901) in ToT's list; '?' asks the expert for a hint, then we play its moves by text.
     from agentcritic import envs
 
     env = envs.make("game24")
@@ -126,3 +126,12 @@ def test_sigkill_mid_run_then_resume_gives_exactly_the_uninterrupted_records(tmp
     res = run_cli(*args, "--out", str(out), timeout=300)
     assert res.returncode == 0, res.stderr
     assert records(shard) == expected
+
+
+@pytest.mark.slow
+def test_ray_executor_writes_the_same_records_as_the_pool(tmp_path) -> None:
+    args = ["rollout", "--env", "game24", "--policy", "random", "--limit", "30", "--samples", "2", "--workers", "2"]
+    assert run_cli(*args, "--out", str(tmp_path / "pool")).returncode == 0
+    res = run_cli(*args, "--executor", "ray", "--out", str(tmp_path / "ray"), timeout=300)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert records(tmp_path / "ray" / "rollouts.jsonl") == records(tmp_path / "pool" / "rollouts.jsonl")

@@ -176,6 +176,7 @@ def test_left_list_mismatch_is_invalid(env: Game24Env) -> None:
         ("4 / 0 = 0", "0 is not among the numbers left"),
         ("4 / 5/0 = 1", "zero denominator"),
         ("what is 4 + 5?", "could not read"),
+        ("4 + 5 = 9 (left: 6 9 1e999999999)", "could not read the list"),
     ],
 )
 def test_invalid_steps_explain(env: Game24Env, step: str, message: str) -> None:

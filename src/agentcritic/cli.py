@@ -113,7 +113,11 @@ def play(
 @app.command()
 def rollout(
     env: Optional[str] = typer.Option(None, help="registered env name"),
-    policy: Optional[str] = typer.Option(None, help="expert | random"),
+    policy: Optional[str] = typer.Option(None, help="expert | random | smollm2 | hf | openai | llamacpp"),
+    mode: Optional[str] = typer.Option(None, help="LLM policies: choose | generate"),
+    temperature: Optional[float] = typer.Option(None, help="LLM policies: sampling temperature (0 = greedy)"),
+    base_url: Optional[str] = typer.Option(None, "--base-url", help="openai policy: server URL, e.g. http://127.0.0.1:8000/v1"),
+    model: Optional[str] = typer.Option(None, help="openai: model name; hf/llamacpp: model path"),
     split: Optional[str] = typer.Option(None, help="train | dev | test"),
     limit: Optional[int] = typer.Option(None, help="first N tasks of the split"),
     samples: Optional[int] = typer.Option(None, help="episodes per task"),
@@ -131,8 +135,11 @@ def rollout(
 
     flags = {
         "env": env, "policy": policy, "split": split, "limit": limit, "samples": samples, "seed": seed,
-        "max_steps": max_steps, "workers": workers, "executor": executor,
+        "max_steps": max_steps, "workers": workers, "executor": executor, "mode": mode, "temperature": temperature,
+        "llm.base_url": base_url,
     }
+    if model is not None:
+        flags["llm.path" if policy in ("hf", "llamacpp") else "llm.model"] = model
     overrides = [f"{k}={_toml_value(v)}" for k, v in flags.items() if v is not None] + list(set_)
     try:
         cfg = load_config(RolloutConfig, config, overrides)

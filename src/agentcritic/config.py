@@ -31,7 +31,11 @@ class RolloutConfig(StageConfig):
 
     env: str = Field(description="registered env name (see `agentcritic envs`)")
     env_kwargs: dict[str, Any] = Field(default_factory=dict, description="keyword arguments for envs.make")
-    policy: str = Field("expert", description="expert | random (LLM policies: see the llm issue)")
+    policy: str = Field("expert", description="expert | random | smollm2 | hf | openai | llamacpp")
+    mode: Literal["choose", "generate"] = Field("choose", description="LLM agents: score listed actions or write them")
+    temperature: float = Field(0.0, ge=0.0, description="LLM agents: 0 = greedy")
+    few_shot: bool = Field(True, description="LLM agents: show the expert's episode on a training task")
+    llm: dict[str, Any] = Field(default_factory=dict, description="backend kwargs: base_url, model, path …")
     split: Literal["train", "dev", "test"] = Field("test", description="task split")
     limit: int | None = Field(None, ge=1, description="first N tasks of the split (all when unset)")
     samples: int = Field(1, ge=1, description="episodes per task")
@@ -39,6 +43,15 @@ class RolloutConfig(StageConfig):
     max_steps: int | None = Field(None, ge=1, description="override the env's step limit")
     workers: int = Field(1, ge=1, description="parallel worker processes")
     executor: Literal["pool", "ray"] = Field("pool", description="local process pool or Ray")
+
+    @field_validator("policy")
+    @classmethod
+    def _known_policy(cls, name: str) -> str:
+        from agentcritic.agents import POLICIES
+
+        if name not in POLICIES:
+            raise ValueError(f"unknown policy {name!r}; valid policies are {list(POLICIES)}")
+        return name
 
     @field_validator("env")
     @classmethod

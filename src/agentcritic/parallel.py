@@ -7,6 +7,7 @@ one whole line at a time as episodes finish, and a re-run skips every key alread
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -71,10 +72,10 @@ def run_jobs(
     bar = tqdm(total=len(todo), desc=progress or "", disable=progress is None, unit="ep", dynamic_ncols=True)
     try:
         if executor == "ray":
-            raise ValueError("executor 'ray' arrives with the optional extra agentcritic[ray] (not installed yet)")
-        if executor != "pool":
-            raise ValueError(f"unknown executor {executor!r}; valid executors are ['pool', 'ray']")
-        if workers <= 1:
+            _run_ray(todo, shard, workers, fn, bar, stats)
+        elif executor != "pool":
+            raise ValueError(f"unknown executor {executor!r}; valid executors are {list(EXECUTORS)}")
+        elif workers <= 1:
             for job in todo:
                 key, record = fn(job)
                 stats["written"] += shard.append(key, record)
@@ -84,6 +85,9 @@ def run_jobs(
     finally:
         bar.close()
     return stats
+
+
+EXECUTORS = ("pool", "ray")
 
 
 def _run_pool(todo, shard, workers, fn, bar, stats) -> None:
@@ -107,3 +111,36 @@ def _run_pool(todo, shard, workers, fn, bar, stats) -> None:
                 nxt = next(it, None)
                 if nxt is not None:
                     pending.add(pool.submit(fn, nxt))
+
+
+def _run_ray(todo, shard, workers, fn, bar, stats) -> None:
+    """Ray tasks running the same episode function; joins a cluster if one is configured
+    (``RAY_ADDRESS``), else starts a local instance with ``workers`` CPUs."""
+    try:
+        import ray
+    except ImportError as exc:
+        raise ValueError("executor 'ray' needs the optional extra: pip install 'agentcritic[ray]'") from exc
+    started = False
+    if not ray.is_initialized():
+        if os.environ.get("RAY_ADDRESS"):
+            ray.init(address=os.environ["RAY_ADDRESS"], log_to_driver=False)
+        else:
+            ray.init(num_cpus=max(1, workers), include_dashboard=False, log_to_driver=False,
+                     configure_logging=False)
+        started = True
+    try:
+        remote_fn = ray.remote(num_cpus=1, max_retries=2)(fn)
+        it = iter(todo)
+        pending = [remote_fn.remote(job) for _, job in zip(range(max(1, workers) * 4), it)]
+        while pending:
+            done, pending = ray.wait(pending, num_returns=1)
+            for ref in done:
+                key, record = ray.get(ref)
+                stats["written"] += shard.append(key, record)
+                bar.update(1)
+                nxt = next(it, None)
+                if nxt is not None:
+                    pending.append(remote_fn.remote(nxt))
+    finally:
+        if started:
+            ray.shutdown()

@@ -36,10 +36,17 @@ def episode_jobs(config: RolloutConfig, stage: str = "rollouts") -> list[Episode
                     seed=seed,
                     policy=config.policy,
                     env_kwargs=env_kwargs(config),
+                    policy_kwargs=policy_kwargs(config),
                     meta={"sample": sample, "split": config.split},
                 )
             )
     return jobs
+
+
+def policy_kwargs(config: RolloutConfig) -> dict[str, Any]:
+    if config.policy in ("expert", "random"):
+        return {}
+    return {"mode": config.mode, "temperature": config.temperature, "few_shot": config.few_shot, "llm": config.llm}
 
 
 def env_kwargs(config: RolloutConfig) -> dict[str, Any]:

@@ -1,23 +1,57 @@
-"""Acting policies. ``make_agent(name, **kwargs)`` builds one by name."""
+"""Acting policies. ``make_agent(policy, ...)`` builds one by name.
+
+Policies: ``expert`` and ``random`` need no model; ``smollm2``, ``hf``, ``openai`` and ``llamacpp``
+are a :class:`ReActAgent` over that ``agentcritic.llm`` backend.
+"""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from agentcritic.agents.base import Agent, AgentError, derive_seed
 from agentcritic.agents.baselines import ExpertAgent, RandomAgent
+from agentcritic.agents.react import ReActAgent
 from agentcritic.agents.rollout import rollout
 
-POLICIES = ("expert", "random")
+BASELINE_POLICIES = ("expert", "random")
+LLM_POLICIES = ("smollm2", "hf", "openai", "llamacpp")
+POLICIES = BASELINE_POLICIES + LLM_POLICIES
+
+# One loaded model per (backend, kwargs) per process: workers load it once, not once per episode.
+_LOADED_LMS: dict[str, Any] = {}
 
 
-def make_agent(policy: str, seed: int = 0, **kwargs: Any) -> Agent:
-    """Build a policy by name: ``expert`` or ``random``."""
+def load_lm(backend: str, **llm_kwargs: Any) -> Any:
+    from agentcritic import llm
+
+    key = backend + json.dumps(llm_kwargs, sort_keys=True, default=str)
+    if key not in _LOADED_LMS:
+        _LOADED_LMS[key] = llm.load(backend, **llm_kwargs)
+    return _LOADED_LMS[key]
+
+
+def make_agent(
+    policy: str,
+    seed: int = 0,
+    mode: str = "choose",
+    temperature: float = 0.0,
+    few_shot: bool = True,
+    llm: dict[str, Any] | None = None,
+) -> Agent:
+    """Build a policy by name (see :data:`POLICIES`)."""
     if policy == "expert":
         return ExpertAgent()
     if policy == "random":
         return RandomAgent(seed=seed)
+    if policy in LLM_POLICIES:
+        lm = load_lm(policy, **(llm or {}))
+        return ReActAgent(lm, mode=mode, temperature=temperature, few_shot=few_shot, seed=seed,
+                          name=f"{policy}-{mode}-t{temperature:g}")
     raise ValueError(f"unknown policy {policy!r}; valid policies are {list(POLICIES)}")
 
 
-__all__ = ["Agent", "AgentError", "ExpertAgent", "RandomAgent", "derive_seed", "make_agent", "rollout", "POLICIES"]
+__all__ = [
+    "Agent", "AgentError", "ExpertAgent", "RandomAgent", "ReActAgent", "derive_seed", "make_agent",
+    "rollout", "POLICIES", "LLM_POLICIES",
+]

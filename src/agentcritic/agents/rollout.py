@@ -46,5 +46,7 @@ def rollout(
     traj.success = bool(env.success) and "error" not in traj.meta
     traj.score = float(env.score)
     traj.meta["invalid_actions"] = env.invalid_actions
+    if hasattr(agent, "stats"):
+        traj.meta["agent"] = agent.stats()
     traj.meta["truncated"] = bool(env.truncated or (not env.terminated and len(traj.steps) >= limit))
     return traj

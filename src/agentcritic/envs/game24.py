@@ -30,8 +30,9 @@ Decisions:
 - **Admissible actions**: every unordered pair of the numbers left × every defined operation
   (both orders for ``-`` and ``/``, no division by zero; the commutative ones written smaller
   number first), with the ``(left: …)`` part, deduplicated and sorted. Once one number is left,
-  the only admissible action is the answer line built from the steps (parenthesised as needed,
-  e.g. ``Answer: (1 + 2 + 3) * 4 = 24``), even when that number is not 24: the agent ends the
+  the only admissible action is the answer line built from the steps, operands in the order the
+  steps wrote them, parenthesised only where needed (``8 / 3``, ``3 - 8/3``, ``8 / 1/3`` give
+  ``Answer: 8 / (3 - 8 / 3) = 24``), even when that number is not 24: the agent ends the
   episode with a (failing) answer, and the env does not reveal early that no path to 24 remains.
 - **Expert**: an exact solver, memoised over sorted multisets of numbers left, returns the first
   step (preferring steps that keep all numbers non-negative integers, then in sorted order) whose
@@ -51,8 +52,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from fractions import Fraction
 from functools import lru_cache
-from math import gcd
 from importlib import resources
+from math import gcd
 
 from agentcritic.envs.base import EnvError, StepOutcome, TextEnv
 from agentcritic.envs.game24_expr import ExpressionError, evaluate
@@ -72,6 +73,7 @@ _STEP = re.compile(
     r"\s*(?:\(\s*left\s*:?\s*(?P<left>[^()]*)\))?\s*\.?\s*$",
     re.IGNORECASE,
 )
+_NUMBER = re.compile(_NUM)
 _ANSWER = re.compile(r"^\s*answer\s*:?(?P<body>.*)$", re.IGNORECASE | re.DOTALL)
 _OP_ALIASES = {"×": "*", "x": "*", "X": "*", "·": "*", "÷": "/", "−": "-", "–": "-"}
 _FORMAT_HINT = "write a step as 'a op b = c (left: ...)' with two of the numbers left, or 'Answer: <expression> = 24'"
@@ -105,6 +107,18 @@ def _splits() -> dict[str, tuple[str, ...]]:
         "dev": tuple(str(i) for i in dev),
         "test": tuple(str(i) for i in TEST_IDS),
     }
+
+
+def _show(values: Iterable[Fraction | int]) -> str:
+    return " ".join(str(v) for v in values)
+
+
+def _number(text: str) -> Fraction:
+    """A number of a step (``-3``, ``8/3``); ``ValueError`` for anything else (never ``1e999999``,
+    which ``Fraction`` alone would expand), ``ZeroDivisionError`` for ``a/0``."""
+    if not _NUMBER.fullmatch(text):
+        raise ValueError(f"not a number: {text!r}")
+    return Fraction(text.replace("−", "-").replace("–", "-"))
 
 
 # --------------------------------------------------------------------------------------- arithmetic
@@ -175,7 +189,7 @@ def solvable(values: Iterable[Fraction | int]) -> bool:
     return _solvable(tuple(sorted((Fraction(v).numerator, Fraction(v).denominator) for v in values)))
 
 
-@lru_cache(maxsize=1 << 14)
+@lru_cache(maxsize=4096)  # ~3.5 kB an entry
 def _table(values: tuple[Fraction, ...]) -> tuple[tuple[str, tuple[Fraction, ...]], ...]:
     """Every defined step from the sorted multiset ``values``: (action text, values left after).
 
@@ -196,7 +210,7 @@ def _table(values: tuple[Fraction, ...]) -> tuple[tuple[str, tuple[Fraction, ...
     return tuple(sorted(table.items()))
 
 
-@lru_cache(maxsize=1 << 14)
+@lru_cache(maxsize=4096)
 def _expert_step(values: tuple[Fraction, ...]) -> str | None:
     """The step the expert takes from ``values``: the first, preferring non-negative integers left
     and then sorted text, whose numbers left can still make 24."""
@@ -228,15 +242,6 @@ class _Node:
         ):
             right = f"({right})"
         return f"{left} {self.op} {right}"
-
-
-def _show(values) -> str:
-    return " ".join(str(v) for v in values)
-
-
-def _number(text: str) -> Fraction:
-    """An operand as the step parser reads it; ``ZeroDivisionError`` for ``a/0``."""
-    return Fraction(text.replace("−", "-").replace("–", "-"))
 
 
 # --------------------------------------------------------------------------------------- env

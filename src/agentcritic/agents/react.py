@@ -1,0 +1,202 @@
+"""The acting policy over a language model: ReAct-style prompting in two modes.
+
+- ``choose``: the LM scores each admissible (or candidate) action as the continuation of the
+  prompt; the agent samples from the softmax of those log-probabilities at ``temperature``
+  (0 = argmax). The default for small local models, which rarely write a valid action unaided.
+- ``generate``: the LM writes ``Thought: … Action: …`` and the action is parsed from it, as the
+  papers drive large models. A reply with no parsable action is sent to the env as it is (first
+  line), so it becomes the env's invalid-action step; it is counted, never a crash.
+
+Few-shot examples and reflections enter through the prompt, not through subclasses: the few-shot
+example of an env is the env's own expert on its first training task, so every env (including
+ones registered later) gets one without hand-written prompts.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import re
+from typing import Any
+
+from agentcritic.agents.base import AgentError, derive_seed
+from agentcritic.envs.base import TextEnv
+from agentcritic.types import Trajectory
+
+MODES = ("choose", "generate")
+ACTION_RE = re.compile(r"Action\s*:\s*(.+)", re.IGNORECASE)
+
+_FEW_SHOT_CACHE: dict[tuple[str, int], str] = {}
+
+
+def expert_example(env: TextEnv, max_steps: int = 8) -> str:
+    """A worked example for ``env``'s prompt: its expert on the first training task."""
+    key = (env.name, max_steps)
+    if key in _FEW_SHOT_CACHE:
+        return _FEW_SHOT_CACHE[key]
+    saved = env.snapshot() if env.task_id is not None else None
+    task = env.task_ids("train")[0]
+    obs, info = env.reset(task_id=task, seed=0)
+    lines = [f"Instruction: {info['instruction']}", f"Observation: {obs}"]
+    for _ in range(max_steps):
+        action = env.expert_action()
+        if action is None:
+            break
+        obs, _, terminated, truncated, _ = env.step(action)
+        lines += [f"Action: {action}", f"Observation: {obs}"]
+        if terminated or truncated:
+            break
+    if saved is not None:
+        env.restore(saved)
+    text = "\n".join(lines)
+    _FEW_SHOT_CACHE[key] = text
+    return text
+
+
+class ReActAgent:
+    """An LLM policy. ``act(history, info)`` returns the next action; ``distribution`` the
+    probabilities it draws from."""
+
+    def __init__(
+        self,
+        lm: Any,
+        mode: str = "choose",
+        temperature: float = 0.0,
+        few_shot: bool | str = True,
+        max_tokens: int = 96,
+        history_steps: int = 8,
+        max_candidates: int | None = None,
+        reflections: list[str] | None = None,
+        seed: int = 0,
+        name: str | None = None,
+    ) -> None:
+        if mode not in MODES:
+            raise ValueError(f"unknown mode {mode!r}; valid modes are {list(MODES)}")
+        if temperature < 0:
+            raise ValueError(f"temperature must be >= 0, got {temperature}")
+        self.lm = lm
+        self.mode = mode
+        self.temperature = float(temperature)
+        self.few_shot = few_shot
+        self.max_tokens = max_tokens
+        self.history_steps = history_steps
+        self.max_candidates = max_candidates
+        self.reflections = list(reflections or [])
+        self.base_seed = seed
+        self.name = name or f"react-{mode}"
+        self._rng = random.Random(seed)
+        self._env: TextEnv | None = None
+        self._example = ""
+        self.parse_failures = 0
+
+    # ------------------------------------------------------------------ episode
+    def reset(self, env: TextEnv, task_id: str, seed: int) -> None:
+        self._env = env
+        self._rng = random.Random(derive_seed(self.base_seed, env.name, task_id, seed))
+        self.parse_failures = 0
+        if self.few_shot is True:
+            self._example = expert_example(env)
+        elif isinstance(self.few_shot, str):
+            self._example = self.few_shot
+        else:
+            self._example = ""
+
+    def stats(self) -> dict[str, Any]:
+        return {"parse_failures": self.parse_failures, "mode": self.mode, "temperature": self.temperature}
+
+    # ------------------------------------------------------------------ prompting
+    def messages(self, history: Trajectory, info: dict[str, Any]) -> list[dict[str, str]]:
+        system = [
+            "You are an agent acting in a text environment. Read the instruction and the observations, "
+            "then give the single next action."
+        ]
+        if self.mode == "generate":
+            system.append("Answer in exactly this format:\nThought: <one short sentence>\nAction: <the action>")
+        if self._example:
+            system.append("Here is an example of a successful episode:\n" + self._example)
+        if self.reflections:
+            system.append(
+                "Reflections from previous attempts:\n" + "\n".join(f"- {r}" for r in self.reflections)
+            )
+        user = [f"Instruction: {history.instruction}"]
+        steps = history.steps
+        if history.first_observation and len(steps) <= self.history_steps:
+            user.append(f"Observation: {history.first_observation}")
+        if len(steps) > self.history_steps:
+            user.append(f"[{len(steps) - self.history_steps} earlier steps omitted]")
+        for s in steps[-self.history_steps:]:
+            user += [f"Action: {s.action}", f"Observation: {s.observation}"]
+        if self.mode == "generate" and info.get("admissible_actions"):
+            shown = info["admissible_actions"][:40]
+            user.append("Some valid actions: " + "; ".join(shown))
+        user.append("What is the next action?")
+        return [{"role": "system", "content": "\n\n".join(system)}, {"role": "user", "content": "\n".join(user)}]
+
+    def candidates(self, info: dict[str, Any]) -> list[str]:
+        choices = info.get("admissible_actions")
+        if not choices:
+            raise AgentError("choose mode needs the env's admissible (or candidate) actions; none were given")
+        choices = list(dict.fromkeys(choices))
+        if self.max_candidates and len(choices) > self.max_candidates:
+            choices = self._rng.sample(choices, self.max_candidates)
+        return choices
+
+    # ------------------------------------------------------------------ acting
+    def distribution(self, history: Trajectory, info: dict[str, Any]) -> list[tuple[str, float]]:
+        """(action, probability) pairs the next action is drawn from, most likely first."""
+        if self.mode == "choose":
+            choices = self.candidates(info)
+            logps = self.lm.score(self.messages(history, info), [f"Action: {c}" for c in choices])
+            probs = softmax(logps, self.temperature)
+            return sorted(zip(choices, probs), key=lambda p: -p[1])
+        n = 1 if self.temperature == 0 else 5
+        texts = self.lm.generate(
+            self.messages(history, info), n=n, temperature=self.temperature,
+            max_tokens=self.max_tokens, stop=["\nObservation"], seed=self._rng.randrange(2**31),
+        )
+        counts: dict[str, int] = {}
+        for text in texts:
+            action = self.parse(text)
+            counts[action] = counts.get(action, 0) + 1
+        return sorted(((a, c / len(texts)) for a, c in counts.items()), key=lambda p: -p[1])
+
+    def act(self, history: Trajectory, info: dict[str, Any]) -> str:
+        if self.mode == "generate":
+            text = self.lm.generate(
+                self.messages(history, info), n=1, temperature=self.temperature,
+                max_tokens=self.max_tokens, stop=["\nObservation"], seed=self._rng.randrange(2**31),
+            )[0]
+            return self.parse(text)
+        dist = self.distribution(history, info)
+        if self.temperature == 0:
+            return dist[0][0]
+        r, acc = self._rng.random(), 0.0
+        for action, p in dist:
+            acc += p
+            if r <= acc:
+                return action
+        return dist[-1][0]
+
+    def parse(self, text: str) -> str:
+        """The action in a ``Thought: … Action: …`` reply; unparsable text goes to the env as is."""
+        match = ACTION_RE.search(text)
+        if match:
+            return match.group(1).strip().splitlines()[0].strip()
+        self.parse_failures += 1
+        first = text.strip().splitlines()[0].strip() if text.strip() else ""
+        return first or "(no action)"
+
+
+def softmax(logps: list[float], temperature: float) -> list[float]:
+    """Probabilities from log-scores; temperature 0 puts all mass on the (first) argmax."""
+    if not logps:
+        return []
+    if temperature == 0:
+        best = max(range(len(logps)), key=lambda i: logps[i])
+        return [1.0 if i == best else 0.0 for i in range(len(logps))]
+    scaled = [x / temperature for x in logps]
+    top = max(scaled)
+    exps = [math.exp(x - top) for x in scaled]
+    total = sum(exps)
+    return [e / total for e in exps]
+

@@ -58,6 +58,7 @@ class TextEnv:
         self.terminated: bool = False
         self.truncated: bool = False
         self.invalid_actions: int = 0
+        self._all_ids: set[str] | None = None
 
     # ----------------------------------------------------------------- hooks for subclasses
     def _task_ids(self, split: str) -> list[str]:
@@ -87,10 +88,13 @@ class TextEnv:
         return list(self._task_ids(split))
 
     def all_task_ids(self) -> set[str]:
-        out: set[str] = set()
-        for split in self.splits:
-            out.update(self._task_ids(split))
-        return out
+        # Splits are fixed for an instance, so the union is built once (reset checks every id).
+        if getattr(self, "_all_ids", None) is None:
+            out: set[str] = set()
+            for split in self.splits:
+                out.update(self._task_ids(split))
+            self._all_ids = out
+        return set(self._all_ids)
 
     def check_task_id(self, task_id: str) -> str:
         task_id = str(task_id)
@@ -103,7 +107,8 @@ class TextEnv:
         return task_id
 
     def is_task_id(self, task_id: str) -> bool:
-        return task_id in self.all_task_ids()
+        self.all_task_ids()
+        return task_id in self._all_ids
 
     def reset(
         self,

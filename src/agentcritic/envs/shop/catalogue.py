@@ -1,8 +1,9 @@
 """The product catalogue, generated from a seed (WebShop's 1.18M scraped products cannot be fetched).
 
-Product ``i`` of catalogue ``seed`` is drawn from its own ``random.Random`` stream, so a catalogue of
-5,000 products is the first 5,000 products of the catalogue of 50,000 with the same seed, and the
-same seed gives the same catalogue on every machine. Each product has:
+Products are made in chunks of :data:`CHUNK`, each from its own numpy ``Generator`` keyed by
+``(seed, chunk)`` with all of the chunk's random draws made in bulk (50,000 products take a few
+seconds). So a catalogue of 5,000 products is the first 5,000 products of the catalogue of 50,000
+with the same seed, and a seed gives the same catalogue on every machine. Each product has:
 
 - a product type from :data:`~agentcritic.envs.shop.vocab.PRODUCT_TYPES` (uniformly drawn) and its
   category path ``(department, category, type)``;
@@ -103,11 +104,17 @@ class Product:
         """Every clickable option as ``(group, value)``, in page order."""
         return [(group, value) for group, values in self.options for value in values]
 
-    def search_text(self) -> str:
-        """What the search index reads for this product."""
+    def search_fragments(self) -> tuple[str, ...]:
+        """What the search index reads for this product: title, features, type, category, options.
+
+        Given as fragments (most repeat across products) so tokenising can be cached per fragment.
+        """
         t = PRODUCT_TYPES[self.type_index]
-        values = " ".join(v for _, vs in self.options for v in vs)
-        return " ".join((self.title, " ".join(self.features), t.name, t.category, values))
+        return (self.brand, *self.title[len(self.brand) + 1:].split(", "), *self.features, t.name,
+                t.category, *(v for _, vs in self.options for v in vs))
+
+    def search_text(self) -> str:
+        return " ".join(self.search_fragments())
 
 
 class Catalogue:
@@ -143,7 +150,7 @@ def _title_case(text: str) -> str:
 
 def _text_rng(seed: int, index: int, salt: int) -> random.Random:
     # One stream per product page (description, reviews), independent of the catalogue size.
-    return random.Random((int(seed) << 40) + (int(index) << 2) + salt)
+    return random.Random(f"{seed}/{index}/{salt}")
 
 
 def _asin(number: int) -> str:
@@ -214,7 +221,8 @@ def _chunk(seed: int, chunk: int, taken: set[str]) -> list[Product]:
         if material:
             parts.append(_title_case(material))
         parts.extend(_title_case(a) for a in attributes[1:3])
-        features = [FEATURE_TEMPLATES[feature_idx[k][j]].format(A=a.capitalize()) for j, a in enumerate(attributes)]
+        features = [FEATURE_TEMPLATES[feature_idx[k][j]].format(A=a.capitalize())
+                    for j, a in enumerate(attributes)]
         if material:
             features.append(f"Made of {material}")
         out.append(Product(
@@ -263,6 +271,7 @@ def _reviews(seed: int, product: Product) -> tuple[tuple[int, str, str], ...]:
     out = []
     for _ in range(rng.randint(1, 4)):
         stars = max(1, min(5, round(rng.gauss(product.rating, 0.8))))
-        text = rng.choice(REVIEW_TEMPLATES[stars]).format(t=product.product_type, a=rng.choice(product.attributes))
+        template = rng.choice(REVIEW_TEMPLATES[stars])
+        text = template.format(t=product.product_type, a=rng.choice(product.attributes))
         out.append((stars, rng.choice(REVIEW_TITLES[stars]), text))
     return tuple(out)

@@ -2,7 +2,8 @@
 
 Tokens: lower case, runs of letters or digits, English stop words dropped, and a small suffix
 stemmer (plural ``-s``/``-es``/``-ies``) so that "headphone" finds "headphones". Each product's
-document is :meth:`Product.search_text` (title, feature bullets, type, category, option values).
+document is :meth:`Product.search_fragments` (title, feature bullets, type, category, option
+values), tokenised fragment by fragment with a cache.
 
 Results are the top :data:`MAX_RESULTS` (50, as WebShop returns) products with a positive score,
 best first; ties are broken by catalogue index, so a query always gives the same list.
@@ -17,7 +18,7 @@ from functools import lru_cache
 import bm25s
 import numpy as np
 
-from agentcritic.envs.shop.catalogue import DEFAULT_PRODUCTS, Catalogue, build_catalogue
+from agentcritic.envs.shop.catalogue import DEFAULT_PRODUCTS, Catalogue, Product, build_catalogue
 
 MAX_RESULTS = 50
 _CACHE_SIZE = 4096
@@ -45,30 +46,41 @@ def tokenize(text: str) -> list[str]:
     return [stem(w) for w in _TOKEN.findall(text.lower()) if w not in STOPWORDS]
 
 
+@lru_cache(maxsize=1 << 17)
+def _fragment_tokens(fragment: str) -> tuple[str, ...]:
+    return tuple(tokenize(fragment))
+
+
+def document_tokens(product: Product) -> list[str]:
+    return [tok for fragment in product.search_fragments() for tok in _fragment_tokens(fragment)]
+
+
 class SearchIndex:
     """BM25 over one catalogue. ``search(query)`` gives product indices, best first."""
 
     def __init__(self, catalogue: Catalogue) -> None:
         self.catalogue = catalogue
-        corpus = [tokenize(p.search_text()) for p in catalogue.products]
+        corpus = [document_tokens(p) for p in catalogue.products]
         self._bm25 = bm25s.BM25()  # Lucene BM25, k1=1.5, b=0.75
         self._bm25.index(corpus, show_progress=False)
         self._vocab: dict[str, int] = self._bm25.vocab_dict
         self._cache: dict[tuple[str, int], tuple[int, ...]] = {}
 
-    def search(self, query: str, k: int = MAX_RESULTS) -> tuple[int, ...]:
+    def search(self, query: str, k: int = MAX_RESULTS, *, use_cache: bool = True) -> tuple[int, ...]:
         key = (query.strip().lower(), k)
-        hit = self._cache.get(key)
-        if hit is not None:
-            return hit
+        if use_cache:
+            hit = self._cache.get(key)
+            if hit is not None:
+                return hit
         ids = [self._vocab[t] for t in tokenize(key[0]) if t in self._vocab]
         result: tuple[int, ...] = ()
         if ids:
             scores = self._bm25.get_scores(ids)
             result = _top_k(scores, k)
-        if len(self._cache) >= _CACHE_SIZE:
-            self._cache.clear()
-        self._cache[key] = result
+        if use_cache:
+            if len(self._cache) >= _CACHE_SIZE:
+                self._cache.clear()
+            self._cache[key] = result
         return result
 
     def rank_of(self, query: str, index: int) -> int | None:

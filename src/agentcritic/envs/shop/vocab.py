@@ -1,6 +1,6 @@
 """The word lists the catalogue generator draws from: product types, attributes, option values.
 
-Five departments, as in WebShop (beauty, grocery, fashion, home, electronics), 70 product types.
+Five departments, as in WebShop (beauty, grocery, fashion, home, electronics), 74 product types.
 Each type names its category, its own attributes (joined with its department's), its option groups
 (each a list of values from :data:`OPTION_VALUES`), a price range and materials. The lists are
 plain data; :mod:`agentcritic.envs.shop.catalogue` turns them into products.

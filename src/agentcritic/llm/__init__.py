@@ -40,7 +40,8 @@ def load(name: str = DEFAULT_BACKEND, **kwargs: Any) -> LM:
     - ``hf``: ``path`` (folder or ``.gguf``), ``gguf_file``, ``threads``, ``template``, ``device``
     - ``openai``: ``base_url``, ``model``, ``api_key``, ``timeout``, ``max_retries``, ``backoff``,
       ``tokenizer``/``chat_template`` (for ``score``)
-    - ``llamacpp``: ``model_path`` (default: the smollm2 GGUF), ``n_ctx``, ``threads``
+    - ``llamacpp``: ``model_path`` or ``path`` (default: the smollm2 GGUF), ``n_ctx``, ``threads``,
+      ``score_with``
     - ``scripted``: ``answers`` (list or dict), ``scores`` (dict or callable) — tests only
 
     Raises ``ValueError`` for an unknown name.

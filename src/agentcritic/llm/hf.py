@@ -30,7 +30,13 @@ from typing import Any
 
 import torch
 import transformers
-from transformers import AutoModelForCausalLM, AutoTokenizer, StoppingCriteria, StoppingCriteriaList
+from transformers import (
+    AutoConfig,
+    AutoModelForCausalLM,
+    AutoTokenizer,
+    StoppingCriteria,
+    StoppingCriteriaList,
+)
 
 from agentcritic.llm.base import (
     LM,
@@ -90,7 +96,8 @@ def materialize_gguf(gguf_path: str | Path, target: str | Path | None = None) ->
     if not gguf_path.is_file():
         raise LLMError(f"GGUF file not found: {gguf_path}")
     if target is None:
-        target = model_cache_dir(gguf_path.stem.lower())
+        name = SMOLLM2_CACHE_NAME if gguf_path.name == SMOLLM2_GGUF else gguf_path.stem.lower()
+        target = model_cache_dir(name)
     target = Path(target).expanduser()
     if (target / "config.json").is_file():
         return target
@@ -162,12 +169,15 @@ class HFLM(LM):
         if not (path / "config.json").is_file():
             raise LLMError(f"{path} is not a Hugging Face model folder (no config.json) nor a .gguf file")
         self.path = path
+        # Reading the config imports transformers' lazy modules for this model type (seconds, once
+        # per process); it is kept out of load_seconds, which measures reading the model itself.
+        config = AutoConfig.from_pretrained(str(path), local_files_only=True)
         with Timer() as t:
             self.tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
-            self.model = AutoModelForCausalLM.from_pretrained(str(path), dtype=torch.float32,
+            self.model = AutoModelForCausalLM.from_pretrained(str(path), config=config, dtype=torch.float32,
                                                               local_files_only=True).to(device)
         self.model.eval()
-        #: seconds spent reading the model and tokenizer (not counting imports)
+        #: seconds spent reading the tokenizer and the weights (imports not counted)
         self.load_seconds = t.seconds
         self.device = torch.device(device)
         has_chat = bool(getattr(self.tokenizer, "chat_template", None))
@@ -274,8 +284,8 @@ class HFLM(LM):
         if self._prompt_kv is not None and self._prompt_kv[0] == key:
             return self._prompt_kv[1], self._prompt_kv[2]
         ids = torch.tensor([prompt_ids], device=self.device)
-        out = self.model(input_ids=ids, use_cache=True)
-        next_logp = torch.log_softmax(out.logits[0, -1].float(), dim=-1)
+        out = self.model(input_ids=ids, use_cache=True, logits_to_keep=1)  # only the last position's logits
+        next_logp = torch.log_softmax(out.logits[0, -1].double(), dim=-1)
         self._prompt_kv = (key, out.past_key_values, next_logp)
         return out.past_key_values, next_logp
 
@@ -309,9 +319,11 @@ class HFLM(LM):
         kv = copy.deepcopy(past)  # the forward pass appends to the cache; keep the prompt's intact
         kv.batch_repeat_interleave(b)
         logits = self.model(input_ids=ids, attention_mask=mask, position_ids=positions,
-                            past_key_values=kv, use_cache=True).logits.float()
+                            past_key_values=kv, use_cache=True).logits.double()
         # Token j of a candidate is predicted at position j-1 of the batch (j >= 1) and by the
-        # prompt's last position (j = 0).
+        # prompt's last position (j = 0). Log-softmax runs in float64 (here and in the naive path):
+        # a float32 sum over a 50k vocabulary is off by ~1e-5 per token, which adds up.
+        rest: torch.Tensor
         first = next_logp[ids[:, 0]]
         if width > 1:
             pred = logits[:, :-1]
@@ -319,7 +331,7 @@ class HFLM(LM):
             tok_lp = pred.gather(-1, tgt).squeeze(-1) - torch.logsumexp(pred, dim=-1)
             rest = (tok_lp * mask[:, p + 1:]).sum(dim=1)
         else:
-            rest = torch.zeros(b, device=self.device)
+            rest = torch.zeros(b, dtype=torch.float64, device=self.device)
         return (first + rest).tolist()
 
     @torch.inference_mode()
@@ -327,7 +339,7 @@ class HFLM(LM):
         """``sum log p(ids[j] | ids[:j]) for j >= k`` by one full forward pass."""
         if k >= len(ids):
             return 0.0
-        logits = self.model(input_ids=torch.tensor([ids], device=self.device)).logits[0].float()
+        logits = self.model(input_ids=torch.tensor([ids], device=self.device)).logits[0].double()
         logp = torch.log_softmax(logits[k - 1: len(ids) - 1], dim=-1)
         tgt = torch.tensor(ids[k:], device=self.device).unsqueeze(-1)
         return float(logp.gather(-1, tgt).sum())
@@ -358,8 +370,9 @@ class HFLM(LM):
         if not ids:
             return []
         with self._lock:
-            logits = self.model(input_ids=torch.tensor([ids], device=self.device)).logits[0].float()
-        logp = torch.log_softmax(logits[:-1], dim=-1).gather(-1, torch.tensor(ids[1:]).unsqueeze(-1))
+            logits = self.model(input_ids=torch.tensor([ids], device=self.device)).logits[0].double()
+        tgt = torch.tensor(ids[1:], device=self.device).unsqueeze(-1)
+        logp = torch.log_softmax(logits[:-1], dim=-1).gather(-1, tgt)
         self._count(prompt_tokens=len(ids))
         return [(ids[0], None)] + [(i, float(v)) for i, v in zip(ids[1:], logp.squeeze(-1).tolist())]
 
@@ -411,9 +424,14 @@ class HFLM(LM):
         self._count(prompt_tokens=p, completion_tokens=n_new, seconds=t.seconds)
         return texts
 
+    def clear_cache(self) -> None:
+        """Forget cached scores and the last prompt's KV cache (benchmarks use this)."""
+        with self._lock:
+            self._prompt_kv = None
+            self._scores.clear()
+
     def close(self) -> None:
-        self._prompt_kv = None
-        self._scores.clear()
+        self.clear_cache()
 
 
 def _common_prefix(a: list[int], b: list[int]) -> int:

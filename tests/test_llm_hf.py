@@ -1,0 +1,241 @@
+"""The hf/smollm2 backend: KV-reuse scoring equals naive scoring, generation, caching, loading."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from agentcritic import llm
+from agentcritic.llm.cache import LRUCache, build_folder_atomically, cache_root
+
+sys.path.insert(0, str(Path(__file__).parent))
+from llm_server import make_tiny_llama  # noqa: E402
+
+MSGS = [{"role": "system", "content": "You are in the kitchen. There is a fridge and a door."},
+        {"role": "user", "content": "Observation: the door is closed.\nWhat is the next action?"}]
+CANDS = ["Action: go north", "Action: open fridge", "Action: take apple from the table",
+         "Action: look", "x", "Action: inventory please now", "Observation: banana"]
+
+
+@pytest.fixture(scope="module")
+def tiny_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_tiny_llama(tmp_path_factory.mktemp("tiny-llama"))
+
+
+@pytest.fixture(scope="module")
+def lm(tiny_dir: Path):
+    return llm.load("hf", path=tiny_dir, threads=1)
+
+
+def test_kv_reuse_score_equals_naive_forward_passes(lm) -> None:
+    fast = lm.score(MSGS, CANDS)
+    naive = lm.score_naive(MSGS, CANDS)
+    assert len(fast) == len(CANDS)
+    assert all(v < 0 for v in fast)
+    assert max(abs(a - b) for a, b in zip(fast, naive)) < 1e-4
+    # log p of a longer candidate is the shorter one's plus the extra tokens' (which are negative)
+    assert lm.score(MSGS, ["Action: go north and then east"])[0] < lm.score(MSGS, ["Action: go north"])[0]
+
+
+def test_score_in_several_batches_equals_one_batch(tiny_dir: Path) -> None:
+    small = llm.load("hf", path=tiny_dir, score_batch_tokens=3)
+    big = llm.load("hf", path=tiny_dir, score_batch_tokens=4096)
+    a, b = small.score(MSGS, CANDS), big.score(MSGS, CANDS)
+    assert max(abs(x - y) for x, y in zip(a, b)) < 1e-4
+
+
+def test_score_is_the_sum_of_the_candidate_token_logprobs(lm) -> None:
+    prompt = lm.render(MSGS)
+    cand = "Action: open fridge"
+    entries = lm.text_logprobs(prompt + cand)
+    n_prompt = len(lm.encode(prompt))
+    expected = sum(lp for _, lp in entries[n_prompt:])
+    assert lm.score(MSGS, [cand])[0] == pytest.approx(expected, abs=1e-4)
+
+
+def test_boundary_merge_falls_back_to_the_naive_path(lm, monkeypatch) -> None:
+    # "nor" + "th" tokenises as one token "north" in the joint text, so the prompt's tokens are not a
+    # prefix of the joint tokens and the candidate must go through the naive path.
+    prompt, cont = "Action: go nor", "th"
+    p_ids, joint = lm.encode(prompt), lm.encode(prompt + cont)
+    assert joint[: len(p_ids)] != p_ids, "the tokenizer should merge across this boundary"
+    calls = []
+    real = lm._score_naive
+    monkeypatch.setattr(lm, "_score_naive", lambda ids, k: calls.append(k) or real(ids, k))
+    got = lm.score_text(prompt, [cont, " fridge"])
+    assert len(calls) == 1  # only the straddling candidate
+    k = calls[0]
+    entries = lm.text_logprobs(prompt + cont)
+    assert got[0] == pytest.approx(sum(lp for _, lp in entries[k:]), abs=1e-4)
+
+
+def test_empty_candidate_scores_zero_and_cache_hits_skip_the_model(lm) -> None:
+    before = lm.usage
+    first = lm.score(MSGS, ["", "Action: wait here"])
+    mid = lm.usage
+    again = lm.score(MSGS, ["Action: wait here", ""])
+    after = lm.usage
+    assert first[0] == 0.0 and again[1] == 0.0 and again[0] == first[1]
+    assert (mid - before).calls == 1 and (mid - before).prompt_tokens > 0
+    assert (after - mid).calls == 0 and (after - mid).prompt_tokens == 0
+
+
+def test_plain_string_messages_are_one_user_message(lm) -> None:
+    assert lm.score("hello there", ["Action: look"]) == lm.score([{"role": "user", "content": "hello there"}],
+                                                                  ["Action: look"])
+
+
+def test_plain_template_scores_the_candidate_after_assistant_colon(tiny_dir: Path) -> None:
+    plain = llm.load("hf", path=tiny_dir, template="plain")
+    assert plain.render(MSGS).endswith("\nAssistant:")
+    got = plain.score(MSGS, ["Action: look"])
+    assert got == pytest.approx(plain.score_text(plain.render(MSGS), [" Action: look"]), abs=1e-6)
+
+
+def test_greedy_generation_is_deterministic_and_repeated_for_n(lm) -> None:
+    a = lm.generate(MSGS, max_tokens=12)
+    b = lm.generate(MSGS, n=3, max_tokens=12)
+    assert len(a) == 1 and b == a * 3
+
+
+def test_sampling_is_seeded(lm) -> None:
+    a = lm.generate(MSGS, n=4, temperature=1.5, max_tokens=12, seed=7)
+    b = lm.generate(MSGS, n=4, temperature=1.5, max_tokens=12, seed=7)
+    c = lm.generate(MSGS, n=4, temperature=1.5, max_tokens=12, seed=8)
+    assert a == b and len(a) == 4
+    assert a != c
+    assert len(set(a)) > 1  # the samples of one call differ from each other
+
+
+def test_stop_strings_cut_the_output_and_max_tokens_bounds_it(lm) -> None:
+    before = lm.usage
+    full = lm.generate(MSGS, max_tokens=20)[0]
+    spent = lm.usage - before
+    assert spent.completion_tokens <= 20 and spent.calls == 1
+    if len(full) < 6:
+        pytest.skip("the random model stopped too early to test stop strings")
+    stop = full[3:5]
+    cut = lm.generate(MSGS, max_tokens=20, stop=[stop, "\x00never"])[0]
+    assert cut == full[: full.find(stop)]
+    assert lm.generate(MSGS, max_tokens=0) == [""]
+
+
+def test_unknown_backend_lists_the_valid_ones() -> None:
+    with pytest.raises(ValueError, match="hf, llamacpp, openai, scripted, smollm2"):
+        llm.load("gpt-17")
+
+
+def test_hf_needs_a_model_folder(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="path"):
+        llm.load("hf")
+    with pytest.raises(llm.LLMError, match="config.json"):
+        llm.load("hf", path=tmp_path)
+
+
+def test_importing_the_llm_package_stays_light() -> None:
+    code = ("import sys, agentcritic.llm; heavy = [m for m in ('torch', 'transformers', 'httpx') "
+            "if m in sys.modules]; print(heavy); sys.exit(bool(heavy))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_lru_cache_forgets_the_least_recently_used() -> None:
+    c = LRUCache(maxsize=2)
+    c.put("a", 1)
+    c.put("b", 2)
+    assert c.get("a") == 1  # "b" is now the oldest
+    c.put("c", 3)
+    assert "b" not in c and c.get("a") == 1 and c.get("c") == 3
+
+
+def test_cache_root_follows_the_env_var(monkeypatch, tmp_path: Path) -> None:
+    from agentcritic.llm.hf import SMOLLM2_CACHE_NAME, model_cache_dir
+
+    monkeypatch.setenv("AGENTCRITIC_CACHE", str(tmp_path))
+    assert cache_root() == tmp_path
+    assert model_cache_dir(SMOLLM2_CACHE_NAME) == tmp_path / "models" / "smollm2-135m-instruct"
+    monkeypatch.delenv("AGENTCRITIC_CACHE")
+    assert cache_root() == Path.home() / ".cache" / "agentcritic"
+
+
+def test_a_failed_build_leaves_no_half_cache(tmp_path: Path) -> None:
+    target = tmp_path / "models" / "m"
+
+    def crash(tmp: Path) -> None:
+        (tmp / "model.safetensors").write_bytes(b"half")
+        raise KeyboardInterrupt  # as if the user killed the first load
+
+    with pytest.raises(KeyboardInterrupt):
+        build_folder_atomically(target, crash)
+    assert not target.exists()
+    assert list(target.parent.iterdir()) == []  # the temporary folder is gone too
+
+    built = []
+    build_folder_atomically(target, lambda tmp: built.append((tmp / "config.json").write_text("{}")))
+    assert (target / "config.json").read_text() == "{}"
+    build_folder_atomically(target, lambda tmp: built.append("again"))
+    assert len(built) == 1  # an existing folder is reused, not rebuilt
+
+
+# ---------------------------------------------------------------------- the real embedded model
+@pytest.fixture(scope="module")
+def smollm2():
+    # The first load on a machine de-quantises the GGUF (tens of seconds); later ones read the cache.
+    return llm.load("smollm2", threads=1)
+
+
+@pytest.mark.slow
+def test_smollm2_kv_score_equals_naive_and_cached_load_is_fast(smollm2) -> None:
+    lm = smollm2
+    assert lm.backend == "smollm2" and lm.template == "chat"
+    assert lm.render(MSGS).endswith("<|im_start|>assistant\n")
+    assert (lm.path / "model.safetensors").is_file() and (lm.path / "tokenizer.json").is_file()
+    assert not any(p.name.startswith(".tmp-") for p in lm.path.parent.iterdir())
+    again = llm.load("smollm2", threads=1)
+    assert again.load_seconds < 3.0, f"cached load took {again.load_seconds:.2f} s"
+    cands = CANDS[:4]
+    fast, naive = lm.score(MSGS, cands), lm.score_naive(MSGS, cands)
+    assert max(abs(a - b) for a, b in zip(fast, naive)) < 1e-4
+    # In float64 the two computations agree to rounding: they are the same quantity.
+    again.model.double()
+    fast64, naive64 = again.score(MSGS, cands), again.score_naive(MSGS, cands)
+    assert max(abs(a - b) for a, b in zip(fast64, naive64)) < 1e-8
+    # a sane model prefers an action-shaped reply over noise
+    assert lm.score(MSGS, ["Action: open the door"])[0] > lm.score(MSGS, ["zq xv kk"])[0]
+    text = lm.generate("What is the capital of France? Answer in one word.", max_tokens=8)[0]
+    assert "Paris" in text
+
+
+# ---------------------------------------------------------------------- llamacpp (optional extra)
+def test_llamacpp_without_the_extra_says_how_to_install_it(monkeypatch) -> None:
+    monkeypatch.setitem(sys.modules, "xllamacpp", None)  # as if it were not installed
+    with pytest.raises(ImportError, match=r"pip install 'agentcritic\[llamacpp\]'"):
+        llm.load("llamacpp")
+
+
+def test_llamacpp_generates_with_the_embedded_gguf() -> None:
+    pytest.importorskip("xllamacpp")
+    lm = llm.load("llamacpp", threads=1, n_ctx=1024, score_with=None)
+    text = lm.generate("What is the capital of France? Answer in one word.", max_tokens=8)
+    assert len(text) == 1 and "Paris" in text[0]
+    a = lm.generate(MSGS, n=3, temperature=1.0, max_tokens=12, seed=4)
+    assert a == lm.generate(MSGS, n=3, temperature=1.0, max_tokens=12, seed=4)
+    assert len(a) == 3 and len(set(a)) > 1
+    cut = lm.generate("Count from 1 to 10, separated by commas.", max_tokens=40, stop=["5"])[0]
+    assert "5" not in cut and "4" in cut
+    u = lm.usage
+    assert u.calls == 4 and 0 < u.completion_tokens <= 8 + 2 * 36 + 40 and u.prompt_tokens > 0
+    with pytest.raises(llm.LLMError, match="cannot score"):
+        lm.score(MSGS, ["Action: look"])
+
+
+@pytest.mark.slow
+def test_llamacpp_scores_through_transformers_on_the_same_weights(smollm2) -> None:
+    pytest.importorskip("xllamacpp")
+    lm = llm.load("llamacpp", threads=1, n_ctx=1024)
+    ref = smollm2
+    cands = ["Action: open the door", "Action: look"]
+    assert lm.score(MSGS, cands) == pytest.approx(ref.score(MSGS, cands), abs=1e-6)

@@ -1,0 +1,59 @@
+"""Reward models: the outcome RM R(intent, trajectory), the process RM P(success | prefix, actor),
+their trainers, metrics and an HTTP server (see armap.md §3 and selfreg.md Phase 2a).
+
+Names are imported lazily so ``import agentcritic.rm`` stays cheap; torch and transformers load
+when a model is built.
+
+>>> from agentcritic.rm import RewardModel, RewardConfig, train_reward_model
+>>> rm = RewardModel()                                  # all-MiniLM-L6-v2
+>>> metrics = train_reward_model(rm, preferences, RewardConfig(output_dir="runs/rm"))
+>>> rm.score([(intent, trajectory)])
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "RewardModel": "agentcritic.rm.reward_model",
+    "ScoringModel": "agentcritic.rm.reward_model",
+    "TextSettings": "agentcritic.rm.reward_model",
+    "ModelFolderError": "agentcritic.rm.reward_model",
+    "load_model": "agentcritic.rm.reward_model",
+    "ProcessRewardModel": "agentcritic.rm.process_reward_model",
+    "PRMExample": "agentcritic.rm.process_reward_model",
+    "prm_text": "agentcritic.rm.process_reward_model",
+    "examples_from_transitions": "agentcritic.rm.process_reward_model",
+    "prefix_examples": "agentcritic.rm.process_reward_model",
+    "RewardConfig": "agentcritic.rm.reward_config",
+    "PRMConfig": "agentcritic.rm.reward_config",
+    "TrainerConfig": "agentcritic.rm.reward_config",
+    "RewardTrainer": "agentcritic.rm.reward_trainer",
+    "TrainState": "agentcritic.rm.reward_trainer",
+    "TrainingError": "agentcritic.rm.reward_trainer",
+    "train_reward_model": "agentcritic.rm.reward_trainer",
+    "latest_checkpoint": "agentcritic.rm.reward_trainer",
+    "PRMTrainer": "agentcritic.rm.prm_trainer",
+    "train_process_reward_model": "agentcritic.rm.prm_trainer",
+    "LoraSettings": "agentcritic.rm.backbone",
+    "BackboneError": "agentcritic.rm.backbone",
+    "minilm_path": "agentcritic.rm.backbone",
+    "create_app": "agentcritic.rm.server",
+    "serve": "agentcritic.rm.server",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'agentcritic.rm' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

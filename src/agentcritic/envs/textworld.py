@@ -37,14 +37,12 @@ Decisions:
 
 from __future__ import annotations
 
-import contextlib
 import json
-import shutil
-import weakref
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from agentcritic.envs.base import SPLITS, EnvError, StepOutcome, TextEnv
+from agentcritic.envs.jvm import PrivateJvm
 
 GAMES: tuple[str, ...] = (
     "cookingworld", "coin", "twc", "mapreader", "arithmetic", "sorting", "simonsays", "peckingorder",
@@ -60,41 +58,14 @@ DEFAULT_SPLIT_SIZES: dict[str, int] = {"train": 1000, "dev": 100, "test": 100}
 DEFAULT_MAX_STEPS = 50
 
 
-def _stop_jvm(gateway: Any, proc: Any) -> None:
-    with contextlib.suppress(Exception):  # the JVM may already be gone
-        gateway.shutdown()
-    if proc.poll() is None:
-        try:  # py4j's die_on_exit: the JVM exits when its stdin reaches end of file
-            proc.stdin.close()
-            proc.wait(timeout=10)
-        except Exception:  # noqa: BLE001
-            proc.kill()
-            proc.wait()
-
-
-class _Jvm:
+class _Jvm(PrivateJvm):
     """A private JVM running TWX's ``PythonInterface`` behind a py4j gateway."""
 
     def __init__(self, java_opts: Sequence[str]) -> None:
-        if shutil.which("java") is None:
-            raise EnvError("textworld: needs Java (8 or later) on PATH; install a JRE, e.g. openjdk-17-jre-headless")
-        from py4j.java_gateway import GatewayParameters, JavaGateway, launch_gateway
         from textworld_express.constants import BASEPATH, JAR_PATH
 
-        port, proc = launch_gateway(
-            classpath=JAR_PATH, die_on_exit=True, cwd=BASEPATH, javaopts=list(java_opts), return_proc=True
-        )
-        self.gateway = JavaGateway(gateway_parameters=GatewayParameters(port=port, auto_field=True), java_process=proc)
-        self.proc = proc
-        self._finalizer = weakref.finalize(self, _stop_jvm, self.gateway, proc)  # before anything can fail
+        super().__init__("textworld", JAR_PATH, BASEPATH, java_opts)
         self.server = self.gateway.jvm.textworldexpress.runtime.PythonInterface()
-
-    @property
-    def pid(self) -> int:
-        return int(self.proc.pid)
-
-    def close(self) -> None:
-        self._finalizer()
 
 
 class TextWorldEnv(TextEnv):

@@ -159,12 +159,13 @@ def demo(
     out: Path = typer.Option(Path("runs/demo"), help="run folder of the demo"),
     limit: int = typer.Option(20, help="test tasks per env"),
     workers: int = typer.Option(2, help="parallel worker processes"),
+    env: list[str] = typer.Option([], "--env", help="only these envs (repeatable; default: all)"),
 ) -> None:
     """The main job: expert and random rollouts on every env's test split, and a summary report."""
     from agentcritic.demo import run_demo
 
     try:
-        report = run_demo(out, limit=limit, workers=workers)
+        report = run_demo(out, limit=limit, workers=workers, envs=env or None)
     except _user_errors() as exc:
         _fail(exc)
         return

@@ -22,6 +22,8 @@ def run_demo(out: str | Path, limit: int = 20, workers: int = 2, envs: list[str]
 
     out = Path(out)
     names = envs or envs_mod.names()
+    for name in names:
+        envs_mod.env_class(name)  # an unknown name fails here, before any work, naming the valid ones
     store = RunStore(out, config={"demo": {"limit": limit, "envs": names}})
     rows: list[dict[str, Any]] = []
     for name in names:

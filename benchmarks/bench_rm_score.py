@@ -52,8 +52,10 @@ def main() -> None:
 
     feats = rm.encode(pairs)
     order = sorted(range(len(feats)), key=lambda i: len(feats[i]["input_ids"]), reverse=True)
-    sorted_batches = [rm.collate([feats[i] for i in order[s:s + args.batch_size]]) for s in range(0, len(order), args.batch_size)]
-    input_batches = [rm.collate(feats[s:s + args.batch_size]) for s in range(0, len(feats), args.batch_size)]
+    sorted_batches = [
+        rm.collate([feats[i] for i in order[s : s + args.batch_size]]) for s in range(0, len(order), args.batch_size)
+    ]
+    input_batches = [rm.collate(feats[s : s + args.batch_size]) for s in range(0, len(feats), args.batch_size)]
 
     def bare(batches):
         with torch.inference_mode():
@@ -72,11 +74,21 @@ def main() -> None:
         rm.encode(pairs)
 
     rm.score(pairs[:8])  # warm-up
-    times: dict[str, list[float]] = {"score": [], "bare_sorted": [], "bare_fast": [], "bare_input_order": [], "tokenise": []}
+    times: dict[str, list[float]] = {
+        "score": [],
+        "bare_sorted": [],
+        "bare_fast": [],
+        "bare_input_order": [],
+        "tokenise": [],
+    }
     for _ in range(args.repeats):  # interleaved, so load changes hit every row alike
-        for name, fn in (("score", ours), ("bare_sorted", lambda: bare(sorted_batches)),
-                         ("bare_fast", lambda: bare_fast(sorted_batches)),
-                         ("bare_input_order", lambda: bare(input_batches)), ("tokenise", tokenise_only)):
+        for name, fn in (
+            ("score", ours),
+            ("bare_sorted", lambda: bare(sorted_batches)),
+            ("bare_fast", lambda: bare_fast(sorted_batches)),
+            ("bare_input_order", lambda: bare(input_batches)),
+            ("tokenise", tokenise_only),
+        ):
             t0 = time.perf_counter()
             fn()
             times[name].append(time.perf_counter() - t0)
@@ -85,10 +97,14 @@ def main() -> None:
     best = {k: min(v) for k, v in times.items()}
     med = {k: statistics.median(v) for k, v in times.items()}
     tokens = sum(len(f["input_ids"]) for f in feats)
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, {torch.get_num_threads()} threads, "
-          f"load average {os.getloadavg()[0]:.1f}")
-    print(f"{n} (intent, trajectory) pairs, {tokens / n:.0f} tokens each on average (max {args.max_length}), "
-          f"batch {args.batch_size}, {rm!r}, best of {args.repeats}\n")
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, {torch.get_num_threads()} threads, "
+        f"load average {os.getloadavg()[0]:.1f}"
+    )
+    print(
+        f"{n} (intent, trajectory) pairs, {tokens / n:.0f} tokens each on average (max {args.max_length}), "
+        f"batch {args.batch_size}, {rm!r}, best of {args.repeats}\n"
+    )
     print("| what | seconds (best) | seconds (median) | pairs/s (best) | vs bare forward |")
     print("|---|---:|---:|---:|---:|")
     rows = [
@@ -101,8 +117,10 @@ def main() -> None:
     for label, key in rows:
         rel = best[key] / best["bare_sorted"] - 1
         print(f"| {label} | {best[key]:.2f} | {med[key]:.2f} | {n / best[key]:.1f} | {rel:+.1%} |")
-    print(f"\noverhead of score over the bare HF forward: {best['score'] / best['bare_sorted'] - 1:+.1%} "
-          f"(median {med['score'] / med['bare_sorted'] - 1:+.1%}); target <= +15%")
+    print(
+        f"\noverhead of score over the bare HF forward: {best['score'] / best['bare_sorted'] - 1:+.1%} "
+        f"(median {med['score'] / med['bare_sorted'] - 1:+.1%}); target <= +15%"
+    )
     print(f"pipeline overhead alone (score vs the same forward it runs): {best['score'] / best['bare_fast'] - 1:+.1%}")
 
 

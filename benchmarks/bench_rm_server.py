@@ -3,8 +3,9 @@
     .venv/bin/python benchmarks/bench_rm_server.py [--clients 32] [--requests 256] [--pairs-per-request 1]
         [--max-length 256] [--backbone minilm] [--threads N]
 
-Starts the real server (uvicorn on a background thread, 127.0.0.1, an ephemeral port) around the
-MiniLM reward model, then ``--clients`` asyncio clients (httpx) send ``--requests`` ``POST /v1/score``
+Saves the MiniLM reward model, starts the real server in its own process (``rm.server.serve``:
+uvicorn on 127.0.0.1, a free port) so clients and server do not share a GIL, then ``--clients``
+asyncio clients (httpx) in this process send ``--requests`` ``POST /v1/score``
 requests in total, each holding ``--pairs-per-request`` env-like (intent, trajectory) pairs, as
 fast as answers come back. Two server settings: the micro-batcher on (requests collected for up to
 5 ms and scored in one forward) and off (``max_micro_batch=1``: one forward per request). Reports
@@ -18,8 +19,11 @@ import argparse
 import asyncio
 import os
 import platform
+import socket
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -77,7 +81,6 @@ def main() -> None:
     from transformers.utils import logging as hf_logging
 
     from agentcritic.rm import RewardModel
-    from agentcritic.rm.server import BackgroundServer, create_app
 
     hf_logging.set_verbosity_error()
     if args.threads:
@@ -88,22 +91,78 @@ def main() -> None:
     k = args.pairs_per_request
     bodies = [[pool[(i * k + j) % len(pool)] for j in range(k)] for i in range(args.requests)]
 
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, {torch.get_num_threads()} threads, "
-          f"load average {os.getloadavg()[0]:.1f}")
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, {torch.get_num_threads()} threads, "
+        f"load average {os.getloadavg()[0]:.1f}"
+    )
     print(f"{rm!r}; {args.clients} concurrent clients, {args.requests} requests x {k} pair(s), loopback HTTP\n")
-    print("| server | requests/s | pairs/s | p50 latency (s) | p99 latency (s) | requests per forward |")
-    print("|---|---:|---:|---:|---:|---:|")
-    for mode in [m for m in args.modes.split(",") if m]:
-        kwargs = {"batch_wait_ms": 5.0, "max_micro_batch": 64} if mode == "batched" else {"batch_wait_ms": 0.0, "max_micro_batch": 1}
-        app = create_app(rm, max_batch=max(256, k), **kwargs)
-        with BackgroundServer(app) as srv:
-            httpx.post(f"{srv.url}/v1/score", json=bodies[0])  # warm-up
-            seconds, lat = asyncio.run(drive(srv.url, bodies, args.clients))
-            stats = httpx.get(f"{srv.url}/health").json()["batching"]
-        per_forward = (stats["requests"] - 1) / max(1, stats["batches"] - 1)
-        label = "micro-batcher on (5 ms window, up to 64 items)" if mode == "batched" else "micro-batcher off (one forward per request)"
-        print(f"| {label} | {args.requests / seconds:.1f} | {args.requests * k / seconds:.1f} | "
-              f"{statistics.median(lat):.3f} | {pct(lat, 0.99):.3f} | {per_forward:.1f} |")
+    print("| server | requests/s | pairs/s | p50 latency (s) | p99 latency (s) | requests per forward | model busy |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    with tempfile.TemporaryDirectory() as tmp:
+        model_dir = rm.save_pretrained(Path(tmp) / "rm")
+        for mode in [m for m in args.modes.split(",") if m]:
+            kwargs = (
+                {"batch_wait_ms": 5.0, "max_micro_batch": 64}
+                if mode == "batched"
+                else {"batch_wait_ms": 0.0, "max_micro_batch": 1}
+            )
+            port = free_port()
+            code = (
+                f"from agentcritic.rm.server import serve; serve({str(model_dir)!r}, port={port}, "
+                f"max_batch={max(256, k)}, batch_wait_ms={kwargs['batch_wait_ms']}, "
+                f"max_micro_batch={kwargs['max_micro_batch']})"
+            )
+            env = dict(os.environ, **({"OMP_NUM_THREADS": str(args.threads)} if args.threads else {}))
+            log_file = open(Path(tmp) / f"server-{mode}.log", "w+b")  # noqa: SIM115 - closed below
+            proc = subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.DEVNULL, stderr=log_file)
+            url = f"http://127.0.0.1:{port}"
+            try:
+                wait_ready(url, proc, log_file)
+                httpx.post(f"{url}/v1/score", json=bodies[0], timeout=600)  # warm-up
+                before = httpx.get(f"{url}/health").json()["batching"]
+                seconds, lat = asyncio.run(drive(url, bodies, args.clients))
+                stats = httpx.get(f"{url}/health").json()["batching"]
+                busy = (stats["model_seconds"] - before["model_seconds"]) / seconds
+            finally:
+                proc.terminate()
+                try:
+                    proc.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                log_file.close()
+            per_forward = (stats["requests"] - 1) / max(1, stats["batches"] - 1)
+            label = (
+                "micro-batcher on (5 ms window, up to 64 items)"
+                if mode == "batched"
+                else "micro-batcher off (one forward per request)"
+            )
+            print(
+                f"| {label} | {args.requests / seconds:.1f} | {args.requests * k / seconds:.1f} | "
+                f"{statistics.median(lat):.3f} | {pct(lat, 0.99):.3f} | {per_forward:.1f} | {busy:.0%} |"
+            )
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_ready(url: str, proc: subprocess.Popen, log_file, timeout: float = 300.0) -> None:
+    import httpx
+
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < timeout:
+        if proc.poll() is not None:
+            log_file.seek(0)
+            raise RuntimeError(f"the server exited: {log_file.read().decode()[-2000:]}")
+        try:
+            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise TimeoutError("the server did not come up")
 
 
 if __name__ == "__main__":

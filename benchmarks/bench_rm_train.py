@@ -79,12 +79,33 @@ def _item_page(p: dict) -> str:
     )
 
 
-def _shop_episode(rng: random.Random, intent: str, query: str, results: list[dict], target: dict, color: str,
-                  size: str, wander: bool = False, stop_early: bool = False) -> Trajectory:
+def _shop_episode(
+    rng: random.Random,
+    intent: str,
+    query: str,
+    results: list[dict],
+    target: dict,
+    color: str,
+    size: str,
+    wander: bool = False,
+    stop_early: bool = False,
+) -> Trajectory:
     first = f"WebShop [SEP] Instruction: [SEP] {intent} [SEP] Search"
     steps = [Step(f"search[{query}]", _results_page(rng, results))]
     if wander:
-        steps.append(Step("click[Next >]", _results_page(rng, [_product(rng, target["title"].split()[-4], target["attrs"], target["price"] * 1.4) for _ in range(rng.randint(4, 8))], page=2)))
+        steps.append(
+            Step(
+                "click[Next >]",
+                _results_page(
+                    rng,
+                    [
+                        _product(rng, target["title"].split()[-4], target["attrs"], target["price"] * 1.4)
+                        for _ in range(rng.randint(4, 8))
+                    ],
+                    page=2,
+                ),
+            )
+        )
         steps.append(Step("click[< Prev]", _results_page(rng, results)))
     steps.append(Step(f"click[{target['asin']}]", _item_page(target)))
     steps.append(Step(f"click[{color}]", f"You have clicked {color}. " + _item_page(target)[:160]))
@@ -103,11 +124,24 @@ def make_shop_preferences(n: int, seed: int) -> list[Preference]:
         attrs = TYPES[ptype]
         want = rng.choice(attrs)
         budget = rng.choice([20, 30, 40, 50, 60, 80, 100])
-        target = _product(rng, ptype, [want, *rng.sample([a for a in attrs if a != want], 1)], round(rng.uniform(0.4, 0.95) * budget, 2))
+        target = _product(
+            rng,
+            ptype,
+            [want, *rng.sample([a for a in attrs if a != want], 1)],
+            round(rng.uniform(0.4, 0.95) * budget, 2),
+        )
         target["title"] = f"{rng.choice(BRANDS)} {want} {ptype} {rng.choice(['classic', 'premium', '2 pack'])}"
         color, size = rng.choice(target["colors"]), rng.choice(target["sizes"])
         intent = f"i need a {want} {ptype}, {color} color, size {size}, and price lower than {budget}.00 dollars"
-        others = [_product(rng, ptype if rng.random() < 0.6 else rng.choice(list(TYPES)), rng.sample(attrs, 2), round(rng.uniform(0.5, 1.6) * budget, 2)) for _ in range(rng.randint(3, 9))]
+        others = [
+            _product(
+                rng,
+                ptype if rng.random() < 0.6 else rng.choice(list(TYPES)),
+                rng.sample(attrs, 2),
+                round(rng.uniform(0.5, 1.6) * budget, 2),
+            )
+            for _ in range(rng.randint(3, 9))
+        ]
         results = others[:]
         results.insert(rng.randint(0, len(results)), target)
         query = f"{want} {ptype} {color}"
@@ -122,11 +156,17 @@ def make_shop_preferences(n: int, seed: int) -> list[Preference]:
                 rejected = _shop_episode(random.Random(k), intent, query, results, target, color, bad_size)
         elif source == "edit:product":
             wrong = rng.choice(others)
-            wrong = dict(wrong, colors=list(dict.fromkeys([color, *wrong["colors"]])), sizes=list(dict.fromkeys([size, *wrong["sizes"]])))
+            wrong = dict(
+                wrong,
+                colors=list(dict.fromkeys([color, *wrong["colors"]])),
+                sizes=list(dict.fromkeys([size, *wrong["sizes"]])),
+            )
             rejected = _shop_episode(random.Random(k), intent, query, results, wrong, color, size)
         elif source == "cross_policy":
             pricey = dict(target, asin=_asin(rng), price=round(budget * rng.uniform(1.2, 2.0), 2))
-            rejected = _shop_episode(random.Random(k + 1), intent, query, results + [pricey], pricey, color, size, wander=True)
+            rejected = _shop_episode(
+                random.Random(k + 1), intent, query, results + [pricey], pricey, color, size, wander=True
+            )
         else:
             rejected = _shop_episode(random.Random(k), intent, query, results, target, color, size, stop_early=True)
         out.append(Preference(intent, chosen, rejected, source))
@@ -210,16 +250,31 @@ def run_ours(train, evals, args, freeze: str = "0") -> dict:
 
     rm = RewardModel("minilm", max_length=args.max_length, pooling=args.pooling, seed=args.seed)
     cfg = RewardConfig(
-        learning_rate=args.lr, num_epochs=args.epochs, batch_size=args.batch_size, max_length=args.max_length,
-        seed=args.seed, warmup_ratio=0.0, weight_decay=0.0, lr_scheduler="linear", progress=False,
-        logging_steps=1000, center_coefficient=0.001,
-        freeze_embeddings=freeze == "emb", freeze_layers=int(freeze) if freeze.isdigit() else 0,
+        learning_rate=args.lr,
+        num_epochs=args.epochs,
+        batch_size=args.batch_size,
+        max_length=args.max_length,
+        seed=args.seed,
+        warmup_ratio=0.0,
+        weight_decay=0.0,
+        lr_scheduler="linear",
+        progress=False,
+        logging_steps=1000,
+        center_coefficient=0.001,
+        freeze_embeddings=freeze == "emb",
+        freeze_layers=int(freeze) if freeze.isdigit() else 0,
     )
     t0, c0 = time.perf_counter(), time.process_time()
     trainer = RewardTrainer(rm, cfg, train, eval_dataset=[])
     trainer.train()
     seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
-    return {"model": rm, "seconds": seconds, "cpu": cpu, "pairs": trainer.state.examples_seen, "steps": trainer.state.step}
+    return {
+        "model": rm,
+        "seconds": seconds,
+        "cpu": cpu,
+        "pairs": trainer.state.examples_seen,
+        "steps": trainer.state.step,
+    }
 
 
 def trl_rows(rm, prefs) -> list[dict]:
@@ -227,10 +282,7 @@ def trl_rows(rm, prefs) -> list[dict]:
     items = [(p.intent, p.chosen) for p in prefs] + [(p.intent, p.rejected) for p in prefs]
     texts = rm.model_texts(rm.pair_texts(items))
     n = len(prefs)
-    return [
-        {"prompt": texts[i][0] + "\n", "chosen": texts[i][1], "rejected": texts[n + i][1]}
-        for i in range(n)
-    ]
+    return [{"prompt": texts[i][0] + "\n", "chosen": texts[i][1], "rejected": texts[n + i][1]} for i in range(n)]
 
 
 def run_trl(rows, args, variant: str, out_dir: str) -> dict:
@@ -247,11 +299,25 @@ def run_trl(rows, args, variant: str, out_dir: str) -> dict:
     tok = AutoTokenizer.from_pretrained(path)
     model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=1)
     kwargs = dict(
-        output_dir=out_dir, per_device_train_batch_size=args.batch_size, num_train_epochs=args.epochs,
-        learning_rate=args.lr, max_length=args.max_length + 1, seed=args.seed, bf16=False, fp16=False,
-        report_to="none", save_strategy="no", logging_steps=1000, lr_scheduler_type="linear", warmup_steps=0,
-        weight_decay=0.0, eos_token=tok.sep_token, center_rewards_coefficient=None, dataloader_num_workers=0,
-        disable_tqdm=True, use_cpu=True,
+        output_dir=out_dir,
+        per_device_train_batch_size=args.batch_size,
+        num_train_epochs=args.epochs,
+        learning_rate=args.lr,
+        max_length=args.max_length + 1,
+        seed=args.seed,
+        bf16=False,
+        fp16=False,
+        report_to="none",
+        save_strategy="no",
+        logging_steps=1000,
+        lr_scheduler_type="linear",
+        warmup_steps=0,
+        weight_decay=0.0,
+        eos_token=tok.sep_token,
+        center_rewards_coefficient=None,
+        dataloader_num_workers=0,
+        disable_tqdm=True,
+        use_cpu=True,
     )
     if variant == "tuned":
         kwargs["gradient_checkpointing"] = False
@@ -261,7 +327,14 @@ def run_trl(rows, args, variant: str, out_dir: str) -> dict:
     kept = len(trainer.train_dataset)
     trainer.train()
     seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
-    return {"model": trainer.model, "tokenizer": tok, "seconds": seconds, "cpu": cpu, "pairs": kept * args.epochs, "kept": kept}
+    return {
+        "model": trainer.model,
+        "tokenizer": tok,
+        "seconds": seconds,
+        "cpu": cpu,
+        "pairs": kept * args.epochs,
+        "kept": kept,
+    }
 
 
 def trl_accuracy(model, tok, rows, batch_size=64) -> dict:
@@ -270,11 +343,13 @@ def trl_accuracy(model, tok, rows, batch_size=64) -> dict:
     import torch
 
     model.eval()
-    texts = [r["prompt"] + r["chosen"] + tok.sep_token for r in rows] + [r["prompt"] + r["rejected"] + tok.sep_token for r in rows]
+    texts = [r["prompt"] + r["chosen"] + tok.sep_token for r in rows] + [
+        r["prompt"] + r["rejected"] + tok.sep_token for r in rows
+    ]
     scores = []
     with torch.inference_mode():
         for i in range(0, len(texts), batch_size):
-            enc = tok(texts[i:i + batch_size], padding=True, truncation=True, max_length=512, return_tensors="pt")
+            enc = tok(texts[i : i + batch_size], padding=True, truncation=True, max_length=512, return_tensors="pt")
             scores.append(model(**enc).logits[:, 0].float().numpy())
     s = np.concatenate(scores)
     n = len(rows)
@@ -292,8 +367,11 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--pooling", default="auto", help="our model's pooling: auto (mean for MiniLM) or cls")
     ap.add_argument("--trl-variants", default="tuned,defaults", help="comma list of: tuned, defaults, none")
-    ap.add_argument("--ours-freeze", default="0",
-                    help="comma list of our variants: 0 (defaults), emb (freeze_embeddings), N (freeze_layers=N)")
+    ap.add_argument(
+        "--ours-freeze",
+        default="0",
+        help="comma list of our variants: 0 (defaults), emb (freeze_embeddings), N (freeze_layers=N)",
+    )
     ap.add_argument("--threads", type=int, default=None, help="torch threads for both (default: torch's choice)")
     ap.add_argument("--json", default=None, help="also write the results here")
     args = ap.parse_args()
@@ -314,10 +392,14 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     train = make_preferences(args.pairs, args.seed)
     evals = make_preferences(args.eval_pairs, args.seed + 1000)
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
-          f"{torch.get_num_threads()} threads, load average {os.getloadavg()[0]:.1f}")
-    print(f"data: {len(train)} train pairs, {len(evals)} held-out pairs (shop 70% / game24 30%); "
-          f"MiniLM-L6, batch {args.batch_size}, max length {args.max_length}, {args.epochs} epoch(s), lr {args.lr}\n")
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
+        f"{torch.get_num_threads()} threads, load average {os.getloadavg()[0]:.1f}"
+    )
+    print(
+        f"data: {len(train)} train pairs, {len(evals)} held-out pairs (shop 70% / game24 30%); "
+        f"MiniLM-L6, batch {args.batch_size}, max length {args.max_length}, {args.epochs} epoch(s), lr {args.lr}\n"
+    )
     results = []
 
     rm = None
@@ -329,18 +411,34 @@ def main() -> None:
         r = model.score([(p.intent, p.rejected) for p in evals], batch_size=64)
         acc = float(np.mean((c > r) + 0.5 * (c == r)))
         label = f"agentcritic RewardTrainer (pooling={model.info['pooling']}"
-        label += {"0": ", defaults)", "emb": ", token embeddings frozen)"}.get(freeze, f", embeddings + first {freeze} layers frozen)")
-        results.append({"trainer": label, "pairs": ours["pairs"], "seconds": ours["seconds"], "cpu": ours["cpu"],
-                         "accuracy": acc, "load": load})
+        label += {"0": ", defaults)", "emb": ", token embeddings frozen)"}.get(
+            freeze, f", embeddings + first {freeze} layers frozen)"
+        )
+        results.append(
+            {
+                "trainer": label,
+                "pairs": ours["pairs"],
+                "seconds": ours["seconds"],
+                "cpu": ours["cpu"],
+                "accuracy": acc,
+                "load": load,
+            }
+        )
         if rm is None:
             rm = model
             items = [(p.intent, t) for p in train for t in (p.chosen, p.rejected)]
             lengths = [len(f["input_ids"]) for f in rm.encode(items)]
-            full = [len(ids) for ids in rm.tokenizer([i for i, _ in items], [rm.render(t) for _, t in items],
-                                                     verbose=False)["input_ids"]]
-            print(f"tokens per input after fitting: mean {np.mean(lengths):.0f}, median {np.median(lengths):.0f}, "
-                  f"max {max(lengths)}; before: median {np.median(full):.0f}, "
-                  f"{np.mean(np.array(full) > args.max_length):.0%} longer than {args.max_length}\n")
+            full = [
+                len(ids)
+                for ids in rm.tokenizer([i for i, _ in items], [rm.render(t) for _, t in items], verbose=False)[
+                    "input_ids"
+                ]
+            ]
+            print(
+                f"tokens per input after fitting: mean {np.mean(lengths):.0f}, median {np.median(lengths):.0f}, "
+                f"max {max(lengths)}; before: median {np.median(full):.0f}, "
+                f"{np.mean(np.array(full) > args.max_length):.0%} longer than {args.max_length}\n"
+            )
 
     variants = [v for v in args.trl_variants.split(",") if v and v != "none"]
     if variants:
@@ -351,18 +449,36 @@ def main() -> None:
             with tempfile.TemporaryDirectory() as tmp:
                 res = run_trl(rows, args, variant, tmp)
             acc = trl_accuracy(res["model"], res["tokenizer"], eval_rows)["accuracy"]
-            label = "TRL RewardTrainer, gradient checkpointing off" if variant == "tuned" else "TRL RewardTrainer, TRL defaults (gradient checkpointing on)"
-            results.append({"trainer": label, "pairs": res["pairs"], "seconds": res["seconds"], "cpu": res["cpu"],
-                            "accuracy": acc, "kept": res["kept"], "load": load})
+            label = (
+                "TRL RewardTrainer, gradient checkpointing off"
+                if variant == "tuned"
+                else "TRL RewardTrainer, TRL defaults (gradient checkpointing on)"
+            )
+            results.append(
+                {
+                    "trainer": label,
+                    "pairs": res["pairs"],
+                    "seconds": res["seconds"],
+                    "cpu": res["cpu"],
+                    "accuracy": acc,
+                    "kept": res["kept"],
+                    "load": load,
+                }
+            )
 
     base = results[0]["pairs"] / results[0]["seconds"]
     base_cpu = results[0]["pairs"] / results[0]["cpu"]
-    print("| trainer | pairs trained | wall s | pairs/s (wall) | ours ÷ this (wall) | CPU s | ours ÷ this (CPU) | held-out accuracy | load avg at start |")
+    print(
+        "| trainer | pairs trained | wall s | pairs/s (wall) | ours ÷ this (wall) | CPU s | ours ÷ this (CPU) "
+        "| held-out accuracy | load avg at start |"
+    )
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for row in results:
         rate, rate_cpu = row["pairs"] / row["seconds"], row["pairs"] / row["cpu"]
-        print(f"| {row['trainer']} | {row['pairs']} | {row['seconds']:.1f} | {rate:.2f} | {base / rate:.2f}× | "
-              f"{row['cpu']:.0f} | {base_cpu / rate_cpu:.2f}× | {row['accuracy']:.3f} | {row['load']:.1f} |")
+        print(
+            f"| {row['trainer']} | {row['pairs']} | {row['seconds']:.1f} | {rate:.2f} | {base / rate:.2f}× | "
+            f"{row['cpu']:.0f} | {base_cpu / rate_cpu:.2f}× | {row['accuracy']:.3f} | {row['load']:.1f} |"
+        )
     if args.json:
         Path(args.json).write_text(json.dumps({"args": vars(args), "results": results}, indent=2))
 

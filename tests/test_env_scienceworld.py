@@ -312,7 +312,7 @@ def test_listing_objects_leaves_the_simulation_alone(env: ScienceWorldEnv) -> No
     env.restore(GREENHOUSE, task_id="grow-fruit:93")
     names = env.admissible_actions()
     assert any("bee" in a for a in names)
-    module, field, simulation, spare = env._jvm._random
+    simulation = env._jvm._random[2]  # the generator the simulation draws from
 
     def next_draw(list_objects: int, isolated: bool = True) -> int:
         env.restore(GREENHOUSE, task_id="grow-fruit:93")

@@ -105,7 +105,9 @@ def test_mean_pooling_layer_computes_the_masked_mean(tiny_bert) -> None:
     h, out = hs[-2], hs[-1][:, 0]
     mask = batch["attention_mask"].unsqueeze(-1).float()
     mean = (h * mask).sum(1) / mask.sum(1)
-    expected = torch.nn.functional.layer_norm(MEAN_LAYER_SCALE * mean + h[:, 0], (h.shape[-1],), eps=rm.model.config.layer_norm_eps)
+    expected = torch.nn.functional.layer_norm(
+        MEAN_LAYER_SCALE * mean + h[:, 0], (h.shape[-1],), eps=rm.model.config.layer_norm_eps
+    )
     torch.testing.assert_close(out, expected, atol=1e-5, rtol=1e-4)
     assert rm.info["pooling"] == "mean" and rm.model.config.num_hidden_layers == 3
 
@@ -200,8 +202,10 @@ def test_pairwise_accuracy_and_report() -> None:
     assert pairwise_accuracy([1, 2, 3], [0, 5, 3]) == pytest.approx((1 + 0 + 0.5) / 3)
     rep = preference_report([1.0, 2.0, 0.0, 3.0], [0.0, 1.0, 1.0, 1.0], ["a", "a", "b", "b"], bins=4)
     assert rep["accuracy"] == 0.75
-    assert rep["per_source"] == {"a": {"n": 2, "accuracy": 1.0, "mean_margin": 1.0},
-                                 "b": {"n": 2, "accuracy": 0.5, "mean_margin": 0.5}}
+    assert rep["per_source"] == {
+        "a": {"n": 2, "accuracy": 1.0, "mean_margin": 1.0},
+        "b": {"n": 2, "accuracy": 0.5, "mean_margin": 0.5},
+    }
     assert sum(rep["histogram"]["chosen"]) == 4 and sum(rep["histogram"]["rejected"]) == 4
 
 

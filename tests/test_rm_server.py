@@ -49,8 +49,15 @@ def secured(rm):
 
 
 def traj(n: int, tag: str = "a") -> Trajectory:
-    return Trajectory("shop", "t", "buy", [Step(f"click[{tag}{i}]", f"page {tag}{i}") for i in range(n)], None, None,
-                      {"first_observation": "search page"})
+    return Trajectory(
+        "shop",
+        "t",
+        "buy",
+        [Step(f"click[{tag}{i}]", f"page {tag}{i}") for i in range(n)],
+        None,
+        None,
+        {"first_observation": "search page"},
+    )
 
 
 def items_and_pairs(k: int = 4):
@@ -67,19 +74,25 @@ def test_health_and_a_valid_batch(server, rm) -> None:
     r = httpx.post(f"{server.url}/v1/score", json=items)
     assert r.status_code == 200, r.text
     np.testing.assert_allclose(r.json()["scores"], rm.score(direct), atol=1e-5)
-    assert httpx.post(f"{server.url}/v1/score", json={"items": items[:2]}).json()["scores"] == pytest.approx(r.json()["scores"][:2], abs=1e-5)
+    assert httpx.post(f"{server.url}/v1/score", json={"items": items[:2]}).json()["scores"] == pytest.approx(
+        r.json()["scores"][:2], abs=1e-5
+    )
     assert httpx.post(f"{server.url}/v1/score", json=[]).json() == {"scores": []}
 
 
 @pytest.mark.parametrize(
     ("body", "status", "needle"),
     [
-        (b"[{\"intent\": \"x\", ", 400, "malformed JSON"),
+        (b'[{"intent": "x", ', 400, "malformed JSON"),
         (b"", 400, "empty body"),
-        (b"\"just a string\"", 422, "expected a JSON list"),
+        (b'"just a string"', 422, "expected a JSON list"),
         (json.dumps([{"intent": 3, "trajectory": "t"}]).encode(), 422, "item 0: 'intent' must be a string"),
         (json.dumps([{"intent": "x"}]).encode(), 422, "'trajectory' is missing"),
-        (json.dumps([{"intent": "x", "trajectory": "ok"}, {"intent": "x", "trajectory": [1, 2]}]).encode(), 422, "item 1: 'trajectory' must be"),
+        (
+            json.dumps([{"intent": "x", "trajectory": "ok"}, {"intent": "x", "trajectory": [1, 2]}]).encode(),
+            422,
+            "item 1: 'trajectory' must be",
+        ),
         (json.dumps([{"intent": "x", "trajectory": {"steps": [{"action": 1}]}}]).encode(), 422, "steps[0]"),
         (json.dumps([["x", "y"]]).encode(), 422, "item 0: expected an object"),
         (json.dumps({"foo": []}).encode(), 422, "expected a JSON list"),
@@ -114,7 +127,9 @@ def test_bearer_token(secured) -> None:
     items, _ = items_and_pairs(2)
     assert httpx.post(f"{secured.url}/v1/score", json=items).status_code == 401
     wrong = httpx.post(f"{secured.url}/v1/score", json=items, headers={"Authorization": "Bearer nope"})
-    assert wrong.status_code == 401 and "token" in wrong.json()["detail"] and wrong.headers["www-authenticate"] == "Bearer"
+    assert (
+        wrong.status_code == 401 and "token" in wrong.json()["detail"] and wrong.headers["www-authenticate"] == "Bearer"
+    )
     assert httpx.post(f"{secured.url}/api/generate", data={"preference_data": "[]"}).status_code == 401
     ok = httpx.post(f"{secured.url}/v1/score", json=items, headers={"Authorization": f"Bearer {TOKEN}"})
     assert ok.status_code == 200 and len(ok.json()["scores"]) == 2
@@ -124,22 +139,33 @@ def test_bearer_token(secured) -> None:
 def armap_records():
     webshop = {
         "image": "image_task_0.png",
-        "conversations": [{"from": "human", "value": "<image>\nNavigation Intent: i need red running shoes under 50 dollars"},
-                          {"from": "gpt", "value": "###test gpt###"}],
+        "conversations": [
+            {"from": "human", "value": "<image>\nNavigation Intent: i need red running shoes under 50 dollars"},
+            {"from": "gpt", "value": "###test gpt###"},
+        ],
         "output_1": [
             {"from": "llava", "value": "Action:\nsearch[red running shoes]"},
             {"from": "human", "image": "image_task_1.png", "value": "Current screenshot: <image>. Observation: <obs>."},
             {"from": "llava", "value": "Action:\nclick[B0ABC]"},
-            {"from": "human", "value": "Please evaluate whether your last response achieves the \"Navigation Intent\" or not"},
+            {
+                "from": "human",
+                "value": 'Please evaluate whether your last response achieves the "Navigation Intent" or not',
+            },
             {"from": "llava", "value": "Following your definitions, the score of my last response is"},
         ],
     }
     game24 = {
         "id": 0,
-        "conversations": [{"from": "human", "value": "Use numbers to obtain 24. Input: 4 4 9 3"}, {"from": "gpt", "value": "###test gpt###"}],
+        "conversations": [
+            {"from": "human", "value": "Use numbers to obtain 24. Input: 4 4 9 3"},
+            {"from": "gpt", "value": "###test gpt###"},
+        ],
         "output_1": [
             {"from": "llava", "value": "Steps:\n4 + 4 = 8 (left: 3 8 9)\n9 / 3 = 3 (left: 3 8)\n8 * 3 = 24 (left: 24)"},
-            {"from": "human", "value": "Please evaluate whether your last response achieves the goal of Game 24 or not"},
+            {
+                "from": "human",
+                "value": "Please evaluate whether your last response achieves the goal of Game 24 or not",
+            },
             {"from": "llava", "value": "Following your definitions, the score of my last response is"},
         ],
         "output_2": [],
@@ -153,8 +179,12 @@ def test_armap_dialogue_maps_onto_our_rendering() -> None:
     (webshop, game24), factual = armap_records()
     intent, text = armap_record_to_pair(webshop, factual)
     assert intent == "i need red running shoes under 50 dollars"
-    assert text.split("\n") == ["Observation: WebShop search page", "Action: search[red running shoes]",
-                                "Observation: [B0ABC] Red runner $39.", "Action: click[B0ABC]"]
+    assert text.split("\n") == [
+        "Observation: WebShop search page",
+        "Action: search[red running shoes]",
+        "Observation: [B0ABC] Red runner $39.",
+        "Action: click[B0ABC]",
+    ]
     intent, text = armap_record_to_pair(game24, {})
     assert text.split("\n")[0] == "Action: 4 + 4 = 8 (left: 3 8 9)" and len(text.split("\n")) == 3
     assert "evaluate" not in text and "score of my last response" not in text
@@ -163,7 +193,11 @@ def test_armap_dialogue_maps_onto_our_rendering() -> None:
 def test_armap_generate_multipart(server, rm) -> None:
     records, factual = armap_records()
     files = {"image_task_0.png": ("image_task_0.png", io.BytesIO(b"\x89PNG fake"), "image/png")}
-    data = {"preference_data": json.dumps(records), "factual_data": json.dumps(factual), "prompt": "USER: ... ASSISTANT:"}
+    data = {
+        "preference_data": json.dumps(records),
+        "factual_data": json.dumps(factual),
+        "prompt": "USER: ... ASSISTANT:",
+    }
     r = httpx.post(f"{server.url}/api/generate", data=data, files=files)
     assert r.status_code == 200, r.text
     scores = r.json()
@@ -171,13 +205,19 @@ def test_armap_generate_multipart(server, rm) -> None:
     expected = rm.score([armap_record_to_pair(records[0], factual), armap_record_to_pair(records[1], factual)])
     np.testing.assert_allclose(scores, expected, atol=1e-5)
     # ARMAP's text-only envs send factual_data "{}" with stray whitespace
-    r = httpx.post(f"{server.url}/api/generate", data={"preference_data": json.dumps(records[1:]), "factual_data": "{\n    }\n", "prompt": ""})
+    r = httpx.post(
+        f"{server.url}/api/generate",
+        data={"preference_data": json.dumps(records[1:]), "factual_data": "{\n    }\n", "prompt": ""},
+    )
     assert r.status_code == 200 and r.json() == pytest.approx(scores[1:], abs=1e-5)
     bad = [
         ({"factual_data": "{}"}, "no 'preference_data'"),
         ({"preference_data": "[{", "factual_data": "{}"}, "not valid JSON"),
         ({"preference_data": json.dumps([{"conversations": []}])}, "record 0: 'conversations'"),
-        ({"preference_data": json.dumps([{**records[1], "output_1": [{"from": "robot", "value": "x"}]}])}, "unknown speaker"),
+        (
+            {"preference_data": json.dumps([{**records[1], "output_1": [{"from": "robot", "value": "x"}]}])},
+            "unknown speaker",
+        ),
         ({"preference_data": json.dumps(records), "factual_data": "not json"}, "'factual_data'"),
     ]
     for form, needle in bad:
@@ -197,10 +237,12 @@ def test_sixteen_concurrent_clients_get_their_own_correct_scores(server, rm) -> 
 
     async def run():
         async with httpx.AsyncClient(base_url=server.url, timeout=60) as client:
+
             async def one(pairs):
                 r = await client.post("/v1/score", json=[{"intent": i, "trajectory": t.to_dict()} for i, t in pairs])
                 assert r.status_code == 200, r.text
                 return r.json()["scores"]
+
             return await asyncio.gather(*(one(p) for p in requests))
 
     got = asyncio.run(run())

@@ -48,8 +48,10 @@ def tiny_bert(tmp_path_factory):
 
 
 def episode(item: str, color: str, finish: bool = True, extra: int = 0) -> Trajectory:
-    steps = [Step(f"search[{color} {item}]", f"results: {color} {item} b01, other {item} b02"),
-             Step("click[b01]", f"{item} page with options " + " ".join(COLORS))]
+    steps = [
+        Step(f"search[{color} {item}]", f"results: {color} {item} b01, other {item} b02"),
+        Step("click[b01]", f"{item} page with options " + " ".join(COLORS)),
+    ]
     steps += [Step("click[next]", f"more {item} results") for _ in range(extra)]
     steps.append(Step(f"click[{color}]", f"you chose {color}"))
     if finish:
@@ -80,8 +82,16 @@ def weights(model) -> dict[str, torch.Tensor]:
 def test_training_lowers_the_loss_changes_the_weights_and_reports_accuracy(tiny_bert, tmp_path) -> None:
     rm = RewardModel(tiny_bert, max_length=64, seed=0)
     before = weights(rm)
-    cfg = RewardConfig(num_epochs=3, batch_size=8, learning_rate=3e-3, logging_steps=3, eval_fraction=0.2,
-                       progress=False, output_dir=str(tmp_path / "run"), save_steps=100)
+    cfg = RewardConfig(
+        num_epochs=3,
+        batch_size=8,
+        learning_rate=3e-3,
+        logging_steps=3,
+        eval_fraction=0.2,
+        progress=False,
+        output_dir=str(tmp_path / "run"),
+        save_steps=100,
+    )
     metrics = train_reward_model(rm, toy_preferences(120, 0), cfg, eval_sets={"other_shop": toy_preferences(24, 1)})
     losses = [e["loss"] for e in metrics["train"]["log_history"] if "loss" in e]
     assert len(losses) >= 5
@@ -95,12 +105,16 @@ def test_training_lowers_the_loss_changes_the_weights_and_reports_accuracy(tiny_
     assert set(ev["per_source"]) == {"truncate", "edit:option"}
     assert sum(s["n"] for s in ev["per_source"].values()) == ev["n"]
     assert ev["per_source"]["truncate"]["accuracy"] >= 0.9  # the learnable source is learnt
-    assert metrics["eval_sets"]["other_shop"]["n"] == 24 and 0.0 <= metrics["eval_sets"]["other_shop"]["accuracy"] <= 1.0
+    assert (
+        metrics["eval_sets"]["other_shop"]["n"] == 24 and 0.0 <= metrics["eval_sets"]["other_shop"]["accuracy"] <= 1.0
+    )
     assert metrics["train"]["pairs_per_second"] > 0
     # held-out intents were not trained on
     written = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert written["eval"]["accuracy"] == pytest.approx(ev["accuracy"])
-    assert RewardModel.from_pretrained(tmp_path / "run" / "model").score([("i want a red hat", episode("hat", "red"))]).shape == (1,)
+    assert RewardModel.from_pretrained(tmp_path / "run" / "model").score(
+        [("i want a red hat", episode("hat", "red"))]
+    ).shape == (1,)
 
 
 class Killed(Exception):
@@ -109,8 +123,17 @@ class Killed(Exception):
 
 def test_a_killed_run_resumes_to_the_same_weights(tiny_bert, tmp_path) -> None:
     data = toy_preferences(48, 2)
-    cfg = dict(num_epochs=2, batch_size=8, learning_rate=5e-4, eval_fraction=0.0, progress=False,
-               save_steps=2, save_model=False, disable_dropout=False, seed=5)  # dropout on: RNG state must resume too
+    cfg = dict(
+        num_epochs=2,
+        batch_size=8,
+        learning_rate=5e-4,
+        eval_fraction=0.0,
+        progress=False,
+        save_steps=2,
+        save_model=False,
+        disable_dropout=False,
+        seed=5,
+    )  # dropout on: RNG state must resume too
 
     full = RewardModel(tiny_bert, max_length=64, seed=1)
     m_full = train_reward_model(full, data, RewardConfig(output_dir=str(tmp_path / "a"), **cfg))
@@ -122,7 +145,9 @@ def test_a_killed_run_resumes_to_the_same_weights(tiny_bert, tmp_path) -> None:
 
     first = RewardModel(tiny_bert, max_length=64, seed=1)
     with pytest.raises(Killed):
-        train_reward_model(first, data, RewardConfig(output_dir=str(tmp_path / "b"), **cfg), callbacks=[kill_after_step_5])
+        train_reward_model(
+            first, data, RewardConfig(output_dir=str(tmp_path / "b"), **cfg), callbacks=[kill_after_step_5]
+        )
     assert latest_checkpoint(tmp_path / "b").name == "step-0000004"
 
     resumed = RewardModel(tiny_bert, max_length=64, seed=99)  # another init: the checkpoint must win
@@ -134,8 +159,11 @@ def test_a_killed_run_resumes_to_the_same_weights(tiny_bert, tmp_path) -> None:
     assert len(list((tmp_path / "b" / "checkpoints").iterdir())) <= 2  # save_total_limit
 
     with pytest.raises(TrainingError, match="batch_size"):  # resuming with another batching is refused
-        RewardTrainer(RewardModel(tiny_bert, max_length=64), RewardConfig(output_dir=str(tmp_path / "b"), **{**cfg, "batch_size": 4}),
-                      data).train()
+        RewardTrainer(
+            RewardModel(tiny_bert, max_length=64),
+            RewardConfig(output_dir=str(tmp_path / "b"), **{**cfg, "batch_size": 4}),
+            data,
+        ).train()
 
 
 def test_process_reward_model_learns_separable_data(tiny_bert) -> None:
@@ -143,13 +171,23 @@ def test_process_reward_model_learns_separable_data(tiny_bert) -> None:
     examples = []
     for k in range(160):
         good = k % 2 == 0
-        steps = " ".join(rng.choice(["look", "open drawer", "go to kitchen", "take mug"]) for _ in range(rng.randint(1, 4)))
+        steps = " ".join(
+            rng.choice(["look", "open drawer", "go to kitchen", "take mug"]) for _ in range(rng.randint(1, 4))
+        )
         flag = "the goal is in reach" if good else "the path is blocked"
         actor = rng.choice(["agent", "intervention"])
-        examples.append((f"Instruction: fetch a mug\nAction: {steps}\nObservation: {flag}\nNext action by: {actor}", float(good), f"task{k}"))
+        examples.append(
+            (
+                f"Instruction: fetch a mug\nAction: {steps}\nObservation: {flag}\nNext action by: {actor}",
+                float(good),
+                f"task{k}",
+            )
+        )
     prm = ProcessRewardModel(tiny_bert, max_length=48, seed=0)
     metrics = train_process_reward_model(
-        prm, examples[:120], PRMConfig(num_epochs=4, batch_size=8, learning_rate=2e-3, progress=False, calibration_bins=5),
+        prm,
+        examples[:120],
+        PRMConfig(num_epochs=4, batch_size=8, learning_rate=2e-3, progress=False, calibration_bins=5),
         eval_examples=examples[120:],
     )
     ev = metrics["eval"]
@@ -166,8 +204,12 @@ def test_length_grouped_batches_are_deterministic_and_cover_everything() -> None
     assert a != length_grouped_batches(lengths, 16, seed=3, epoch=2)
     assert sorted(i for b in a for i in b) == list(range(200))
     spread = np.mean([max(lengths[i] for i in b) - min(lengths[i] for i in b) for b in a])
-    random_spread = np.mean([max(lengths[i] for i in b) - min(lengths[i] for i in b)
-                             for b in length_grouped_batches(lengths, 16, 3, 1, group=False)])
+    random_spread = np.mean(
+        [
+            max(lengths[i] for i in b) - min(lengths[i] for i in b)
+            for b in length_grouped_batches(lengths, 16, 3, 1, group=False)
+        ]
+    )
     assert spread < 0.2 * random_spread  # little padding inside a batch
 
 
@@ -198,8 +240,11 @@ def test_bad_inputs_and_configs_fail_with_clear_messages(tiny_bert) -> None:
 def test_freezing_keeps_the_embeddings_and_lower_layers_fixed(tiny_bert) -> None:
     rm = RewardModel(tiny_bert, max_length=48, seed=0)
     before = weights(rm)
-    train_reward_model(rm, toy_preferences(32, 3), RewardConfig(max_steps=3, batch_size=8, learning_rate=1e-3,
-                                                               eval_fraction=0.0, progress=False, freeze_layers=1))
+    train_reward_model(
+        rm,
+        toy_preferences(32, 3),
+        RewardConfig(max_steps=3, batch_size=8, learning_rate=1e-3, eval_fraction=0.0, progress=False, freeze_layers=1),
+    )
     after = weights(rm)
     for k in before:
         same = torch.equal(before[k], after[k])
@@ -222,6 +267,8 @@ def test_prm_examples_from_transitions_use_monte_carlo_labels() -> None:
     ]
     plain = examples_from_transitions(logs)
     assert [e.label for e in plain] == [1.0, 0.0, 1.0] and plain[0].group == "t1"
-    assert plain[2].text == prm_text("Instruction: fetch\n", True) and plain[2].text.endswith("Next action by: intervention")
+    assert plain[2].text == prm_text("Instruction: fetch\n", True) and plain[2].text.endswith(
+        "Next action by: intervention"
+    )
     averaged = examples_from_transitions(logs, average_by_state=True)
     assert sorted((e.text.endswith("intervention"), e.label) for e in averaged) == [(False, 0.5), (True, 1.0)]

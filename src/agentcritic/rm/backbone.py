@@ -159,7 +159,9 @@ def add_mean_pooling_layer(model: Any) -> None:
         )
     config = model.config
     template = layers[-1]
-    new = type(template)(config, layer_idx=len(layers)) if _accepts_layer_idx(type(template)) else type(template)(config)
+    new = (
+        type(template)(config, layer_idx=len(layers)) if _accepts_layer_idx(type(template)) else type(template)(config)
+    )
     hidden = config.hidden_size
     eye = torch.eye(hidden)
     with torch.no_grad():
@@ -263,8 +265,7 @@ def load_backbone(
         raise BackboneError(f"{path}: pooling='last' is for decoders; use 'mean' or 'cls' for encoders")
     if not encoder and pooling in ("mean", "cls"):
         raise BackboneError(
-            f"{path}: a decoder's classification head pools the last non-pad token; use pooling='last' "
-            "(or 'auto')"
+            f"{path}: a decoder's classification head pools the last non-pad token; use pooling='last' (or 'auto')"
         )
     tokenizer = load_tokenizer(path)
     torch.manual_seed(seed)
@@ -413,7 +414,11 @@ def sequence_scorer(model: Any) -> Any:
 
 
 def make_tiny_backbone(
-    directory: str | Path, arch: Literal["bert", "llama"] = "bert", seed: int = 0, hidden_size: int = 32, layers: int = 2
+    directory: str | Path,
+    arch: Literal["bert", "llama"] = "bert",
+    seed: int = 0,
+    hidden_size: int = 32,
+    layers: int = 2,
 ) -> Path:
     """Write a tiny random backbone (MiniLM's tokenizer) for tests and smoke runs; returns the folder."""
     import torch
@@ -422,13 +427,20 @@ def make_tiny_backbone(
     out = Path(directory)
     tokenizer = load_tokenizer(minilm_path())
     torch.manual_seed(seed)
-    common = dict(vocab_size=len(tokenizer), hidden_size=hidden_size, num_hidden_layers=layers,
-                  num_attention_heads=2, intermediate_size=2 * hidden_size, max_position_embeddings=512)
+    common = dict(
+        vocab_size=len(tokenizer),
+        hidden_size=hidden_size,
+        num_hidden_layers=layers,
+        num_attention_heads=2,
+        intermediate_size=2 * hidden_size,
+        max_position_embeddings=512,
+    )
     if arch == "bert":
         model = BertModel(BertConfig(**common))
     elif arch == "llama":
-        model = LlamaModel(LlamaConfig(**common, num_key_value_heads=2, pad_token_id=tokenizer.pad_token_id,
-                                       tie_word_embeddings=False))
+        model = LlamaModel(
+            LlamaConfig(**common, num_key_value_heads=2, pad_token_id=tokenizer.pad_token_id, tie_word_embeddings=False)
+        )
     else:
         raise BackboneError(f"unknown tiny arch {arch!r}; use 'bert' or 'llama'")
     with _quiet_transformers():

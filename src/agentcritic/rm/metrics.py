@@ -114,8 +114,9 @@ def reliability(probs: Sequence[float], labels: Sequence[float], bins: int = 10)
             ece += count * abs(mp - obs)
         else:
             mp = obs = None
-        rows.append({"lo": float(edges[b]), "hi": float(edges[b + 1]), "count": count,
-                     "mean_predicted": mp, "observed": obs})
+        rows.append(
+            {"lo": float(edges[b]), "hi": float(edges[b + 1]), "count": count, "mean_predicted": mp, "observed": obs}
+        )
     return {"bins": rows, "ece": float(ece / max(1, p.size))}
 
 

@@ -59,7 +59,9 @@ class PRMTrainer(BaseTrainer):
             raise TypeError(f"PRMTrainer trains a ProcessRewardModel, got {type(model).__name__}")
         train = [as_example(x, k) for k, x in enumerate(train_dataset)]
         evals = None if eval_dataset is None else [as_example(x, k, "eval_dataset") for k, x in enumerate(eval_dataset)]
-        sets = {n: [as_example(x, k, f"eval_sets[{n!r}]") for k, x in enumerate(v)] for n, v in (eval_sets or {}).items()}
+        sets = {
+            n: [as_example(x, k, f"eval_sets[{n!r}]") for k, x in enumerate(v)] for n, v in (eval_sets or {}).items()
+        }
         super().__init__(model, config or PRMConfig(), train, evals, sets, callbacks)
 
     def _check_data(self, data: list[Any], what: str) -> None:

@@ -23,19 +23,29 @@ class TrainerConfig(StageConfig):
     max_steps: int | None = Field(None, ge=1, description="stop after this many optimizer steps (overrides num_epochs)")
     batch_size: int = Field(16, ge=1, description="examples (pairs for the RM) per device per forward")
     gradient_accumulation_steps: int = Field(1, ge=1, description="forwards per optimizer step")
-    max_length: int | None = Field(None, ge=8, description="tokens per input; None keeps the model's own (512 by default)")
+    max_length: int | None = Field(
+        None, ge=8, description="tokens per input; None keeps the model's own (512 by default)"
+    )
     seed: int = Field(0, description="seed for the split, the batch order and dropout")
     eval_fraction: float = Field(
         0.1, ge=0.0, lt=1.0, description="held-out share when no eval set is given (split by intent/group)"
     )
-    warmup_ratio: float = Field(0.1, ge=0.0, le=1.0, description="share of the steps with a linear learning-rate warm-up")
+    warmup_ratio: float = Field(
+        0.1, ge=0.0, le=1.0, description="share of the steps with a linear learning-rate warm-up"
+    )
     lr_scheduler: Literal["linear", "cosine", "constant"] = Field("linear", description="decay after warm-up")
     weight_decay: float = Field(0.01, ge=0.0, description="AdamW weight decay (not on biases and norms)")
     max_grad_norm: float | None = Field(1.0, gt=0, description="gradient clipping; None turns it off")
     disable_dropout: bool = Field(True, description="train without dropout (TRL's reward-model default)")
-    freeze_embeddings: bool = Field(False, description="keep the token embeddings fixed (half of MiniLM's weights: a cheaper step)")
-    freeze_layers: int = Field(0, ge=0, description="also keep the first N transformer layers fixed (no backward through them)")
-    group_by_length: bool = Field(True, description="batch inputs of similar length together so little padding is computed")
+    freeze_embeddings: bool = Field(
+        False, description="keep the token embeddings fixed (half of MiniLM's weights: a cheaper step)"
+    )
+    freeze_layers: int = Field(
+        0, ge=0, description="also keep the first N transformer layers fixed (no backward through them)"
+    )
+    group_by_length: bool = Field(
+        True, description="batch inputs of similar length together so little padding is computed"
+    )
     output_dir: str | None = Field(
         None, description="checkpoints, metrics.json and the final model go here; None keeps all in memory"
     )
@@ -52,7 +62,9 @@ class TrainerConfig(StageConfig):
     mixed_precision: Literal["no", "bf16", "fp16"] = Field(
         "no", description="autocast on accelerators (bf16 recommended on GPU; 'no' on CPU)"
     )
-    num_threads: int | None = Field(None, ge=1, description="torch CPU threads; None keeps torch's choice (one per core)")
+    num_threads: int | None = Field(
+        None, ge=1, description="torch CPU threads; None keeps torch's choice (one per core)"
+    )
 
 
 class RewardConfig(TrainerConfig):

@@ -114,7 +114,7 @@ class TextFitter:
             offsets = enc["offset_mapping"]
             if len(offsets) <= k:
                 return text
-            return text[offsets[-k][0]:] if from_end else text[: offsets[k - 1][1]]
+            return text[offsets[-k][0] :] if from_end else text[: offsets[k - 1][1]]
         ids = self.tok(text, add_special_tokens=False, verbose=False)["input_ids"]  # slow tokenizers
         if len(ids) <= k:
             return text
@@ -123,25 +123,39 @@ class TextFitter:
 
     def fit_body(self, text: str, budget: int) -> str:
         """``text`` within ``budget`` tokens: head (capped), cut marker, then the last steps that fit."""
+        return self.fit_bodies([text], [budget])[0]
+
+    def fit_bodies(self, texts: Sequence[str], budgets: Sequence[int]) -> list[str]:
+        """:meth:`fit_body` for many texts, with one batched tokenizer call for all their blocks."""
+        split = [split_blocks(t, self.s.step_marker) for t in texts]
+        flat: list[str] = []
+        for head, steps in split:
+            flat.extend([head, *steps, self.s.cut_marker.format(n=len(steps) or "some")])
+        counts = iter(self.count(flat))
+        out = []
+        for (head, steps), text, budget in zip(split, texts, budgets, strict=True):
+            n_head = next(counts)
+            n_steps = [next(counts) for _ in steps]
+            n_marker = next(counts)
+            out.append(self._fit_one(text, budget, head, steps, n_head, n_steps, n_marker))
+        return out
+
+    def _fit_one(
+        self, text: str, budget: int, head: str, steps: list[str], n_head: int, n_steps: list[int], n_marker: int
+    ) -> str:
         if budget <= 0:
             return ""
-        head, steps = split_blocks(text, self.s.step_marker)
         if not steps:  # nothing to split on: keep the start and the end
-            n_head = int(budget * self.s.max_head_fraction)
-            marker = self.s.cut_marker.format(n="some")
-            n_marker = self.count([marker])[0]
-            start = self.keep_tokens(text, n_head, from_end=False)
-            end = self.keep_tokens(text[len(start):], max(0, budget - n_head - n_marker), from_end=True)
-            return "\n".join(p for p in (start, marker, end) if p)
-        counts = self.count([head, *steps]) if head else [0, *self.count(steps)]
-        n_head, n_steps = counts[0], counts[1:]
+            n_start = int(budget * self.s.max_head_fraction)
+            start = self.keep_tokens(text, n_start, from_end=False)
+            end = self.keep_tokens(text[len(start) :], max(0, budget - n_start - n_marker), from_end=True)
+            return "\n".join(p for p in (start, self.s.cut_marker.format(n="some"), end) if p)
         if n_head + sum(n_steps) <= budget:
             return text
         head_cap = int(budget * self.s.max_head_fraction)
         if n_head > head_cap:
             head, n_head = self.keep_tokens(head, head_cap, from_end=False), head_cap
-        marker_probe = self.s.cut_marker.format(n=len(steps))
-        room = budget - n_head - self.count([marker_probe])[0]
+        room = budget - n_head - n_marker
         kept: list[str] = []
         for step, n in zip(reversed(steps), reversed(n_steps), strict=True):
             if n > room:
@@ -209,8 +223,7 @@ class ScoringModel:
         limit = getattr(model.config, "max_position_embeddings", None)
         if isinstance(limit, int) and settings.max_length > limit:
             raise BackboneError(
-                f"max_length={settings.max_length} exceeds the backbone's {limit} positions; "
-                f"use max_length <= {limit}"
+                f"max_length={settings.max_length} exceeds the backbone's {limit} positions; use max_length <= {limit}"
             )
         self.model = model
         self.tokenizer = tokenizer
@@ -256,14 +269,15 @@ class ScoringModel:
         pair_idx = [i for i, (f, _) in enumerate(items) if self._pair_mode(f)]
         single_idx = [i for i, (f, _) in enumerate(items) if not self._pair_mode(f)]
         over: list[int] = []
+        totals: dict[int, int] = {}
         if pair_idx:
             enc = tok([items[i][0] for i in pair_idx], [items[i][1] for i in pair_idx], verbose=False)
-            self._collect(enc, pair_idx, out, over, limit)
+            self._collect(enc, pair_idx, out, over, limit, totals)
         if single_idx:
             enc = tok([self._single_text(*items[i]) for i in single_idx], verbose=False)
-            self._collect(enc, single_idx, out, over, limit)
+            self._collect(enc, single_idx, out, over, limit, totals)
         if over:
-            fitted = [self._fit(*items[i]) for i in over]
+            fitted = self._fit_many([items[i] for i in over], [totals[i] for i in over])
             pair_over = [j for j, i in enumerate(over) if self._pair_mode(items[i][0])]
             single_over = [j for j, i in enumerate(over) if not self._pair_mode(items[i][0])]
             if pair_over:
@@ -286,12 +300,21 @@ class ScoringModel:
         return out  # type: ignore[return-value]
 
     @staticmethod
-    def _collect(enc: Any, idx: list[int], out: list[Feature | None], over: list[int], limit: int) -> None:
+    def _collect(
+        enc: Any,
+        idx: list[int],
+        out: list[Feature | None],
+        over: list[int],
+        limit: int,
+        totals: dict[int, int] | None = None,
+    ) -> None:
         ids = enc["input_ids"]
         types = enc.get("token_type_ids")
         for k, i in enumerate(idx):
             if len(ids[k]) > limit:
                 over.append(i)
+                if totals is not None:
+                    totals[i] = len(ids[k])
                 continue
             feat: Feature = {"input_ids": ids[k]}
             if types is not None:
@@ -300,20 +323,38 @@ class ScoringModel:
 
     def _fit(self, first: str | None, second: str) -> tuple[str | None, str]:
         """Shorten (first, second) so that it fits ``max_length`` tokens (see module docstring)."""
+        return self._fit_many([(first, second)])[0]
+
+    def _fit_many(
+        self, items: Sequence[tuple[str | None, str]], totals: Sequence[int] | None = None
+    ) -> list[tuple[str | None, str]]:
+        """:meth:`_fit` for many items; ``totals`` (their full token counts) saves a tokenizer pass."""
         limit = self.settings.max_length
-        pair = self._pair_mode(first)
-        budget = limit - self.tokenizer.num_special_tokens_to_add(pair=pair)
-        if first is not None:
-            n_first, n_body = self.fitter.count([first, second])
-            # the intent keeps what the trajectory leaves over, and at least its share of the budget
-            cap = max(1, int(limit * self.settings.max_intent_fraction), budget - n_body)
-            if n_first > cap:
-                first = self.fitter.keep_tokens(first, cap, from_end=False)
-                n_first = cap
-            if not pair:  # the template adds words around the intent
-                n_first = self.fitter.count([self._single_text(first, "")])[0] + 2  # +2: merge slack
-            budget -= n_first
-        return first, self.fitter.fit_body(second, budget)
+        firsts = [f for f, _ in items if f is not None]
+        n_firsts = iter(self.fitter.count(firsts))
+        new_firsts: list[str | None] = []
+        budgets: list[int] = []
+        for k, (first, second) in enumerate(items):
+            pair = self._pair_mode(first)
+            budget = limit - self.tokenizer.num_special_tokens_to_add(pair=pair)
+            if first is not None:
+                n_first = next(n_firsts)
+                if pair and totals is not None:
+                    n_body = totals[k] - self.tokenizer.num_special_tokens_to_add(pair=True) - n_first
+                else:
+                    n_body = self.fitter.count([second])[0]
+                # the intent keeps what the trajectory leaves over, and at least its share of the budget
+                cap = max(1, int(limit * self.settings.max_intent_fraction), budget - n_body)
+                if n_first > cap:
+                    first = self.fitter.keep_tokens(first, cap, from_end=False)
+                    n_first = cap
+                if not pair:  # the template adds words around the intent
+                    n_first = self.fitter.count([self._single_text(first, "")])[0] + 2  # +2: merge slack
+                budget -= n_first
+            new_firsts.append(first)
+            budgets.append(budget)
+        bodies = self.fitter.fit_bodies([second for _, second in items], budgets)
+        return list(zip(new_firsts, bodies, strict=True))
 
     def model_texts(self, items: Sequence[tuple[str | None, str]]) -> list[tuple[str | None, str]]:
         """The (possibly cut) texts the model reads, before tokenisation — e.g. to feed other tools."""
@@ -386,7 +427,7 @@ class ScoringModel:
         try:
             with torch.inference_mode():
                 for start in range(0, n, batch_size):
-                    chunk = order[start:start + batch_size]
+                    chunk = order[start : start + batch_size]
                     batch = self.collate([feats[i] for i in chunk], device)
                     values = self.logits(batch).float()
                     if not raw:
@@ -538,9 +579,11 @@ def read_settings(directory: str | os.PathLike[str]) -> dict[str, Any]:
     path = Path(directory)
     file = path / SETTINGS_FILE
     if not file.exists():
-        hint = " (it has a config.json: to start a new model from it, pass it as the backbone)" if (
-            path / "config.json"
-        ).exists() else ""
+        hint = (
+            " (it has a config.json: to start a new model from it, pass it as the backbone)"
+            if (path / "config.json").exists()
+            else ""
+        )
         raise ModelFolderError(f"{path}: no {SETTINGS_FILE}; not a saved agentcritic model{hint}")
     try:
         doc = json.loads(file.read_text("utf-8"))

@@ -75,12 +75,12 @@ def length_grouped_batches(
     idx = list(range(len(lengths)))
     rng.shuffle(idx)
     if not group:
-        return [idx[i:i + batch_size] for i in range(0, len(idx), batch_size)]
+        return [idx[i : i + batch_size] for i in range(0, len(idx), batch_size)]
     batches: list[list[int]] = []
     span = mega * batch_size
     for start in range(0, len(idx), span):
-        chunk = sorted(idx[start:start + span], key=lambda i: -lengths[i])
-        batches.extend(chunk[j:j + batch_size] for j in range(0, len(chunk), batch_size))
+        chunk = sorted(idx[start : start + span], key=lambda i: -lengths[i])
+        batches.extend(chunk[j : j + batch_size] for j in range(0, len(chunk), batch_size))
     rng.shuffle(batches)
     return batches
 
@@ -259,7 +259,9 @@ class BaseTrainer:
         if cfg.progress and acc.is_main_process:
             from tqdm.auto import tqdm
 
-            bar = tqdm(total=total, initial=state.step, desc=f"train {self.model.kind} RM", unit="step", dynamic_ncols=True)
+            bar = tqdm(
+                total=total, initial=state.step, desc=f"train {self.model.kind} RM", unit="step", dynamic_ncols=True
+            )
         window: dict[str, list[float]] = {}
         t_window, n_window = time.perf_counter(), 0
         stop = state.step >= total
@@ -271,7 +273,7 @@ class BaseTrainer:
                 start = state.batch_in_epoch if epoch == state.epoch else 0
                 bi = start
                 while bi < len(batches):
-                    group = batches[bi:bi + ga]
+                    group = batches[bi : bi + ga]
                     t0 = time.perf_counter()
                     for k, idx in enumerate(group):
                         last = k == len(group) - 1
@@ -358,7 +360,7 @@ class BaseTrainer:
             usable = (len(batches) // n) * n  # every process must run the same number of steps
             if usable == 0:
                 raise TrainingError(f"{len(batches)} batches cannot feed {n} processes; lower batch_size")
-            batches = batches[:usable][acc.process_index::n]
+            batches = batches[:usable][acc.process_index :: n]
         return batches
 
     @staticmethod
@@ -442,8 +444,15 @@ class BaseTrainer:
                 f"{ckpt}: the checkpoint was trained on other data; use another output_dir, "
                 "or set resume=False to start again"
             )
-        for key in ("batch_size", "gradient_accumulation_steps", "seed", "group_by_length", "max_length",
-                    "freeze_embeddings", "freeze_layers"):
+        for key in (
+            "batch_size",
+            "gradient_accumulation_steps",
+            "seed",
+            "group_by_length",
+            "max_length",
+            "freeze_embeddings",
+            "freeze_layers",
+        ):
             if key in saved_cfg and saved_cfg[key] != getattr(self.config, key):
                 raise TrainingError(
                     f"{ckpt}: saved with {key}={saved_cfg[key]!r}, now {getattr(self.config, key)!r}; "

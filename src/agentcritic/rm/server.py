@@ -26,6 +26,7 @@ responsive while the model runs and concurrent clients share forwards.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -141,9 +142,7 @@ def armap_record_to_pair(record: Any, factual: dict[str, Any], where: str = "rec
     conversations = record.get("conversations")
     if not isinstance(conversations, list) or not conversations:
         raise InputError(f"{where}: 'conversations' must be a non-empty list of turns")
-    first = next(
-        (t for t in conversations if isinstance(t, dict) and str(t.get("from", "")).lower() in _HUMAN), None
-    )
+    first = next((t for t in conversations if isinstance(t, dict) and str(t.get("from", "")).lower() in _HUMAN), None)
     if first is None or not isinstance(first.get("value"), str):
         raise InputError(f"{where}: 'conversations' has no human turn holding the intent")
     intent = _clean_intent(first["value"])
@@ -219,7 +218,13 @@ class MicroBatcher:
         self._queue: asyncio.Queue[tuple[list[Any], asyncio.Future[list[float]]]] | None = None
         self._task: asyncio.Task[None] | None = None
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rm-score")
-        self.stats = {"requests": 0, "batches": 0, "items": 0, "largest_batch": 0}
+        self.stats: dict[str, float] = {
+            "requests": 0,
+            "batches": 0,
+            "items": 0,
+            "largest_batch": 0,
+            "model_seconds": 0.0,
+        }
 
     async def start(self) -> None:
         if self._task is None:
@@ -229,10 +234,8 @@ class MicroBatcher:
     async def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-            except asyncio.CancelledError:
-                pass
             self._task = None
         self._executor.shutdown(wait=False, cancel_futures=True)
 
@@ -273,6 +276,7 @@ class MicroBatcher:
             self.stats["batches"] += 1
             self.stats["items"] += len(flat)
             self.stats["largest_batch"] = max(self.stats["largest_batch"], len(flat))
+            t0 = time.perf_counter()
             try:
                 scores = await loop.run_in_executor(self._executor, self.fn, flat)
             except Exception as exc:  # noqa: BLE001 - handed to every waiting request
@@ -281,10 +285,11 @@ class MicroBatcher:
                     if not fut.done():
                         fut.set_exception(exc)
                 continue
+            self.stats["model_seconds"] += time.perf_counter() - t0
             start = 0
             for items, fut in jobs:
                 if not fut.done():
-                    fut.set_result([float(v) for v in scores[start:start + len(items)]])
+                    fut.set_result([float(v) for v in scores[start : start + len(items)]])
                 start += len(items)
 
 
@@ -345,8 +350,13 @@ class BodyLimitMiddleware:
 
 async def _send_json(send: Any, status: int, body: dict[str, Any]) -> None:
     payload = json.dumps(body).encode()
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())],
+        }
+    )
     await send({"type": "http.response.body", "body": payload})
 
 
@@ -399,7 +409,9 @@ def create_app(
 
     def check_batch(n: int) -> None:
         if n > max_batch:
-            raise HTTPException(status_code=413, detail=f"{n} items exceed the server's max_batch={max_batch}; split the request")
+            raise HTTPException(
+                status_code=413, detail=f"{n} items exceed the server's max_batch={max_batch}; split the request"
+            )
 
     @app.exception_handler(InputError)
     async def _input_error(request: Request, exc: InputError) -> JSONResponse:
@@ -436,7 +448,9 @@ def create_app(
             raise InputError("/api/generate serves outcome reward models; this server holds a process RM", 400)
         ctype = request.headers.get("content-type", "")
         if "multipart/form-data" not in ctype and "application/x-www-form-urlencoded" not in ctype:
-            raise InputError("send a multipart form (preference_data, factual_data, prompt, images), as ARMAP's client does", 415)
+            raise InputError(
+                "send a multipart form (preference_data, factual_data, prompt, images), as ARMAP's client does", 415
+            )
         try:
             form = await request.form(max_files=max(1000, max_batch * 4), max_fields=1000)
         except _BodyTooLarge:
@@ -448,7 +462,11 @@ def create_app(
             raise InputError("the form has no 'preference_data' field")
         pref = raw if isinstance(raw, str) else (await raw.read()).decode("utf-8", "replace")
         fraw = form.get("factual_data")
-        factual = None if fraw is None else (fraw if isinstance(fraw, str) else (await fraw.read()).decode("utf-8", "replace"))
+        factual = (
+            None
+            if fraw is None
+            else (fraw if isinstance(fraw, str) else (await fraw.read()).decode("utf-8", "replace"))
+        )
         pairs = parse_armap_request(pref, factual)
         check_batch(len(pairs))
         return JSONResponse(await batcher.submit(pairs))
@@ -523,14 +541,13 @@ def serve(
     uvicorn.run(app, host=host, port=port, log_level="info")
 
 
-def score_remote(url: str, pairs: Sequence[tuple[str, Any]], token: str | None = None, timeout: float = 60.0) -> list[float]:
+def score_remote(
+    url: str, pairs: Sequence[tuple[str, Any]], token: str | None = None, timeout: float = 60.0
+) -> list[float]:
     """Client helper: score (intent, trajectory) pairs on a running server."""
     import httpx
 
-    items = [
-        {"intent": i, "trajectory": t.to_dict() if isinstance(t, Trajectory) else t}
-        for i, t in pairs
-    ]
+    items = [{"intent": i, "trajectory": t.to_dict() if isinstance(t, Trajectory) else t} for i, t in pairs]
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     r = httpx.post(f"{url.rstrip('/')}/v1/score", json=items, headers=headers, timeout=timeout)
     r.raise_for_status()

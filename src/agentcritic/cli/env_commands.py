@@ -1,39 +1,13 @@
-"""The ``agentcritic`` command. Thin: it parses flags, builds a config, and calls the library.
-
-Heavy modules (envs with JVMs, torch) are imported inside the commands so ``--help`` is instant.
-"""
+"""Commands over environments and rollouts: ``envs``, ``play``, ``rollout``, ``demo``."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Optional
 
 import typer
 
-app = typer.Typer(
-    name="agentcritic",
-    help="Learned judgement for LLM agents: reward models without labels, planning, and when to ask for help.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
-
-def _user_errors() -> tuple[type[BaseException], ...]:
-    """Errors a user can cause; they are printed as one clear message, never a traceback."""
-    from agentcritic.agents import AgentError
-    from agentcritic.config import ConfigError
-    from agentcritic.envs import EnvError
-    from agentcritic.store import StoreError
-    from agentcritic.types import RecordError
-
-    return (ConfigError, EnvError, StoreError, RecordError, AgentError)
-
-
-def _fail(exc: BaseException) -> None:
-    typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
-    raise typer.Exit(2)
-
+from agentcritic.cli.app import app, fail, overrides_from_flags, user_errors
 
 @app.command()
 def envs(env: Optional[str] = typer.Option(None, help="show one env only")) -> None:
@@ -54,8 +28,8 @@ def envs(env: Optional[str] = typer.Option(None, help="show one env only")) -> N
                 )
             finally:
                 e.close()
-    except _user_errors() as exc:
-        _fail(exc)
+    except user_errors() as exc:
+        fail(exc)
 
 
 @app.command()
@@ -73,8 +47,8 @@ def play(
         e = envs_mod.make(env)
         task = task_id or e.task_ids(split)[0]
         obs, info = e.reset(task_id=task, seed=seed)
-    except _user_errors() as exc:
-        _fail(exc)
+    except user_errors() as exc:
+        fail(exc)
         return
     typer.secho(f"Task {task}: {info['instruction']}", bold=True)
     done = False
@@ -140,12 +114,12 @@ def rollout(
     }
     if model is not None:
         flags["llm.path" if policy in ("hf", "llamacpp") else "llm.model"] = model
-    overrides = [f"{k}={_toml_value(v)}" for k, v in flags.items() if v is not None] + list(set_)
+    overrides = overrides_from_flags(flags, set_)
     try:
         cfg = load_config(RolloutConfig, config, overrides)
         summary = run_rollouts(cfg, out)
-    except _user_errors() as exc:
-        _fail(exc)
+    except user_errors() as exc:
+        fail(exc)
         return
     typer.echo(
         f"{summary['episodes']} episodes in {out}: success {summary['success_rate']:.1%}, "
@@ -166,28 +140,8 @@ def demo(
 
     try:
         report = run_demo(out, limit=limit, workers=workers, envs=env or None)
-    except _user_errors() as exc:
-        _fail(exc)
+    except user_errors() as exc:
+        fail(exc)
         return
     typer.echo(report.read_text())
     typer.secho(f"Report: {report}", bold=True)
-
-
-def _toml_value(value: object) -> str:
-    if isinstance(value, str):
-        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
-
-
-def main() -> None:
-    try:
-        app()
-    except KeyboardInterrupt:
-        typer.echo("interrupted; re-run the same command to resume", err=True)
-        sys.exit(130)
-
-
-if __name__ == "__main__":
-    main()

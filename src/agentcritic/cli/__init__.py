@@ -1,0 +1,25 @@
+"""The ``agentcritic`` command. Thin: it parses flags, builds a config, and calls the library.
+
+One module per area registers its commands on the shared app (:mod:`agentcritic.cli.app`);
+heavy modules are imported inside the commands so ``agentcritic --help`` is instant.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from agentcritic.cli import env_commands  # noqa: F401  (registers its commands)
+from agentcritic.cli.app import app
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        typer.echo("interrupted; re-run the same command to resume", err=True)
+        sys.exit(130)
+
+
+__all__ = ["app", "main"]

@@ -1,0 +1,3 @@
+from agentcritic.cli import main
+
+main()

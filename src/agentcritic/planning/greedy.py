@@ -37,4 +37,7 @@ class Greedy:
             traj = rollout(meter.env, self.agent, task_id, seed=seed, max_steps=self.config.max_steps,
                            meta={"planner": self.method})
         rm_score = self.target.score([traj])[0] if self.target is not None else None
-        return PlanResult(traj, rm_score, [traj], meter.cost(), meta={"method": self.method})
+        meta: dict[str, Any] = {"method": self.method}
+        if rm_score is not None:
+            meta["target_scores"] = [rm_score]
+        return PlanResult(traj, rm_score, [traj], meter.cost(), meta=meta)

@@ -293,6 +293,16 @@ class TabularModel:
         if not eps:
             raise TabularError("no logged transitions: the episodes are empty")
 
+        if state_key == "prefix":  # check the chain before any (slow) PRM scoring
+            for k, ep in enumerate(eps):
+                for j in range(1, len(ep.transitions)):
+                    prev, t = ep.transitions[j - 1], ep.transitions[j]
+                    if prev.next_state_key != t.state_key:
+                        raise TabularError(
+                            f"episode {k} (task {t.task_id!r}), step {j}: state key {t.state_key!r} is not the "
+                            f"previous transition's next_state_key {prev.next_state_key!r}"
+                        )
+
         # distinct texts, scored once each
         text_id: dict[str, int] = {}
         for ep in eps:
@@ -311,11 +321,6 @@ class TabularModel:
             last = NO_ACTOR
             for j, t in enumerate(ep.transitions):
                 if state_key == "prefix":
-                    if j > 0 and ep.transitions[j - 1].next_state_key != t.state_key:
-                        raise TabularError(
-                            f"episode {k} (task {t.task_id!r}), step {j}: state key {t.state_key!r} is not the "
-                            f"previous transition's next_state_key {ep.transitions[j - 1].next_state_key!r}"
-                        )
                     keys.append((j, t.task_id, t.state_key))
                 else:
                     keys.append((j, bin_of(float(prm0[text_id[t.state_text]]), n_bins), last))  # type: ignore[index]

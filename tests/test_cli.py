@@ -135,18 +135,3 @@ def test_ray_executor_writes_the_same_records_as_the_pool(tmp_path) -> None:
     res = run_cli(*args, "--executor", "ray", "--out", str(tmp_path / "ray"), timeout=300)
     assert res.returncode == 0, res.stderr[-2000:]
     assert records(tmp_path / "ray" / "rollouts.jsonl") == records(tmp_path / "pool" / "rollouts.jsonl")
-
-
-def test_demo_writes_a_summary_and_resumes(tmp_path) -> None:
-    out = tmp_path / "demo"
-    args = ["demo", "--out", str(out), "--limit", "3", "--workers", "1", "--env", "game24", "--env", "shop"]
-    res = run_cli(*args)
-    assert res.returncode == 0, res.stderr
-    summary = (out / "summary.md").read_text()
-    assert "| game24 | expert | 3 | 100.0% |" in summary and "| shop | random | 3 |" in summary
-    assert f"Report: {out / 'summary.md'}" in res.stdout
-    assert len(records(out / "shop-expert" / "rollouts.jsonl")) == 3
-    again = run_cli(*args)
-    assert again.returncode == 0 and (out / "summary.md").read_text() == summary
-    bad = run_cli("demo", "--out", str(tmp_path / "d2"), "--env", "chess")
-    assert bad.returncode == 2 and "unknown env 'chess'" in bad.stderr

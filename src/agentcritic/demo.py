@@ -1,52 +1,54 @@
-"""The main job until the full pipeline lands: expert and random rollouts on every env.
+"""The main job: ARMAP end to end on the embedded models, offline, as a pipeline of stages.
 
-Writes one run folder per (env, policy) under ``out`` and a summary table (``summary.md``,
-``summary.json``). Interrupted, it resumes: each sub-run is a resumable run folder.
+``configs/demo.toml`` (shipped inside the package too, so an installed ``agentcritic`` finds it)
+lists the stages: synthesize reward data on game24 and shop (explore → refine intents →
+negatives), train the MiniLM reward model on both, evaluate Greedy, Sampling, ARMAP-R, ARMAP-B and
+ARMAP-M with the SmolLM2 policy on a test subset of each, and write the HTML report. Every stage
+resumes, so an interrupted demo re-run with the same ``--out`` picks up where it stopped.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from importlib import resources
 from pathlib import Path
-from typing import Any
 
-from agentcritic.config import RolloutConfig
-from agentcritic.rollouts import run_rollouts
-from agentcritic.store import RunStore
+from agentcritic.pipeline import load_pipeline, run_pipeline
 
-# ScienceWorld episodes are long (up to 100+ steps through a JVM), so it gets a quarter of the tasks.
-TASK_SHARE = {"scienceworld": 0.25}
+DEMO_CONFIG = "demo.toml"
 
 
-def run_demo(out: str | Path, limit: int = 20, workers: int = 2, envs: list[str] | None = None) -> Path:
-    from agentcritic import envs as envs_mod
+def shipped_config(name: str = DEMO_CONFIG) -> Path:
+    """The path of a config shipped in the package (``agentcritic/configs/NAME``)."""
+    path = Path(str(resources.files("agentcritic").joinpath("configs", name)))
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: the shipped config is missing; reinstall agentcritic")
+    return path
 
-    out = Path(out)
-    names = envs or envs_mod.names()
-    for name in names:
-        envs_mod.env_class(name)  # an unknown name fails here, before any work, naming the valid ones
-    store = RunStore(out, config={"demo": {"limit": limit, "envs": names}})
-    rows: list[dict[str, Any]] = []
-    for name in names:
-        n = max(1, int(limit * TASK_SHARE.get(name, 1.0)))
-        for policy in ("expert", "random"):
-            cfg = RolloutConfig(env=name, policy=policy, split="test", limit=n, workers=workers)
-            summary = run_rollouts(cfg, out / f"{name}-{policy}")
-            rows.append(summary)
-    store.write_json("summary.json", rows)
-    report = store.write_text("summary.md", summary_table(rows))
-    store.mark_done("demo", rows=len(rows))
-    store.close()
+
+def run_demo(
+    out: str | Path = "runs/demo",
+    config: str | Path | None = None,
+    workers: int | None = None,
+    overrides: list[str] | None = None,
+    echo: Callable[[str], None] = print,
+) -> Path:
+    """Run (or resume) the demo pipeline into ``out``; return the path of its HTML report.
+
+    ``workers`` sets every stage's worker processes (stages without that setting keep theirs);
+    ``overrides`` are ``STAGE.field=VALUE`` as for ``agentcritic run``.
+    """
+    path = Path(config) if config is not None else shipped_config()
+    pipeline, _ = load_pipeline(path)
+    extra = list(overrides or [])
+    if workers is not None:
+        from agentcritic.pipeline import STAGE_KINDS, import_attr
+
+        for spec in pipeline.stages:
+            model = import_attr(STAGE_KINDS[spec.kind].config, f"stage {spec.name!r}")
+            if "workers" in model.model_fields:
+                extra.insert(0, f"{spec.name}.workers={workers}")
+    pipeline, configs = load_pipeline(path, extra)
+    run_pipeline(pipeline, configs, out=out, echo=echo)
+    report = Path(out) / "report.html"
     return report
-
-
-def summary_table(rows: list[dict[str, Any]]) -> str:
-    lines = [
-        "| env | policy | episodes | success | mean score | mean steps | invalid actions |",
-        "|---|---|---:|---:|---:|---:|---:|",
-    ]
-    for r in rows:
-        lines.append(
-            f"| {r['env']} | {r['policy']} | {r['episodes']} | {r['success_rate']:.1%} | "
-            f"{r['mean_score']:.3f} | {r['mean_steps']:.1f} | {r['invalid_actions']} |"
-        )
-    return "\n".join(lines) + "\n"

@@ -1,4 +1,4 @@
-"""Commands over environments and rollouts: ``envs``, ``play``, ``rollout``, ``demo``."""
+"""Commands over environments and rollouts: ``envs``, ``play``, ``rollout``."""
 
 from __future__ import annotations
 
@@ -126,22 +126,3 @@ def rollout(
         f"mean score {summary['mean_score']:.3f}, mean steps {summary['mean_steps']:.1f} "
         f"({summary['written']} new, {summary['resumed_from']} resumed)"
     )
-
-
-@app.command()
-def demo(
-    out: Path = typer.Option(Path("runs/demo"), help="run folder of the demo"),
-    limit: int = typer.Option(20, help="test tasks per env"),
-    workers: int = typer.Option(2, help="parallel worker processes"),
-    env: list[str] = typer.Option([], "--env", help="only these envs (repeatable; default: all)"),
-) -> None:
-    """The main job: expert and random rollouts on every env's test split, and a summary report."""
-    from agentcritic.demo import run_demo
-
-    try:
-        report = run_demo(out, limit=limit, workers=workers, envs=env or None)
-    except user_errors() as exc:
-        fail(exc)
-        return
-    typer.echo(report.read_text())
-    typer.secho(f"Report: {report}", bold=True)

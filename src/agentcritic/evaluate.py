@@ -1,0 +1,488 @@
+"""Run planning methods over env task splits, in parallel and resumably, into a results table.
+
+``run_evaluation(EvalConfig, out)`` runs every (env, split, method, task, seed) once as a job
+through :mod:`agentcritic.parallel` and appends one record per job to ``out/results.jsonl``;
+re-running resumes (finished jobs are skipped, nothing is written twice). ``results_table`` turns
+the records into the paper's layout: rows = policy × method (Sampling, Greedy, ARMAP-R, ARMAP-B,
+ARMAP-M), columns = env metrics, then cost per task, plus the oracle line for Sampling.
+
+A record (one line of ``results.jsonl``)::
+
+    env, split, method (the table label), planner (the planner name), params, policy, task_id,
+    seed, score, success, rm_score, steps, cost {llm_calls, prompt_tokens, completion_tokens,
+    rm_calls, env_steps, seconds}, oracle_score, oracle_success, candidates [{score, success,
+    steps, rm_score}], meta (the planner's), trajectory (the chosen one)
+
+``score`` and ``success`` are the env's own reward and success of the chosen trajectory; for
+Sampling they are the means over its N samples (one random sample's expected result, armap.md §4),
+and ``oracle_*`` is the best of the N by env reward, reported only as the oracle line.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import statistics
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from agentcritic.config import StageConfig
+from agentcritic.parallel import run_jobs, worker_env
+from agentcritic.store import RunStore
+
+STAGE = "results"
+
+# Labels of the built-in planners as the paper names them; agentcritic.planning.METHODS is the
+# source of truth once it is importable (this copy only labels configs before it is).
+DEFAULT_LABELS = {
+    "greedy": "Greedy",
+    "sampling": "Sampling",
+    "best_of_n": "ARMAP-B",
+    "reflexion": "ARMAP-R",
+    "mcts": "ARMAP-M",
+}
+# The paper's row order within one policy; other labels follow in the order they appear.
+ROW_ORDER = ("Sampling", "Greedy", "ARMAP-R", "ARMAP-B", "ARMAP-M")
+NEEDS_TARGET = ("best_of_n", "reflexion", "mcts")
+COST_FIELDS = ("llm_calls", "tokens", "rm_calls", "env_steps", "seconds")
+
+
+class EvalError(ValueError):
+    """An evaluation that cannot run as configured (a planner or target that cannot be built)."""
+
+
+def method_labels() -> dict[str, str]:
+    try:
+        from agentcritic.planning import METHODS  # type: ignore[attr-defined]
+    except ImportError:
+        return dict(DEFAULT_LABELS)
+    return {**DEFAULT_LABELS, **dict(METHODS)}
+
+
+class TargetSpec(StageConfig):
+    """What planners score trajectories with: a trained reward model or the env's own reward."""
+
+    kind: Literal["rm", "env"] = Field("rm", description="rm = a trained reward model; env = the env's true reward (an oracle)")
+    rm: str | None = Field(None, description="folder of a saved reward model (RewardModel.save_pretrained), for kind = rm")
+    terms: dict[str, float] = Field(default_factory=dict, description="extra named terms and their weights, e.g. {length = 0.05}")
+
+    @model_validator(mode="after")
+    def _rm_folder_given(self) -> TargetSpec:
+        if self.kind == "rm" and not self.rm:
+            raise ValueError("kind = 'rm' needs rm = the folder of a trained reward model (or kind = 'env')")
+        return self
+
+
+class MethodSpec(StageConfig):
+    """One row of the table: a planner, its parameters and (optionally) its own target."""
+
+    method: str = Field(description="greedy | sampling | best_of_n | reflexion | mcts | module:callable")
+    label: str | None = Field(None, description="row label; default: the paper's name (ARMAP-B …)")
+    params: dict[str, Any] = Field(default_factory=dict, description="planner keyword arguments (n, rollouts, …)")
+    target: TargetSpec | None = Field(None, description="this method's target; default: the evaluation's target")
+
+    @field_validator("method")
+    @classmethod
+    def _known_method(cls, name: str) -> str:
+        labels = method_labels()
+        if name not in labels and ":" not in name:
+            raise ValueError(f"unknown method {name!r}; valid methods are {list(labels)} or 'module:callable'")
+        return name
+
+    @property
+    def row_label(self) -> str:
+        return self.label or method_labels().get(self.method, self.method)
+
+
+def default_methods() -> list[MethodSpec]:
+    return [MethodSpec(method=m) for m in ("greedy", "sampling", "reflexion", "best_of_n", "mcts")]
+
+
+class EvalConfig(StageConfig):
+    """Evaluate methods × envs × splits × tasks × seeds for one policy."""
+
+    envs: list[str] = Field(default_factory=lambda: ["game24"], description="registered env names")
+    env_kwargs: dict[str, dict[str, Any]] = Field(default_factory=dict, description="per env: keyword arguments for envs.make")
+    split: list[str] = Field(default_factory=lambda: ["test"], description="split(s) to evaluate (scienceworld: dev = seen, test = unseen)")
+    limit: int | None = Field(None, ge=1, description="first N tasks of each split (all when unset)")
+    policy: str = Field("smollm2", description="acting policy: smollm2 | hf | openai | llamacpp | expert | random")
+    mode: Literal["choose", "generate"] = Field("choose", description="LLM policies: score listed actions or write them")
+    temperature: float = Field(0.0, ge=0.0, description="policy temperature; planners that sample set their own")
+    few_shot: bool = Field(True, description="LLM policies: show the expert's episode on a training task")
+    llm: dict[str, Any] = Field(default_factory=dict, description="backend kwargs: base_url, model, path …")
+    methods: list[MethodSpec] = Field(default_factory=default_methods, description="table rows: planners and their params")
+    target: TargetSpec | None = Field(None, description="default scoring target of planners that need one")
+    samples: int = Field(1, ge=1, description="seeds per task (each is one job per method)")
+    seed: int = Field(0, description="base seed; each job's seed derives from it, the task and the sample")
+    max_steps: int | None = Field(None, ge=1, description="override every env's step limit")
+    workers: int = Field(1, ge=1, description="parallel worker processes")
+    executor: Literal["pool", "ray"] = Field("pool", description="local process pool or Ray")
+
+    @field_validator("split", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+    @field_validator("policy")
+    @classmethod
+    def _known_policy(cls, name: str) -> str:
+        from agentcritic.agents import POLICIES
+
+        if name not in POLICIES:
+            raise ValueError(f"unknown policy {name!r}; valid policies are {list(POLICIES)}")
+        return name
+
+    @field_validator("envs")
+    @classmethod
+    def _known_envs(cls, values: list[str]) -> list[str]:
+        from agentcritic.envs import names
+
+        unknown = [v for v in values if v not in names()]
+        if unknown:
+            raise ValueError(f"unknown env(s) {unknown}; registered envs are {names()}")
+        if not values:
+            raise ValueError("list at least one env")
+        return values
+
+    @model_validator(mode="after")
+    def _rows_are_well_defined(self) -> EvalConfig:
+        labels = [m.row_label for m in self.methods]
+        dupes = sorted({x for x in labels if labels.count(x) > 1})
+        if dupes:
+            raise ValueError(f"methods: labels {dupes} appear twice; give each row its own label")
+        missing = [m.row_label for m in self.methods if m.method in NEEDS_TARGET and m.target is None]
+        if missing and self.target is None:
+            raise ValueError(
+                f"methods {missing} score trajectories and need a target: set target.rm = the folder of a "
+                "trained reward model, or target.kind = 'env' for the env's true reward (an oracle)"
+            )
+        if not self.methods:
+            raise ValueError("methods: list at least one method")
+        return self
+
+    def policy_label(self) -> str:
+        from agentcritic.agents import LLM_POLICIES
+
+        if self.policy not in LLM_POLICIES:
+            return self.policy
+        model = self.llm.get("model") or self.llm.get("path")
+        name = f"{self.policy}:{Path(str(model)).name}" if model else self.policy
+        return f"{name} ({self.mode})"
+
+
+# ------------------------------------------------------------------------------------ jobs
+@dataclass(frozen=True)
+class EvalJob:
+    """One planner on one task with one seed; plain data, so it pickles to workers cheaply."""
+
+    key: str
+    env: str
+    split: str
+    task_id: str
+    seed: int
+    label: str
+    method: str
+    params: dict[str, Any]
+    target: dict[str, Any] | None
+    policy: str
+    policy_label: str
+    policy_kwargs: dict[str, Any] = field(default_factory=dict)
+    env_kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+def record_key(env: str, split: str, label: str, task_id: str, seed: int) -> str:
+    return f"{env}|{split}|{label}|{task_id}|{seed}"
+
+
+def eval_jobs(config: EvalConfig) -> list[EvalJob]:
+    """Every (env, split, method, task, seed) of ``config``, in a stable order."""
+    from agentcritic import envs
+    from agentcritic.agents import derive_seed
+
+    jobs: list[EvalJob] = []
+    policy_kwargs = _policy_kwargs(config)
+    for name in config.envs:
+        kwargs = _env_kwargs(config, name)
+        env = envs.make(name, **kwargs)
+        try:
+            tasks = {split: env.task_ids(split) for split in config.split}
+        finally:
+            env.close()
+        for split, ids in tasks.items():
+            ids = ids[: config.limit] if config.limit else ids
+            for spec in config.methods:
+                target = spec.target or config.target
+                for task in ids:
+                    for sample in range(config.samples):
+                        seed = derive_seed(config.seed, name, task, sample) % (2**31)
+                        jobs.append(EvalJob(
+                            key=record_key(name, split, spec.row_label, task, seed),
+                            env=name, split=split, task_id=task, seed=seed,
+                            label=spec.row_label, method=spec.method, params=dict(spec.params),
+                            target=target.model_dump(mode="json") if target else None,
+                            policy=config.policy, policy_label=config.policy_label(),
+                            policy_kwargs=policy_kwargs, env_kwargs=kwargs,
+                        ))
+    return jobs
+
+
+def _policy_kwargs(config: EvalConfig) -> dict[str, Any]:
+    if config.policy in ("expert", "random"):
+        return {}
+    return {"mode": config.mode, "temperature": config.temperature, "few_shot": config.few_shot, "llm": config.llm}
+
+
+def _env_kwargs(config: EvalConfig, name: str) -> dict[str, Any]:
+    kwargs = dict(config.env_kwargs.get(name, {}))
+    if config.max_steps is not None:
+        kwargs["max_steps"] = config.max_steps
+    return kwargs
+
+
+# One loaded reward model / target per (spec) per worker process, like worker_env.
+_WORKER_RMS: dict[str, Any] = {}
+
+
+def load_target(spec: dict[str, Any] | None, env: Any) -> Any:
+    """Build the scoring target of ``spec`` for ``env``; the reward model is loaded once per process."""
+    if spec is None:
+        return None
+    try:
+        from agentcritic.rm.custom import make_target
+    except ImportError as exc:
+        raise EvalError(f"targets need agentcritic.rm.custom, which is not available ({exc})") from exc
+    rm = None
+    if spec["kind"] == "rm":
+        folder = str(spec["rm"])
+        if folder not in _WORKER_RMS:
+            from agentcritic.rm import RewardModel
+            from agentcritic.rm.stages import resolve_model_dir
+
+            if not Path(folder).exists():
+                raise EvalError(f"target.rm: no reward model folder at {folder}")
+            model_dir, _ = resolve_model_dir(folder)  # a train-rm run folder or the model folder itself
+            _WORKER_RMS[folder] = RewardModel.from_pretrained(model_dir)
+        rm = _WORKER_RMS[folder]
+    return make_target(kind=spec["kind"], rm=rm, env=env, terms=dict(spec.get("terms") or {}) or None)
+
+
+def build_planner(method: str, agent: Any, target: Any, params: dict[str, Any]) -> Any:
+    """A built-in planner by name (``agentcritic.planning.make_planner``) or ``module:callable``."""
+    if ":" in method:
+        module, _, attr = method.partition(":")
+        try:
+            factory = getattr(importlib.import_module(module), attr)
+        except (ImportError, AttributeError) as exc:
+            raise EvalError(f"method {method!r}: cannot import {attr} from {module} ({exc})") from exc
+        return factory(agent, target, **params)
+    try:
+        from agentcritic.planning import make_planner  # type: ignore[attr-defined]
+    except ImportError as exc:
+        raise EvalError(f"method {method!r} needs agentcritic.planning.make_planner, which is not available ({exc})") from exc
+    try:
+        return make_planner(method, agent, target=target, **params)
+    except TypeError as exc:
+        raise EvalError(f"method {method!r}: bad params {sorted(params)} ({exc})") from exc
+
+
+def run_eval_job(job: EvalJob) -> tuple[str, dict[str, Any]]:
+    """Solve one task with one planner and return (key, record). Runs in any executor's worker."""
+    from agentcritic.agents import make_agent
+
+    env = worker_env(job.env, job.env_kwargs)
+    agent = make_agent(job.policy, seed=job.seed, **job.policy_kwargs)
+    target = load_target(job.target, env)
+    planner = build_planner(job.method, agent, target, job.params)
+    start = time.perf_counter()
+    result = planner.solve(env, job.task_id, seed=job.seed)
+    elapsed = time.perf_counter() - start
+    return job.key, make_record(job, result, elapsed)
+
+
+def make_record(job: EvalJob, result: Any, elapsed: float) -> dict[str, Any]:
+    """The results.jsonl record of one solved job (see the module docstring)."""
+    traj = result.trajectory
+    cost = result.cost.to_dict()
+    if not cost.get("seconds"):
+        cost["seconds"] = elapsed
+    target_scores = result.meta.get("target_scores")
+    if not isinstance(target_scores, list) or len(target_scores) != len(result.candidates):
+        target_scores = [c.meta.get("rm_score") for c in result.candidates]
+    candidates = [
+        {"score": float(c.score or 0.0), "success": bool(c.success), "steps": len(c.steps),
+         "rm_score": None if s is None else float(s)}
+        for c, s in zip(result.candidates, target_scores)
+    ]
+    score, success = float(traj.score or 0.0), float(bool(traj.success))
+    oracle_score = oracle_success = None
+    if job.method == "sampling" and candidates:
+        # Sampling reports one random sample's expected result; its best of N is only an oracle.
+        meta = result.meta
+        score = float(meta.get("mean_score", statistics.fmean(c["score"] for c in candidates)))
+        success = float(meta.get("mean_success", statistics.fmean(float(c["success"]) for c in candidates)))
+        best = max(candidates, key=lambda c: (c["score"], c["success"]))
+        oracle_score = float(meta.get("oracle_score", best["score"]))
+        oracle_success = float(bool(meta.get("oracle_success", best["success"])))
+    return {
+        "env": job.env, "split": job.split, "method": job.label, "planner": job.method, "params": job.params,
+        "policy": job.policy_label, "task_id": job.task_id, "seed": job.seed,
+        "score": score, "success": success,
+        "rm_score": None if result.rm_score is None else float(result.rm_score),
+        "steps": len(traj.steps), "cost": cost,
+        "oracle_score": oracle_score, "oracle_success": oracle_success,
+        "candidates": candidates, "meta": _jsonable(result.meta), "trajectory": traj.to_dict(),
+    }
+
+
+def _jsonable(value: Any) -> Any:
+    return json.loads(json.dumps(value, default=str))
+
+
+def run_evaluation(config: EvalConfig, out: str | Path, progress: bool = True) -> dict[str, Any]:
+    """Run (or resume) ``config`` into the run folder ``out``; return a summary with the table."""
+    start = time.perf_counter()
+    with RunStore(out, config={"evaluate": config.model_dump(mode="json")}) as store:
+        jobs = eval_jobs(config)
+        stats = run_jobs(jobs, store.shard(STAGE), workers=config.workers, executor=config.executor,
+                         progress="evaluate" if progress else None, fn=run_eval_job)  # type: ignore[arg-type]
+        records = load_records(store.root / f"{STAGE}.jsonl")
+        table = results_table(records)
+        summary = {
+            "records": len(records), "jobs": len(jobs), "written": stats["written"],
+            "resumed_from": stats["skipped"], "seconds": round(time.perf_counter() - start, 2),
+            "table": table.to_dict(),
+        }
+        store.write_json("results_summary.json", summary)
+        store.mark_done("evaluate", records=len(records))
+    return summary
+
+
+def load_records(path: str | Path) -> list[dict[str, Any]]:
+    """The records of a ``results.jsonl`` shard (a torn last line is skipped)."""
+    from agentcritic.store import iter_shard
+
+    return [rec for _, rec in iter_shard(path)]
+
+
+# ------------------------------------------------------------------------------------ table
+ENV_NAMES = {"game24": "Game24", "shop": "Shop", "scienceworld": "SciWorld", "textworld": "TextWorld"}
+ENV_COLUMNS: dict[str, list[tuple[str, str]]] = {
+    "game24": [("success", "success %")],
+    "shop": [("score", "reward ×100"), ("success", "success %")],
+    "scienceworld": [("score", "×100")],
+    "textworld": [("score", "score ×100"), ("success", "success %")],
+}
+SPLIT_NAMES = {"scienceworld": {"dev": "seen", "test": "unseen"}}
+
+
+@dataclass
+class Column:
+    """One metric column: ``metric`` ("score" or "success") of ``env`` on ``split``, ×100."""
+
+    env: str
+    split: str
+    metric: str
+    label: str
+
+
+@dataclass
+class Row:
+    policy: str
+    method: str
+    values: dict[str, float | None]  # column label -> mean ×100 (None: no records)
+    cost: dict[str, float]  # COST_FIELDS -> mean per task
+    tasks: int
+    oracle: bool = False
+
+
+@dataclass
+class ResultsTable:
+    """The paper's layout: rows = policy × method, columns = env metrics, then cost per task."""
+
+    columns: list[Column]
+    rows: list[Row]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "columns": [c.__dict__ for c in self.columns],
+            "rows": [r.__dict__ for r in self.rows],
+        }
+
+
+def _columns(records: list[dict[str, Any]]) -> list[Column]:
+    envs: dict[str, list[str]] = {}
+    for r in records:
+        splits = envs.setdefault(r["env"], [])
+        if r["split"] not in splits:
+            splits.append(r["split"])
+    cols = []
+    for env in sorted(envs, key=lambda e: (list(ENV_COLUMNS).index(e) if e in ENV_COLUMNS else 99, e)):
+        splits = sorted(envs[env], key=lambda s: ("train", "dev", "test").index(s) if s in ("train", "dev", "test") else 9)
+        specs = ENV_COLUMNS.get(env, [("score", "score ×100"), ("success", "success %")])
+        name = ENV_NAMES.get(env, env)
+        for split in splits:
+            if env in SPLIT_NAMES:
+                suffix = " " + SPLIT_NAMES[env].get(split, split)
+            else:
+                suffix = f" ({split})" if (len(splits) > 1 or split != "test") else ""
+            for metric, text in specs:
+                cols.append(Column(env=env, split=split, metric=metric, label=f"{name}{suffix} {text}"))
+    return cols
+
+
+def _row_sort_key(label: str, seen: list[str]) -> tuple[int, int]:
+    if label in ROW_ORDER:
+        return (0, ROW_ORDER.index(label))
+    return (1, seen.index(label))
+
+
+def results_table(records: list[dict[str, Any]]) -> ResultsTable:
+    """Aggregate records into the paper's layout (means ×100, cost means per task)."""
+    columns = _columns(records)
+    policies: list[str] = []
+    methods: dict[str, list[str]] = {}
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for r in records:
+        if r["policy"] not in policies:
+            policies.append(r["policy"])
+        seen = methods.setdefault(r["policy"], [])
+        if r["method"] not in seen:
+            seen.append(r["method"])
+        groups.setdefault((r["policy"], r["method"]), []).append(r)
+    rows: list[Row] = []
+    for policy in policies:
+        seen = methods[policy]
+        for method in sorted(seen, key=lambda m: _row_sort_key(m, seen)):
+            recs = groups[(policy, method)]
+            rows.append(Row(policy=policy, method=method, values=_cell_values(columns, recs, "score", "success"),
+                            cost=_cost_means(recs), tasks=len(recs)))
+        for method in seen:
+            recs = [r for r in groups[(policy, method)] if r.get("oracle_score") is not None]
+            if recs:
+                rows.append(Row(policy=policy, method=f"{method} oracle (best of N by env reward)",
+                                values=_cell_values(columns, recs, "oracle_score", "oracle_success"),
+                                cost={}, tasks=len(recs), oracle=True))
+    return ResultsTable(columns=columns, rows=rows)
+
+
+def _cell_values(columns: list[Column], recs: list[dict[str, Any]], score_key: str, success_key: str) -> dict[str, float | None]:
+    values: dict[str, float | None] = {}
+    for col in columns:
+        key = score_key if col.metric == "score" else success_key
+        xs = [float(r[key]) for r in recs if r["env"] == col.env and r["split"] == col.split and r.get(key) is not None]
+        values[col.label] = 100.0 * statistics.fmean(xs) if xs else None
+    return values
+
+
+def _cost_means(recs: list[dict[str, Any]]) -> dict[str, float]:
+    def value(r: dict[str, Any], name: str) -> float:
+        cost = r.get("cost") or {}
+        if name == "tokens":
+            return float(cost.get("prompt_tokens", 0)) + float(cost.get("completion_tokens", 0))
+        return float(cost.get(name, 0.0))
+
+    return {name: statistics.fmean(value(r, name) for r in recs) for name in COST_FIELDS}

@@ -1,0 +1,129 @@
+"""Plots of a run as inline PNG data URIs (matplotlib, Agg backend; imported only when plotting).
+
+Each function returns ``data:image/png;base64,…`` or None when the run has nothing to plot, so
+the report shows a plot only where there is data behind it.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import statistics
+from typing import Any
+
+from agentcritic.evaluate import ResultsTable
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def to_data_uri(fig: Any) -> str:
+    """Render ``fig`` to an inline PNG and close it."""
+    plt = _pyplot()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=96, bbox_inches="tight")
+    plt.close(fig)
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def method_bars(table: ResultsTable) -> str | None:
+    """Grouped bars: one group per env metric column, one bar per policy × method."""
+    rows = [r for r in table.rows if not r.oracle]
+    if not rows or not table.columns:
+        return None
+    plt = _pyplot()
+    labels = [c.label for c in table.columns]
+    width = 0.8 / len(rows)
+    fig, ax = plt.subplots(figsize=(max(6.0, 1.6 * len(labels) + 0.3 * len(rows)), 4.0))
+    for i, row in enumerate(rows):
+        xs = [j + (i - (len(rows) - 1) / 2) * width for j in range(len(labels))]
+        ys = [row.values.get(label) or 0.0 for label in labels]
+        name = row.method if len({r.policy for r in rows}) == 1 else f"{row.policy} · {row.method}"
+        ax.bar(xs, ys, width=width, label=name)
+    ax.set_xticks(range(len(labels)))
+    ax.set_xticklabels(labels, rotation=15, ha="right")
+    ax.set_ylabel("×100 / %")
+    ax.set_title("Methods per environment metric")
+    ax.legend(fontsize=8, ncol=min(5, len(rows)), loc="upper center", bbox_to_anchor=(0.5, -0.25))
+    ax.grid(axis="y", alpha=0.3)
+    return to_data_uri(fig)
+
+
+def _groups(records: list[dict[str, Any]]) -> dict[tuple[str, str, str], list[dict[str, Any]]]:
+    out: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
+    for r in records:
+        out.setdefault((r["env"], r["policy"], r["method"]), []).append(r)
+    return out
+
+
+def score_vs_cost(records: list[dict[str, Any]]) -> str | None:
+    """Mean env score ×100 against mean cost per task, one point per method, one panel per env.
+
+    The cost axis is LLM calls per task where the policy calls an LLM, else seconds per task.
+    """
+    if not records:
+        return None
+    plt = _pyplot()
+    use_calls = any((r.get("cost") or {}).get("llm_calls", 0) for r in records)
+    cost_key, cost_label = ("llm_calls", "LLM calls per task") if use_calls else ("seconds", "seconds per task")
+    envs = list(dict.fromkeys(r["env"] for r in records))
+    fig, axes = plt.subplots(1, len(envs), figsize=(4.2 * len(envs), 3.6), squeeze=False)
+    for ax, env in zip(axes[0], envs):
+        for (e, policy, method), recs in _groups(records).items():
+            if e != env:
+                continue
+            x = statistics.fmean(float((r.get("cost") or {}).get(cost_key, 0.0)) for r in recs)
+            y = 100 * statistics.fmean(float(r["score"]) for r in recs)
+            ax.scatter([x], [y], s=40)
+            ax.annotate(method, (x, y), fontsize=8, xytext=(4, 3), textcoords="offset points")
+        ax.set_title(env)
+        ax.set_xlabel(cost_label)
+        ax.set_ylabel("mean env score ×100")
+        ax.grid(alpha=0.3)
+    fig.suptitle("Score vs cost")
+    return to_data_uri(fig)
+
+
+def rm_vs_env(records: list[dict[str, Any]]) -> str | None:
+    """Target (reward-model) score against the env's reward for every scored trajectory."""
+    points: dict[str, list[tuple[float, float]]] = {}
+    for r in records:
+        if r.get("rm_score") is not None and r.get("planner") != "sampling":
+            points.setdefault(r["env"], []).append((float(r["rm_score"]), float(r["trajectory"].get("score") or 0.0)))
+        for c in r.get("candidates") or []:
+            if c.get("rm_score") is not None:
+                points.setdefault(r["env"], []).append((float(c["rm_score"]), float(c["score"])))
+    if not points:
+        return None
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(5.5, 4.0))
+    for env, pts in points.items():
+        ax.scatter([p[0] for p in pts], [p[1] for p in pts], s=14, alpha=0.6, label=f"{env} ({len(pts)})")
+    ax.set_xlabel("target (RM) score")
+    ax.set_ylabel("env reward")
+    ax.set_title("Reward-model score vs env reward")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    return to_data_uri(fig)
+
+
+def named_bars(values: dict[str, float], title: str, ylabel: str) -> str | None:
+    """Horizontal bars of ``values`` (e.g. preference pairs per negative source)."""
+    values = {k: float(v) for k, v in values.items() if isinstance(v, (int, float))}
+    if not values:
+        return None
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(5.5, 0.4 * len(values) + 1.2))
+    names = list(values)
+    ax.barh(names, [values[n] for n in names])
+    ax.invert_yaxis()
+    ax.set_xlabel(ylabel)
+    ax.set_title(title)
+    ax.grid(axis="x", alpha=0.3)
+    return to_data_uri(fig)

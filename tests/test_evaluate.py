@@ -1,0 +1,211 @@
+"""Evaluation: jobs, records, resume after a kill, and the paper's table layout."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from agentcritic.config import ConfigError, validate
+from agentcritic.evaluate import EvalConfig, EvalJob, load_records, make_record, results_table, run_evaluation
+from agentcritic.planning.base import Cost, PlanResult
+from agentcritic.types import Trajectory
+
+TESTS = Path(__file__).parent
+PLANNER = "eval_planners:make"
+
+
+def tiny_config(**kw) -> EvalConfig:
+    data = {
+        "envs": ["game24"], "policy": "random", "limit": 3, "samples": 2,
+        "methods": [{"method": PLANNER, "label": "One", "params": {"n": 1}},
+                    {"method": PLANNER, "label": "BestOf4", "params": {"n": 4}}],
+        "target": {"kind": "env"},
+    }
+    data.update(kw)
+    return validate(EvalConfig, data)
+
+
+def strip_times(records: list[dict]) -> list[dict]:
+    out = []
+    for r in records:
+        r = json.loads(json.dumps(r))
+        r["cost"].pop("seconds")
+        out.append(r)
+    return sorted(out, key=lambda r: (r["env"], r["method"], r["task_id"], r["seed"]))
+
+
+def test_config_errors_name_the_field() -> None:
+    with pytest.raises(ConfigError, match=r"field 'methods.0.method'.*unknown method 'beam'"):
+        validate(EvalConfig, {"methods": [{"method": "beam"}]}, source="e.toml")
+    with pytest.raises(ConfigError, match=r"need a target"):
+        validate(EvalConfig, {"methods": [{"method": "mcts"}]})
+    with pytest.raises(ConfigError, match=r"labels \['X'\] appear twice"):
+        validate(EvalConfig, {"methods": [{"method": "greedy", "label": "X"}, {"method": "sampling", "label": "X"}]})
+    with pytest.raises(ConfigError, match=r"field 'envs'.*unknown env"):
+        validate(EvalConfig, {"envs": ["chess"], "methods": [{"method": "greedy"}]})
+    with pytest.raises(ConfigError, match=r"field 'target'.*needs rm ="):
+        validate(EvalConfig, {"target": {"kind": "rm"}})
+    # the default rows are the paper's five methods
+    cfg = validate(EvalConfig, {"target": {"kind": "env"}})
+    assert [m.row_label for m in cfg.methods] == ["Greedy", "Sampling", "ARMAP-R", "ARMAP-B", "ARMAP-M"]
+
+
+def test_run_evaluation_writes_one_record_per_job_and_resumes(tmp_path) -> None:
+    cfg = tiny_config()
+    summary = run_evaluation(cfg, tmp_path / "ev", progress=False)
+    assert summary["records"] == summary["jobs"] == 3 * 2 * 2 and summary["written"] == 12
+    records = load_records(tmp_path / "ev" / "results.jsonl")
+    keys = {(r["method"], r["task_id"], r["seed"]) for r in records}
+    assert len(keys) == 12
+    for r in records:
+        assert r["env"] == "game24" and r["split"] == "test" and r["policy"] == "random"
+        traj = Trajectory.from_dict(r["trajectory"])
+        assert r["steps"] == len(traj.steps) > 0
+        assert r["score"] == traj.score and r["success"] == float(traj.success)
+        assert r["rm_score"] == traj.score  # the env target scores with the env's reward
+        assert len(r["candidates"]) == (1 if r["method"] == "One" else 4)
+        assert r["cost"]["env_steps"] == sum(c["steps"] for c in r["candidates"])
+        assert r["cost"]["seconds"] > 0
+    # Best of 4 by the true reward never scores below its first candidate.
+    assert all(r["score"] >= r["candidates"][0]["score"] for r in records)
+    again = run_evaluation(cfg, tmp_path / "ev", progress=False)
+    assert again["written"] == 0 and again["resumed_from"] == 12
+    assert load_records(tmp_path / "ev" / "results.jsonl") == records
+    manifest = json.loads((tmp_path / "ev" / "manifest.json").read_text())
+    assert manifest["stages"]["evaluate"]["done"] is True
+
+
+def test_worker_pool_gives_the_same_records(tmp_path) -> None:
+    one = run_evaluation(tiny_config(limit=2, samples=1), tmp_path / "w1", progress=False)
+    two = run_evaluation(tiny_config(limit=2, samples=1, workers=2), tmp_path / "w2", progress=False)
+    assert one["records"] == two["records"] == 4
+    assert strip_times(load_records(tmp_path / "w1" / "results.jsonl")) == strip_times(
+        load_records(tmp_path / "w2" / "results.jsonl"))
+
+
+def test_sigkill_mid_run_then_resume_gives_the_uninterrupted_records(tmp_path) -> None:
+    cfg = tmp_path / "eval.toml"
+    cfg.write_text(
+        'envs = ["game24"]\npolicy = "random"\nsplit = "train"\nlimit = 40\ntarget = {kind = "env"}\n'
+        f'methods = [{{method = "{PLANNER}", label = "A", params = {{n = 2, delay = 0.03}}}},\n'
+        f'           {{method = "{PLANNER}", label = "B", params = {{n = 1, delay = 0.03}}}}]\n'
+    )
+    env = {**os.environ, "PYTHONPATH": str(TESTS)}
+    cli = [sys.executable, "-m", "agentcritic.cli", "evaluate", "--config", str(cfg)]
+    ref = subprocess.run([*cli, "--out", str(tmp_path / "ref")], capture_output=True, text=True, env=env, timeout=300)
+    assert ref.returncode == 0, ref.stderr
+    assert "| random | A |" in ref.stdout and "Game24 (train) success %" in ref.stdout
+    expected = strip_times(load_records(tmp_path / "ref" / "results.jsonl"))
+    assert len(expected) == 80
+
+    out = tmp_path / "killed"
+    proc = subprocess.Popen([*cli, "--out", str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env=env, start_new_session=True)
+    shard = out / "results.jsonl"
+    deadline = time.time() + 120
+    while time.time() < deadline and not (shard.exists() and shard.read_bytes().count(b"\n") >= 15):
+        time.sleep(0.01)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    partial = shard.read_bytes().count(b"\n")
+    assert 15 <= partial < 80, "the run was not interrupted mid-way"
+    with open(shard, "ab") as f:  # a record torn by the kill
+        f.write(b'{"key": "game24|train|A|1|')
+    res = subprocess.run([*cli, "--out", str(out)], capture_output=True, text=True, env=env, timeout=300)
+    assert res.returncode == 0, res.stderr
+    assert f"({80 - partial} new, {partial} resumed)" in res.stdout
+    lines = [json.loads(line) for line in shard.read_text().splitlines()]
+    assert len({row["key"] for row in lines}) == len(lines) == 80  # nothing twice, torn line gone
+    assert strip_times([row["record"] for row in lines]) == expected
+
+
+def _job(method: str) -> EvalJob:
+    return EvalJob(key="k", env="shop", split="test", task_id="7", seed=3, label="Sampling", method=method,
+                   params={"n": 3}, target=None, policy="smollm2", policy_label="smollm2 (choose)")
+
+
+def _traj(score: float, success: bool, steps: int = 2) -> Trajectory:
+    from agentcritic.types import Step
+
+    return Trajectory(env="shop", task_id="7", instruction="buy", steps=[Step("a", "o")] * steps,
+                      success=success, score=score)
+
+
+def test_sampling_record_reports_the_mean_and_the_oracle_separately() -> None:
+    samples = [_traj(0.2, False), _traj(1.0, True, 5), _traj(0.6, False)]
+    result = PlanResult(samples[0], None, samples, Cost(llm_calls=9, prompt_tokens=100, completion_tokens=5))
+    rec = make_record(_job("sampling"), result, elapsed=1.5)
+    assert rec["score"] == pytest.approx(0.6) and rec["success"] == pytest.approx(1 / 3)
+    assert rec["oracle_score"] == 1.0 and rec["oracle_success"] == 1.0
+    assert rec["cost"]["seconds"] == 1.5 and rec["cost"]["llm_calls"] == 9
+    assert [c["steps"] for c in rec["candidates"]] == [2, 5, 2]
+    # any other method reports its chosen trajectory and has no oracle
+    rec = make_record(_job("best_of_n"), PlanResult(samples[2], 0.9, samples, Cost(), {"target_scores": [0.1, 0.5, 0.9]}), 1.0)
+    assert rec["score"] == 0.6 and rec["success"] == 0.0 and rec["oracle_score"] is None
+    assert [c["rm_score"] for c in rec["candidates"]] == [0.1, 0.5, 0.9]
+
+
+def _rec(policy, method, env, split, score, success, calls=0, oracle=None):
+    return {"policy": policy, "method": method, "env": env, "split": split, "task_id": "t", "seed": 0,
+            "score": score, "success": success, "oracle_score": oracle, "oracle_success": None if oracle is None else 1.0,
+            "cost": {"llm_calls": calls, "prompt_tokens": 10, "completion_tokens": 2, "rm_calls": 1,
+                     "env_steps": 4, "seconds": 0.5},
+            "trajectory": {"score": score, "steps": []}}
+
+
+def test_results_table_has_the_papers_layout() -> None:
+    records = []
+    # methods arrive in a scrambled order; rows must come out Sampling, Greedy, ARMAP-R, -B, -M
+    for policy in ("smollm2 (choose)", "big (generate)"):
+        for method, s in (("ARMAP-M", 0.9), ("Greedy", 0.3), ("ARMAP-B", 0.7), ("Sampling", 0.2), ("ARMAP-R", 0.5)):
+            oracle = 0.95 if method == "Sampling" else None
+            records += [
+                _rec(policy, method, "shop", "test", s, 0.0, calls=10, oracle=oracle),
+                _rec(policy, method, "shop", "test", s + 0.1, 1.0, calls=20, oracle=oracle),
+                _rec(policy, method, "game24", "test", 0.0, 0.0, calls=30),
+                _rec(policy, method, "game24", "test", 1.0, 1.0, calls=30),
+                _rec(policy, method, "scienceworld", "test", s, 0.0),
+                _rec(policy, method, "scienceworld", "dev", s / 2, 0.0),
+                _rec(policy, method, "textworld", "test", s, 1.0),
+            ]
+    table = results_table(records)
+    assert [c.label for c in table.columns] == [
+        "Game24 success %", "Shop reward ×100", "Shop success %", "SciWorld seen ×100", "SciWorld unseen ×100",
+        "TextWorld score ×100", "TextWorld success %",
+    ]
+    names = [(r.policy, r.method) for r in table.rows]
+    block = ["Sampling", "Greedy", "ARMAP-R", "ARMAP-B", "ARMAP-M", "Sampling oracle (best of N by env reward)"]
+    assert names == [("smollm2 (choose)", m) for m in block] + [("big (generate)", m) for m in block]
+    mcts = table.rows[4]
+    assert mcts.values["Shop reward ×100"] == pytest.approx(95.0)  # mean of 0.9 and 1.0, ×100
+    assert mcts.values["Shop success %"] == pytest.approx(50.0)
+    assert mcts.values["Game24 success %"] == pytest.approx(50.0)
+    assert mcts.values["SciWorld seen ×100"] == pytest.approx(45.0)
+    assert mcts.values["SciWorld unseen ×100"] == pytest.approx(90.0)
+    assert mcts.tasks == 7
+    assert mcts.cost["llm_calls"] == pytest.approx((10 + 20 + 30 + 30) / 7)
+    assert mcts.cost["tokens"] == 12 and mcts.cost["env_steps"] == 4 and mcts.cost["seconds"] == 0.5
+    oracle = table.rows[5]
+    assert oracle.oracle and oracle.values["Shop reward ×100"] == pytest.approx(95.0)
+    assert oracle.values["Game24 success %"] is None  # no oracle numbers recorded for game24
+
+    from agentcritic.report.tables import to_markdown
+
+    md = to_markdown(table).splitlines()
+    assert md[0].startswith("| policy | method | Game24 success % | Shop reward ×100 |")
+    assert md[0].endswith("| tasks | LLM calls/task | tokens/task | RM calls/task | env steps/task | s/task |")
+    assert md[6].startswith("| smollm2 (choose) | ARMAP-M | 50.0 | 95.0 | 50.0 | 45.0 | 90.0 | 90.0 | 100.0 | 7 | 12.9 |")
+    assert md[7].startswith("| smollm2 (choose) | Sampling oracle (best of N by env reward) | – | 95.0 |")
+
+
+def test_a_split_other_than_test_is_named_in_the_column() -> None:
+    table = results_table([_rec("p", "Greedy", "game24", "dev", 1.0, 1.0), _rec("p", "Greedy", "game24", "test", 0.0, 0.0)])
+    assert [c.label for c in table.columns] == ["Game24 (dev) success %", "Game24 (test) success %"]
+    assert table.rows[0].values == {"Game24 (dev) success %": 100.0, "Game24 (test) success %": 0.0}

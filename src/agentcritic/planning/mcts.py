@@ -7,9 +7,11 @@ chance nodes (an action taken from a state). One rollout of the search:
    ``Q + c * sqrt(ln N_parent) / (1 + n_child)`` (``prior=True``: ``Q + c * P * sqrt(N_parent) /
    (1 + n_child)``, P = the agent's probability of the action renormalised over the drawn ones).
    ``Q`` is the max of the child's returns (``q="mean"``: their mean); an unvisited child has Q 0.
-2. **Expand** the leaf: draw up to ``expand_k`` distinct actions from ``agent.distribution`` at the
-   state (weighted sampling without replacement, seeded by the solve's seed and the state, so the
-   tree does not depend on the order states are visited). An agent without a distribution
+2. **Expand** the leaf: up to ``expand_k`` distinct actions from ``agent.distribution`` at the
+   state — the most likely one first (so the first rollout through a state is the greedy episode
+   from it, and the search with a perfect target never does worse than Greedy), the others drawn
+   by weighted sampling without replacement, seeded by the solve's seed and the state (so the tree
+   does not depend on the order states are visited). An agent without a distribution
    (expert, random) expands the env's admissible actions uniformly. Step into one new child.
 3. **Simulate** greedily to the end of the episode or to ``horizon`` actions from the task start:
    the most likely action of the agent's distribution at each state (agents without one: their
@@ -22,6 +24,12 @@ chance nodes (an action taken from a state). One rollout of the search:
 
 After ``rollouts`` rollouts the rolled-out trajectory with the highest target score is returned
 (the earliest on ties); all rolled-out trajectories are the candidates.
+
+Envs are deterministic given the action prefix, so a subtree whose every leaf has been scored
+(a finished or horizon-cut state, or an expanded state whose drawn children are all exhausted)
+has nothing left to teach: selection skips exhausted children, and the search stops early once the
+root is exhausted. Without this, UCT with a confident but wrong prior spends most of a small budget
+re-selecting trajectories it has already scored.
 
 States are rebuilt with ``env.restore(actions)`` when the env is elsewhere (counted as env steps).
 Agent distributions are cached per state: a state met again (in a later simulation or when a
@@ -93,6 +101,7 @@ class DecisionNode:
     visits: int = 0
     children: list[ChanceNode] | None = None  # None until expanded
     error: str | None = None
+    exhausted: bool = False  # every leaf below has been scored (see the module docstring)
 
 
 @dataclass
@@ -111,6 +120,7 @@ class SearchStats:
     calls_per_state: Counter = field(default_factory=Counter)
     target_hits: int = 0  # trajectories whose score came from the cache
     repeats: int = 0  # rollouts that ended in an already scored trajectory
+    rollouts: int = 0  # rollouts run (fewer than asked when the tree was exhausted)
 
 
 class MCTS:
@@ -133,7 +143,8 @@ class MCTS:
             best, score = search.run()
         meta = {
             "method": self.method,
-            "rollouts": self.config.rollouts,
+            "rollouts": search.stats.rollouts,
+            "tree_exhausted": search.root.exhausted,
             "cache": self.config.cache,
             "agent_calls": search.stats.agent_calls,
             "states_queried": len(search.stats.calls_per_state),
@@ -237,8 +248,11 @@ class _Search:
             # Efraimidis–Spirakis keys: u^(1/p) draws without replacement proportionally to p;
             # zero-probability actions come after every positive one, in random order.
             keyed.append((u ** (1.0 / p) if p > 0 else u - 1.0, action, p))
-        keyed.sort(key=lambda k: -k[0])
-        chosen = keyed[: self.config.expand_k]
+        # The agent's most likely action always comes first, so the first rollout through a state
+        # is the greedy episode from it: with a perfect target the search never does worse than Greedy.
+        top = max(range(len(keyed)), key=lambda i: keyed[i][2]) if keyed else 0
+        rest = sorted(keyed[:top] + keyed[top + 1:], key=lambda k: -k[0])
+        chosen = (keyed[top:top + 1] + rest)[: self.config.expand_k]
         mass = sum(p for _, _, p in chosen)
         node.children = [
             ChanceNode(action, (p / mass) if mass > 0 else 1.0 / len(chosen)) for _, action, p in chosen
@@ -254,7 +268,8 @@ class _Search:
                 return ch.q(q_mode) + c * ch.prior * math.sqrt(n_parent) / (1 + ch.visits)
             return ch.q(q_mode) + c * math.sqrt(math.log(n_parent)) / (1 + ch.visits)
 
-        return max(node.children, key=uct)  # max keeps the first of equals: the earliest drawn
+        open_children = [ch for ch in node.children if ch.child is None or not ch.child.exhausted]
+        return max(open_children, key=uct)  # max keeps the first of equals: the earliest drawn
 
     def child(self, node: DecisionNode, chance: ChanceNode) -> DecisionNode:
         if chance.child is None:
@@ -332,10 +347,20 @@ class _Search:
             chance.total += ret
             chance.best = max(chance.best, ret)
         node.visits += 1
+        if self.terminal(node) or node.children == []:
+            node.exhausted = True
+        for parent, _ in reversed(path):
+            if parent.children and all(ch.child is not None and ch.child.exhausted for ch in parent.children):
+                parent.exhausted = True
+            else:
+                break
 
     def run(self) -> tuple[Trajectory, float]:
         for _ in range(self.config.rollouts):
+            if self.root.exhausted:
+                break
             self.rollout_once()
+            self.stats.rollouts += 1
         best = max(range(len(self.order)), key=lambda i: (self.scored[self.order[i]], -i))
         prefix = self.order[best]
         return self.rolled[prefix], self.scored[prefix]

@@ -56,6 +56,10 @@ def to_html(table: ResultsTable, table_id: str = "results") -> str:
             v = row.values.get(col.label)
             if v is not None and v > best.get(col.label, float("-inf")):
                 best[col.label] = v
+    for col in table.columns:  # a column where every method ties has no best cell
+        values = {r.values.get(col.label) for r in table.rows if not r.oracle} - {None}
+        if len(values) < 2:
+            best.pop(col.label, None)
     head = "".join(f"<th>{html.escape(h)}</th>" for h in header(table))
     body = []
     for row, texts in zip(table.rows, cells(table)):

@@ -1,0 +1,159 @@
+"""The HTML report: self-contained, rendered by headless Chromium with its plots and table present."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+
+from agentcritic.config import validate
+from agentcritic.evaluate import EvalConfig, run_evaluation
+from agentcritic.report import ReportError, build_report
+
+TESTS = Path(__file__).parent
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory) -> Path:
+    """A run folder as the pipeline leaves it: evaluation, synthesis and RM stats in sub-folders."""
+    run = tmp_path_factory.mktemp("run")
+    cfg = validate(EvalConfig, {
+        "envs": ["game24", "shop"], "policy": "random", "limit": 3, "target": {"kind": "env"},
+        "methods": [{"method": "eval_planners:make", "label": "Greedy", "params": {"n": 1}},
+                    {"method": "eval_planners:make", "label": "ARMAP-B", "params": {"n": 4}}],
+    })
+    run_evaluation(cfg, run / "evaluate", progress=False)
+    (run / "synth-shop").mkdir()
+    (run / "synth-shop" / "synth_stats.json").write_text(json.dumps({
+        "env": "shop", "pairs": 42, "verification_rate": 0.97,
+        "pairs_per_source": {"edit:option": 20, "cross_policy": 12, "truncate": 10},
+    }))
+    (run / "rm").mkdir()
+    (run / "rm" / "rm_eval.json").write_text(json.dumps({
+        "n": 40, "accuracy": 0.875, "per_source": {"edit:option": 0.9, "cross_policy": 0.8, "truncate": 0.95},
+    }))
+    return run
+
+
+class _Collect(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.imgs: list[dict[str, str]] = []
+        self.rows: list[list[str]] = []
+        self.links: list[str] = []
+        self._row: list[str] | None = None
+        self._cell = False
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "img":
+            self.imgs.append(a)
+        if tag in ("script", "link", "iframe") or "href" in a:
+            self.links.append(f"{tag} {a}")
+        if tag == "tr":
+            self._row = []
+        if tag in ("td", "th") and self._row is not None:
+            self._cell = True
+            self._row.append("")
+
+    def handle_endtag(self, tag):
+        if tag == "tr" and self._row is not None:
+            self.rows.append(self._row)
+            self._row = None
+        if tag in ("td", "th"):
+            self._cell = False
+
+    def handle_data(self, data):
+        if self._cell and self._row is not None:
+            self._row[-1] += data
+
+
+def _chromium(*args: str) -> subprocess.CompletedProcess:
+    profile = tempfile.mkdtemp(prefix="chromium-")
+    try:
+        return subprocess.run(
+            [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync",
+             f"--user-data-dir={profile}", *args],
+            capture_output=True, text=True, timeout=120,
+        )
+    finally:
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+def test_report_is_one_self_contained_file(run_dir) -> None:
+    report = build_report(run_dir)
+    assert report.path == run_dir / "report.html" and report.records == 12
+    text = report.path.read_text()
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:|//)""", text), "the report must not load anything external"
+    page = _Collect()
+    page.feed(text)
+    assert page.links == []
+    # The Markdown table printed on stdout has the same rows as the HTML one.
+    md_rows = [line.split(" | ")[1] for line in report.markdown.splitlines()[2:]]
+    assert md_rows == ["Greedy", "ARMAP-B"]
+    assert "| random | ARMAP-B |" in report.markdown and "Shop reward ×100" in report.markdown
+
+
+@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is missing: scripts/test.sh installs it")
+def test_chromium_renders_the_plots_table_and_trajectories(run_dir, tmp_path) -> None:
+    from PIL import Image
+
+    report = build_report(run_dir)
+    res = _chromium("--dump-dom", report.path.resolve().as_uri())
+    assert res.returncode == 0, res.stderr[-2000:]
+    dom = _Collect()
+    dom.feed(res.stdout)
+    # the results table, as the browser parsed it
+    results = [r for r in dom.rows if len(r) > 2 and r[0] == "random"]
+    assert [r[1] for r in results] == ["Greedy", "ARMAP-B"]
+    header = next(r for r in dom.rows if r[:2] == ["policy", "method"])
+    assert header[2:5] == ["Game24 success %", "Shop reward ×100", "Shop success %"]
+    assert any(r[:2] == ["pairs_per_source.edit:option", "20"] for r in dom.rows)  # synthesis stats
+    assert any(r[:2] == ["accuracy", "0.875"] for r in dom.rows)  # RM accuracy
+    # every plot is an inline PNG that decodes to a real image
+    alts = sorted(img["alt"] for img in dom.imgs)
+    assert {"methods per env metric", "score vs cost", "reward-model score vs env reward"} <= set(alts)
+    assert any(a.startswith("synthesis") for a in alts) and any(a.startswith("RM accuracy") for a in alts)
+    for img in dom.imgs:
+        head, _, data = img["src"].partition(",")
+        assert head == "data:image/png;base64"
+        picture = Image.open(io.BytesIO(base64.b64decode(data)))
+        assert picture.size[0] > 100 and picture.size[1] > 100
+        lo, hi = picture.convert("L").getextrema()
+        assert hi - lo > 50  # not a blank image
+    # example trajectories: the same task side by side under both methods
+    assert re.search(r'<div class="traj"[^>]*>\s*<div class="method"><h4>Greedy</h4>.*?<h4>ARMAP-B</h4>', res.stdout, re.S)
+
+    shot = tmp_path / "shot.png"
+    res = _chromium(f"--screenshot={shot}", "--window-size=1280,2000", report.path.resolve().as_uri())
+    assert res.returncode == 0 and shot.exists(), res.stderr[-2000:]
+    pixels = Image.open(shot).convert("L")
+    lo, hi = pixels.getextrema()
+    assert hi - lo > 100 and len(pixels.histogram()) == 256 and sum(1 for c in pixels.histogram() if c) > 20  # painted
+
+
+def test_report_command_prints_markdown_and_the_path(run_dir) -> None:
+    res = subprocess.run([sys.executable, "-m", "agentcritic.cli", "report", str(run_dir), "--out",
+                          str(run_dir / "other.html")], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    assert "| random | Greedy |" in res.stdout and f"Report: {run_dir / 'other.html'}" in res.stdout
+    assert (run_dir / "other.html").stat().st_size > 10_000
+
+
+def test_nothing_to_report_is_a_clear_error(tmp_path) -> None:
+    with pytest.raises(ReportError, match="nothing to report"):
+        build_report(tmp_path)
+    res = subprocess.run([sys.executable, "-m", "agentcritic.cli", "report", str(tmp_path / "missing")],
+                         capture_output=True, text=True, timeout=120)
+    assert res.returncode == 2 and "no such run folder" in res.stderr and "Traceback" not in res.stderr

@@ -12,6 +12,7 @@ import typer
 
 from agentcritic.cli import env_commands  # noqa: F401  (registers its commands)
 from agentcritic.cli import eval_commands  # noqa: F401  (evaluate, report, run, demo)
+from agentcritic.cli import rm_commands  # noqa: F401  (train-rm, eval-rm, serve-rm)
 from agentcritic.cli.app import app
 
 

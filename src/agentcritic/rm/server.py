@@ -526,14 +526,20 @@ def serve(
     port: int = DEFAULT_PORT,
     token: str | None = None,
     device: str | None = None,
+    token_env: str | None = TOKEN_ENV,
     **app_kwargs: Any,
 ) -> None:
-    """Load a saved reward model and serve it until interrupted (blocking)."""
+    """Load a saved reward model and serve it until interrupted (blocking).
+
+    Without ``token``, the bearer token is read from the environment variable ``token_env``
+    (None: no token).
+    """
     import uvicorn
 
     from agentcritic.rm.reward_model import load_model
 
-    token = token if token is not None else os.environ.get(TOKEN_ENV) or None
+    if token is None and token_env:
+        token = os.environ.get(token_env) or None
     if host not in ("127.0.0.1", "localhost", "::1") and token is None:
         log.warning("serving on %s without a token: anyone who can reach this port can use the model", host)
     model = load_model(model_dir, device=device)

@@ -1,0 +1,226 @@
+"""Reward-model evaluation: preference files are read strictly (errors name file and line), the
+report's numbers equal a direct computation, per-source/per-env breakdowns add up, the JSON is
+strict, and cross-domain training tests on the other env only."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import numpy as np
+import pytest
+
+from agentcritic.rm.evaluation import (
+    PreferenceDataError,
+    cross_domain_matrix,
+    env_of,
+    evaluate_reward_model,
+    format_report,
+    plot_histograms,
+    preference_metrics,
+    read_preference_files,
+    read_preferences,
+    write_report,
+)
+from agentcritic.types import Preference, Step, Trajectory
+
+COLORS = ["red", "blue", "green", "black", "white", "pink"]
+ITEMS = ["shoes", "shirt", "bag", "hat", "lamp"]
+
+
+def shop_episode(item: str, color: str, finish: bool = True) -> Trajectory:
+    steps = [
+        Step(f"search[{color} {item}]", f"results: {color} {item} b01, other {item} b02"),
+        Step("click[b01]", f"{item} page with options " + " ".join(COLORS)),
+        Step(f"click[{color}]", f"you chose {color}"),
+    ]
+    if finish:
+        steps.append(Step("click[buy now]", "thank you for shopping"))
+    return Trajectory("shop", "t", "i", steps, None, None, {"first_observation": "search page"})
+
+
+def game24_episode(nums: list[int], finish: bool = True) -> Trajectory:
+    steps = [Step(f"{nums[0]} + {nums[1]} = {nums[0] + nums[1]}", "Numbers left: ...")]
+    if finish:
+        steps.append(Step("Answer: (1 + 2) * 8 = 24", "Correct."))
+    return Trajectory("game24", "g", "i", steps, None, None, {"first_observation": "Numbers: " + str(nums)})
+
+
+def shop_prefs(n: int, seed: int) -> list[Preference]:
+    rng = random.Random(seed)
+    out = []
+    for k in range(n):
+        color, item = rng.choice(COLORS), rng.choice(ITEMS)
+        intent = f"i want a {color} {item} (#{seed}-{k})"
+        if k % 2:
+            bad, source = shop_episode(item, rng.choice([c for c in COLORS if c != color])), "edit:option"
+        else:
+            bad, source = shop_episode(item, color, finish=False), "truncate"
+        out.append(Preference(intent, shop_episode(item, color), bad, source))
+    return out
+
+
+def game24_prefs(n: int, seed: int) -> list[Preference]:
+    rng = random.Random(seed)
+    out = []
+    for k in range(n):
+        nums = [rng.randint(1, 13) for _ in range(4)]
+        intent = f"Use the numbers {' '.join(map(str, nums))} to obtain 24 (#{k})"
+        out.append(Preference(intent, game24_episode(nums), game24_episode(nums, finish=False), "truncate"))
+    return out
+
+
+def write_lines(path, lines: list[str]) -> None:
+    path.write_text("".join(line + "\n" for line in lines))
+
+
+# ----------------------------------------------------------------------------------- reading
+def test_reads_bare_and_store_wrapped_lines_in_order(tmp_path) -> None:
+    prefs = shop_prefs(3, 0)
+    f = tmp_path / "preferences.jsonl"
+    lines = [prefs[0].to_json(), json.dumps({"key": "k1", "record": prefs[1].to_dict()}), "", prefs[2].to_json()]
+    write_lines(f, lines)
+    got = read_preferences(f)
+    assert got == prefs
+    assert env_of(got[0]) == "shop"
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ('{"intent": "x", "chosen": ', r"bad\.jsonl:2: invalid JSON"),
+        ('[1, 2]', r"bad\.jsonl:2: expected a JSON object describing a Preference, got list"),
+        (
+            json.dumps(Trajectory("shop", "t", "i").to_dict()),  # a record of the wrong type
+            r"bad\.jsonl:2: not a Preference record: .*unknown field",
+        ),
+        ('{"intent": "x", "source": "s", "chosen": {}}', r"bad\.jsonl:2: not a Preference record: .*missing field"),
+        (
+            json.dumps({**shop_prefs(1, 0)[0].to_dict(), "chosen": "a string"}),
+            r"bad\.jsonl:2: field 'chosen' must be a Trajectory object",
+        ),
+        (
+            json.dumps({**shop_prefs(1, 0)[0].to_dict(), "intent": ""}),
+            r"bad\.jsonl:2: field 'intent' must be a non-empty string",
+        ),
+    ],
+)
+def test_a_bad_line_is_an_error_naming_file_and_line(tmp_path, line, message) -> None:
+    f = tmp_path / "bad.jsonl"
+    write_lines(f, [shop_prefs(1, 0)[0].to_json(), line, shop_prefs(1, 1)[0].to_json()])
+    with pytest.raises(PreferenceDataError, match=message):
+        read_preferences(f)
+
+
+def test_a_torn_last_line_is_skipped_but_missing_or_empty_files_are_errors(tmp_path) -> None:
+    prefs = shop_prefs(2, 0)
+    f = tmp_path / "p.jsonl"
+    f.write_text(prefs[0].to_json() + "\n" + prefs[1].to_json()[:40])  # killed mid-write
+    assert read_preferences(f) == prefs[:1]
+    with pytest.raises(PreferenceDataError, match="no such preference file"):
+        read_preferences(tmp_path / "nope.jsonl")
+    (tmp_path / "empty.jsonl").write_text("\n")
+    with pytest.raises(PreferenceDataError, match="empty.jsonl: holds no preference pairs"):
+        read_preference_files([f, tmp_path / "empty.jsonl"])
+    with pytest.raises(PreferenceDataError, match="is a folder"):
+        read_preferences(tmp_path)
+
+
+# ----------------------------------------------------------------------------------- numbers
+def test_metrics_count_ties_half_and_break_down_by_source_and_env() -> None:
+    chosen = [2.0, 1.0, 0.5, 3.0, 1.0]
+    rejected = [1.0, 1.0, 0.7, 0.0, 2.0]  # right, tie, wrong, right, wrong
+    sources = ["a", "a", "b", "b", "b"]
+    envs = ["shop", "shop", "shop", "game24", "game24"]
+    r = preference_metrics(chosen, rejected, sources, envs, bins=4)
+    assert r["n"] == 5 and r["accuracy"] == pytest.approx(2.5 / 5)
+    assert r["per_source"]["a"] == {"n": 2, "accuracy": 0.75, "mean_margin": 0.5}
+    assert r["per_source"]["b"]["accuracy"] == pytest.approx(1 / 3)
+    assert r["per_env"]["shop"]["n"] == 3 and r["per_env"]["shop"]["accuracy"] == pytest.approx(1.5 / 3)
+    assert r["per_env"]["game24"]["per_source"] == {"b": {"n": 2, "accuracy": 0.5}}
+    assert sum(r["histogram"]["chosen"]) == 5 and sum(r["histogram"]["rejected"]) == 5
+    assert len(r["histogram"]["edges"]) == 5
+
+
+def test_report_json_is_strict_and_written_atomically(tmp_path) -> None:
+    report = {"accuracy": float("nan"), "n": np.int64(3), "x": [np.float32(0.5), float("inf")]}
+    path = write_report(report, tmp_path / "rm_eval.json")
+    text = path.read_text()
+    assert json.loads(text) == {"accuracy": None, "n": 3, "x": [0.5, None]}
+    assert "NaN" not in text and not list(tmp_path.glob(".*tmp"))
+
+
+torch = pytest.importorskip("torch")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread():
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
+@pytest.fixture(scope="module")
+def tiny_bert(tmp_path_factory):
+    from agentcritic.rm.backbone import make_tiny_backbone
+
+    return make_tiny_backbone(tmp_path_factory.mktemp("tiny") / "bert", "bert")
+
+
+def test_evaluation_numbers_equal_a_direct_computation(tiny_bert) -> None:
+    from agentcritic.rm import RewardModel
+
+    rm = RewardModel(tiny_bert, max_length=64, seed=3)
+    prefs = shop_prefs(10, 0) + game24_prefs(6, 1)
+    report = evaluate_reward_model(rm, prefs, batch_size=4)
+    c = rm.score([(p.intent, p.chosen) for p in prefs])
+    r = rm.score([(p.intent, p.rejected) for p in prefs])
+    assert report["n"] == 16
+    assert report["accuracy"] == pytest.approx(float(np.mean((c > r) + 0.5 * (c == r))))
+    assert report["mean_margin"] == pytest.approx(float(np.mean(c - r)), abs=1e-5)
+    assert set(report["per_source"]) == {"truncate", "edit:option"}
+    trunc = [i for i, p in enumerate(prefs) if p.source == "truncate"]
+    assert report["per_source"]["truncate"]["n"] == len(trunc) == 11
+    assert report["per_source"]["truncate"]["accuracy"] == pytest.approx(float(np.mean(c[trunc] > r[trunc])))
+    assert set(report["per_env"]) == {"shop", "game24"}
+    g = list(range(10, 16))
+    assert report["per_env"]["game24"]["accuracy"] == pytest.approx(float(np.mean(c[g] > r[g])))
+    assert sum(report["histogram"]["chosen"]) == 16
+    # explicit env labels override the trajectories' env field
+    labelled = evaluate_reward_model(rm, prefs, env_names=["a"] * 8 + ["b"] * 8)
+    assert set(labelled["per_env"]) == {"a", "b"} and labelled["accuracy"] == report["accuracy"]
+    with pytest.raises(ValueError, match="env_names has 2 names for 16"):
+        evaluate_reward_model(rm, prefs, env_names=["a", "b"])
+    table = format_report(report)
+    assert "edit:option" in table and "game24" in table and f"{report['accuracy']:.3f}" in table
+
+
+def test_plot_histograms_writes_a_png(tiny_bert, tmp_path) -> None:
+    pytest.importorskip("matplotlib")
+    report = preference_metrics([1.0, 2.0, 0.0], [0.0, 1.5, 0.5], ["a"] * 3, ["shop"] * 3)
+    path = plot_histograms(report, tmp_path / "rm_eval.png")
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_cross_domain_matrix_trains_on_one_env_and_tests_on_the_other(tiny_bert) -> None:
+    from agentcritic.rm import RewardConfig, RewardModel
+
+    built = []
+
+    def make_model():
+        built.append(1)
+        return RewardModel(tiny_bert, max_length=64, seed=0)
+
+    prefs = shop_prefs(40, 0) + game24_prefs(20, 1)
+    cfg = RewardConfig(num_epochs=2, batch_size=8, learning_rate=3e-3, eval_fraction=0.25, progress=False)
+    result = cross_domain_matrix(make_model, prefs, cfg)
+    assert len(built) == 2  # one fresh model per training env
+    assert result["envs"] == ["game24", "shop"] and result["n"] == {"shop": 40, "game24": 20}
+    for a in result["envs"]:
+        for b in result["envs"]:
+            assert 0.0 <= result["accuracy"][a][b] <= 1.0
+    # trained on shop's pairs (half of them 'truncate'), the model ranks finished shop episodes first
+    assert result["accuracy"]["shop"]["shop"] >= 0.6
+    with pytest.raises(PreferenceDataError, match="two or more envs"):
+        cross_domain_matrix(make_model, shop_prefs(4, 0), cfg)

@@ -1,0 +1,156 @@
+"""``agentcritic run CONFIG.toml``: stages in sub-folders, resume by manifest, clear config errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from agentcritic.config import ConfigError
+from agentcritic.pipeline import (
+    STAGE_KINDS,
+    PipelineError,
+    load_pipeline,
+    parse_pipeline,
+    register_stage,
+    resolve_paths,
+    run_pipeline,
+)
+
+TESTS = Path(__file__).parent
+CLI = [sys.executable, "-m", "agentcritic.cli"]
+
+TINY = """\
+out = "{out}"
+
+[[stages]]
+kind = "evaluate"
+name = "eval-game24"
+envs = ["game24"]
+policy = "random"
+limit = 3
+target = {{ kind = "env" }}
+methods = [
+  {{ method = "eval_planners:make", label = "Greedy", params = {{ n = 1 }} }},
+  {{ method = "eval_planners:make", label = "ARMAP-B", params = {{ n = 3 }} }},
+]
+
+[[stages]]
+kind = "evaluate"
+name = "eval-shop"
+envs = ["shop"]
+policy = "random"
+limit = 2
+target = {{ kind = "env" }}
+methods = [{{ method = "eval_planners:make", label = "Greedy" }}]
+
+[[stages]]
+kind = "report"
+"""
+
+
+def cli(*args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(TESTS)}
+    return subprocess.run([*CLI, *args], capture_output=True, text=True, env=env, timeout=300)
+
+
+def test_run_executes_every_stage_into_its_folder_and_skips_done_ones(tmp_path) -> None:
+    out = tmp_path / "run"
+    cfg = tmp_path / "tiny.toml"
+    cfg.write_text(TINY.format(out=out))
+    res = cli("run", str(cfg))
+    assert res.returncode == 0, res.stderr
+    assert "[1/3] eval-game24 (evaluate)" in res.stdout and f"Report: {out / 'report.html'}" in res.stdout
+    manifest = json.loads((out / "manifest.json").read_text())["stages"]
+    assert [k for k in manifest] == ["eval-game24", "eval-shop", "report"]
+    assert all(v["done"] for v in manifest.values())
+    assert manifest["eval-game24"]["records"] == 6 and manifest["eval-shop"]["records"] == 2
+    assert len((out / "eval-game24" / "results.jsonl").read_text().splitlines()) == 6
+    html = (out / "report.html").read_text()
+    assert "Game24 success %" in html and "Shop reward ×100" in html  # the report sees both stages
+
+    again = cli("run", str(cfg))
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.count("done, skipped") == 3
+
+    # an interrupted stage (not marked done) runs again and resumes inside: nothing is written twice
+    data = json.loads((out / "manifest.json").read_text())
+    del data["stages"]["eval-shop"], data["stages"]["report"]
+    (out / "manifest.json").write_text(json.dumps(data))
+    third = cli("run", str(cfg))
+    assert third.returncode == 0 and third.stdout.count("done, skipped") == 1
+    assert len((out / "eval-shop" / "results.jsonl").read_text().splitlines()) == 2
+
+
+def test_a_changed_config_is_refused_for_an_existing_run(tmp_path) -> None:
+    out = tmp_path / "run"
+    cfg = tmp_path / "tiny.toml"
+    cfg.write_text(TINY.format(out=out))
+    assert cli("run", str(cfg), "--stage", "eval-shop").returncode == 0
+    res = cli("run", str(cfg), "--set", "eval-shop.limit=1")
+    assert res.returncode == 2 and "another config" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_unknown_stage_kind_names_the_kind_the_line_and_the_valid_kinds(tmp_path) -> None:
+    cfg = tmp_path / "bad.toml"
+    cfg.write_text('[[stages]]\nkind = "report"\n\n[[stages]]\nkind = "train-dragon"\n')
+    with pytest.raises(ConfigError, match=r"bad.toml:4: stages\[1\]: field 'kind': unknown stage kind 'train-dragon'"):
+        load_pipeline(cfg)
+    res = cli("run", str(cfg), "--out", str(tmp_path / "x"))
+    assert res.returncode == 2 and "'evaluate'" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_bad_stage_settings_name_stage_field_and_line(tmp_path) -> None:
+    cfg = tmp_path / "bad.toml"
+    cfg.write_text(
+        '[[stages]]\nkind = "report"\n\n[[stages]]\nkind = "evaluate"\nname = "ev"\n'
+        'envs = ["game24"]\nlimit = "ten"\n'
+    )
+    with pytest.raises(ConfigError) as err:
+        load_pipeline(cfg)
+    assert "bad.toml:8 stages[1] (evaluate 'ev'): field 'limit'" in str(err.value)
+    cfg.write_text('[[stages]]\nkind = "report"\ncolour = "blue"\n')
+    with pytest.raises(ConfigError, match=r"bad.toml:3 stages\[0\] \(report 'report'\): field 'colour': Extra inputs"):
+        load_pipeline(cfg)
+    with pytest.raises(ConfigError, match="list the stages"):
+        parse_pipeline({"out": "x"})
+    with pytest.raises(ConfigError, match=r"stages \['report'\] appear twice"):
+        parse_pipeline({"stages": [{"kind": "report"}, {"kind": "report"}]})
+    with pytest.raises(ConfigError, match="not a folder name"):
+        parse_pipeline({"stages": [{"kind": "report", "name": "../up"}]})
+    with pytest.raises(ConfigError, match="no run folder"):
+        run_pipeline(*parse_pipeline({"stages": [{"kind": "report"}]}))
+
+
+def test_a_stage_whose_module_has_not_landed_fails_clearly_not_at_import(monkeypatch) -> None:
+    monkeypatch.setitem(STAGE_KINDS, "later", STAGE_KINDS["report"])
+    register_stage("later", "agentcritic.not_yet_here:LaterConfig", "agentcritic.not_yet_here:run")
+    with pytest.raises(PipelineError, match=r"stage 'later' \(kind 'later'\) needs agentcritic.not_yet_here"):
+        parse_pipeline({"stages": [{"kind": "later"}]})
+
+
+def test_relative_paths_resolve_under_the_run_folder(tmp_path) -> None:
+    _, (cfg,) = parse_pipeline({"stages": [{
+        "kind": "evaluate", "target": {"rm": "rm"},
+        "methods": [{"method": "greedy"}, {"method": "mcts", "target": {"rm": "/abs/rm"}}],
+    }]})
+    fixed = resolve_paths(cfg, STAGE_KINDS["evaluate"].paths, tmp_path)
+    assert fixed.target.rm == str(tmp_path / "rm")
+    assert fixed.methods[1].target.rm == "/abs/rm"  # absolute paths are left alone
+    _, (cfg,) = parse_pipeline({"stages": [{"kind": "train-rm", "data": ["s1/preferences.jsonl", "s2/preferences.jsonl"]}]})
+    fixed = resolve_paths(cfg, STAGE_KINDS["train-rm"].paths, tmp_path)
+    assert fixed.data == [str(tmp_path / "s1/preferences.jsonl"), str(tmp_path / "s2/preferences.jsonl")]
+
+
+def test_overrides_reach_one_stage_and_out(tmp_path) -> None:
+    cfg = tmp_path / "p.toml"
+    cfg.write_text(TINY.format(out=tmp_path / "a"))
+    pipeline, configs = load_pipeline(cfg, ["eval-shop.limit=1", f'out="{tmp_path / "b"}"'])
+    assert pipeline.out == str(tmp_path / "b")
+    assert configs[1].limit == 1 and configs[0].limit == 3
+    with pytest.raises(ConfigError, match="STAGE one of"):
+        load_pipeline(cfg, ["nosuch.limit=1"])

@@ -209,3 +209,26 @@ def test_a_split_other_than_test_is_named_in_the_column() -> None:
     table = results_table([_rec("p", "Greedy", "game24", "dev", 1.0, 1.0), _rec("p", "Greedy", "game24", "test", 0.0, 0.0)])
     assert [c.label for c in table.columns] == ["Game24 (dev) success %", "Game24 (test) success %"]
     assert table.rows[0].values == {"Game24 (dev) success %": 100.0, "Game24 (test) success %": 0.0}
+
+
+def test_reflexion_threshold_is_calibrated_on_dev_data_and_kept_for_resume(tmp_path) -> None:
+    # env reward minus a length term: no built-in success threshold, so it must be calibrated
+    target = {"kind": "env", "terms": {"length": 0.01}}
+    cfg = tiny_config(limit=2, samples=1, target=target, calibration={"limit": 4},
+                      methods=[{"method": "reflexion", "params": {"max_trials": 2}}, {"method": "greedy"}])
+    summary = run_evaluation(cfg, tmp_path / "ev", progress=False)
+    calibration = json.loads((tmp_path / "ev" / "calibration.json").read_text())
+    (entry,) = calibration.values()
+    # expert successes score 1 - 4 * 0.01 = 0.96 and random failures at most 0.96 - 1: the cut lies between
+    assert entry["successes"] == 4 and entry["failures"] == 4 and entry["split"] == "dev"
+    assert -0.04 < entry["threshold"] < 0.96
+    records = load_records(tmp_path / "ev" / "results.jsonl")
+    refl = [r for r in records if r["method"] == "ARMAP-R"]
+    assert len(refl) == 2 and all(r["params"]["threshold"] == entry["threshold"] for r in refl)
+    assert all(r["meta"]["threshold"] == entry["threshold"] for r in refl)
+    assert all(r["meta"]["trials"] == 2 for r in refl)  # random attempts never clear the cut
+    assert summary["records"] == 4
+    # the env's own reward has a success threshold: nothing to calibrate
+    cfg = tiny_config(limit=1, samples=1, methods=[{"method": "reflexion", "params": {"max_trials": 1}}])
+    run_evaluation(cfg, tmp_path / "ev2", progress=False)
+    assert json.loads((tmp_path / "ev2" / "calibration.json").read_text()) == {}

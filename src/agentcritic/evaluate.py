@@ -98,6 +98,18 @@ class MethodSpec(StageConfig):
         return self.label or method_labels().get(self.method, self.method)
 
 
+class CalibrationSpec(StageConfig):
+    """Dev data on which Reflexion's acceptance threshold is calibrated (armap.md §4), per env and target."""
+
+    split: str = Field("dev", description="split the calibration tasks come from (never the evaluated one)")
+    limit: int = Field(10, ge=1, description="first N tasks of that split")
+    policies: list[str] = Field(
+        default_factory=lambda: ["expert", "random"],
+        description="policies rolled out there; each trajectory is labelled by the env's success "
+        "('policy' = the evaluated policy, greedy)",
+    )
+
+
 def default_methods() -> list[MethodSpec]:
     return [MethodSpec(method=m) for m in ("greedy", "sampling", "reflexion", "best_of_n", "mcts")]
 
@@ -116,6 +128,9 @@ class EvalConfig(StageConfig):
     llm: dict[str, Any] = Field(default_factory=dict, description="backend kwargs: base_url, model, path …")
     methods: list[MethodSpec] = Field(default_factory=default_methods, description="table rows: planners and their params")
     target: TargetSpec | None = Field(None, description="default scoring target of planners that need one")
+    calibration: CalibrationSpec = Field(
+        default_factory=CalibrationSpec, description="dev data for Reflexion's threshold (when params set none)"
+    )
     samples: int = Field(1, ge=1, description="seeds per task (each is one job per method)")
     seed: int = Field(0, description="base seed; each job's seed derives from it, the task and the sample")
     max_steps: int | None = Field(None, ge=1, description="override every env's step limit")
@@ -198,8 +213,11 @@ def record_key(env: str, split: str, label: str, task_id: str, seed: int) -> str
     return f"{env}|{split}|{label}|{task_id}|{seed}"
 
 
-def eval_jobs(config: EvalConfig) -> list[EvalJob]:
-    """Every (env, split, method, task, seed) of ``config``, in a stable order."""
+def eval_jobs(config: EvalConfig, thresholds: dict[str, float] | None = None) -> list[EvalJob]:
+    """Every (env, split, method, task, seed) of ``config``, in a stable order.
+
+    ``thresholds`` (from :func:`calibrate_thresholds`) fill in Reflexion's ``threshold`` param.
+    """
     from agentcritic import envs
     from agentcritic.agents import derive_seed
 
@@ -216,13 +234,17 @@ def eval_jobs(config: EvalConfig) -> list[EvalJob]:
             ids = ids[: config.limit] if config.limit else ids
             for spec in config.methods:
                 target = spec.target or config.target
+                params = dict(spec.params)
+                key = calibration_key(name, target)
+                if spec.method == "reflexion" and "threshold" not in params and key in (thresholds or {}):
+                    params["threshold"] = (thresholds or {})[key]
                 for task in ids:
                     for sample in range(config.samples):
                         seed = derive_seed(config.seed, name, task, sample) % (2**31)
                         jobs.append(EvalJob(
                             key=record_key(name, split, spec.row_label, task, seed),
                             env=name, split=split, task_id=task, seed=seed,
-                            label=spec.row_label, method=spec.method, params=dict(spec.params),
+                            label=spec.row_label, method=spec.method, params=params,
                             target=target.model_dump(mode="json") if target else None,
                             policy=config.policy, policy_label=config.policy_label(),
                             policy_kwargs=policy_kwargs, env_kwargs=kwargs,
@@ -289,6 +311,62 @@ def build_planner(method: str, agent: Any, target: Any, params: dict[str, Any]) 
         raise EvalError(f"method {method!r}: bad params {sorted(params)} ({exc})") from exc
 
 
+def calibration_key(env: str, target: TargetSpec | None) -> str:
+    return env + "|" + (json.dumps(target.model_dump(mode="json"), sort_keys=True) if target else "none")
+
+
+def calibrate_thresholds(config: EvalConfig, progress: bool = True) -> dict[str, dict[str, Any]]:
+    """Reflexion thresholds per (env, target) that need one, calibrated on dev trajectories.
+
+    The dev trajectories come from ``config.calibration.policies`` and are labelled by the env's own
+    success; the threshold maximises the balanced accuracy of "accept when target score >= t"
+    (:func:`agentcritic.planning.reflexion.calibrate_threshold`). A target with its own
+    ``success_threshold`` (the env's reward) needs none.
+    """
+    from tqdm.auto import tqdm
+
+    from agentcritic.agents import make_agent, rollout
+
+    todo = []
+    for name in config.envs:
+        for spec in config.methods:
+            target = spec.target or config.target
+            key = calibration_key(name, target)
+            if spec.method == "reflexion" and "threshold" not in spec.params and key not in [k for k, *_ in todo]:
+                todo.append((key, name, target))
+    out: dict[str, dict[str, Any]] = {}
+    cal = config.calibration
+    for key, name, target_spec in todo:
+        env = worker_env(name, _env_kwargs(config, name))
+        target = load_target(target_spec.model_dump(mode="json") if target_spec else None, env)
+        if target is None or getattr(target, "success_threshold", None) is not None:
+            continue
+        tasks = env.task_ids(cal.split)[: cal.limit]
+        trajectories = []
+        bar = tqdm(total=len(tasks) * len(cal.policies), desc=f"calibrate {name}", disable=not progress, unit="ep")
+        for policy in cal.policies:
+            pname, kwargs = (config.policy, _policy_kwargs(config)) if policy == "policy" else (policy, {})
+            for task in tasks:
+                agent = make_agent(pname, seed=config.seed, **kwargs)
+                trajectories.append(rollout(env, agent, task, seed=config.seed))
+                bar.update(1)
+        bar.close()
+        from agentcritic.planning.reflexion import calibrate_threshold
+
+        scores = target.score(trajectories)
+        pos = [s for s, t in zip(scores, trajectories) if t.success]
+        neg = [s for s, t in zip(scores, trajectories) if not t.success]
+        if not pos or not neg:
+            raise EvalError(
+                f"calibration of Reflexion's threshold on {name}/{cal.split}: the policies {cal.policies} gave "
+                f"{len(pos)} successes and {len(neg)} failures; it needs both (add 'expert' or 'random' to "
+                "calibration.policies, or set params.threshold)"
+            )
+        out[key] = {"env": name, "threshold": float(calibrate_threshold(pos, neg)), "successes": len(pos),
+                    "failures": len(neg), "split": cal.split, "policies": list(cal.policies)}
+    return out
+
+
 def run_eval_job(job: EvalJob) -> tuple[str, dict[str, Any]]:
     """Solve one task with one planner and return (key, record). Runs in any executor's worker."""
     from agentcritic.agents import make_agent
@@ -346,7 +424,12 @@ def run_evaluation(config: EvalConfig, out: str | Path, progress: bool = True) -
     """Run (or resume) ``config`` into the run folder ``out``; return a summary with the table."""
     start = time.perf_counter()
     with RunStore(out, config={"evaluate": config.model_dump(mode="json")}) as store:
-        jobs = eval_jobs(config)
+        if (store.root / "calibration.json").exists():
+            calibration = json.loads((store.root / "calibration.json").read_text("utf-8"))
+        else:
+            calibration = calibrate_thresholds(config, progress)
+            store.write_json("calibration.json", calibration)
+        jobs = eval_jobs(config, {k: v["threshold"] for k, v in calibration.items()})
         stats = run_jobs(jobs, store.shard(STAGE), workers=config.workers, executor=config.executor,
                          progress="evaluate" if progress else None, fn=run_eval_job)  # type: ignore[arg-type]
         records = load_records(store.root / f"{STAGE}.jsonl")

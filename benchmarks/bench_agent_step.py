@@ -5,7 +5,9 @@
 A step = build the prompt, score every admissible action with ``lm.score`` (KV reuse), pick the
 argmax; the env step itself is excluded. Steps are drawn from greedy episodes on test tasks, so
 candidate counts are the ones a real run sees. The score cache is cleared before each step, so no
-step is a cache hit.
+step is a cache hit. Each step is timed twice, side by side: "warm" keeps the previous step's
+prompt KV (as in a real episode, where the next prompt continues from the shared head: system
+text, few-shot example, the steps so far) and "cold" runs the whole prompt.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from agentcritic.types import Step, Trajectory
 def measure(name: str, lm, steps: int) -> dict[str, float]:
     env = envs.make(name)
     agent = ReActAgent(lm, mode="choose", temperature=0.0)
-    times, counts = [], []
+    times, cold, counts = [], [], []
     tasks = iter(env.task_ids("test"))
     while len(times) < steps:
         task = next(tasks)
@@ -34,20 +36,26 @@ def measure(name: str, lm, steps: int) -> dict[str, float]:
         hist = Trajectory(name, task, info["instruction"], meta={"first_observation": obs})
         done = False
         while not done and len(times) < steps:
-            if hasattr(lm, "clear_cache"):
-                lm.clear_cache()
+            lm.clear_cache(kv=False)
             t0 = time.perf_counter()
             action = agent.act(hist, info)
             times.append(time.perf_counter() - t0)
+            lm.clear_cache()
+            t0 = time.perf_counter()
+            agent.act(hist, info)
+            cold.append(time.perf_counter() - t0)
             counts.append(len(info["admissible_actions"]))
             obs, _, term, trunc, info = env.step(action)
             hist.steps.append(Step(action, obs))
             done = term or trunc
     env.close()
     times.sort()
+    cold.sort()
     return {
         "median": statistics.median(times),
         "p90": times[int(0.9 * (len(times) - 1))],
+        "cold_median": statistics.median(cold),
+        "cold_p90": cold[int(0.9 * (len(cold) - 1))],
         "candidates": statistics.median(counts),
     }
 
@@ -62,11 +70,12 @@ def main() -> None:
     lm = llm.load("smollm2", **kwargs)
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores; torch threads {args.threads or 'default'}; "
           f"{args.steps} steps per env\n")
-    print("| env | median s/step | p90 s/step | candidates (median) |")
-    print("|---|---:|---:|---:|")
+    print("| env | median s/step | p90 s/step | cold median | cold p90 | cold/warm (medians) | candidates (median) |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
     for name in args.env:
         r = measure(name, lm, args.steps)
-        print(f"| {name} | {r['median']:.2f} | {r['p90']:.2f} | {r['candidates']:.0f} |", flush=True)
+        print(f"| {name} | {r['median']:.2f} | {r['p90']:.2f} | {r['cold_median']:.2f} | {r['cold_p90']:.2f} | "
+              f"{r['cold_median'] / r['median']:.1f}x | {r['candidates']:.0f} |", flush=True)
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"\npeak RSS {rss:.0f} MB")
 

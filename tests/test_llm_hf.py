@@ -40,6 +40,24 @@ def test_kv_reuse_score_equals_naive_forward_passes(lm) -> None:
     assert lm.score(MSGS, ["Action: go north and then east"])[0] < lm.score(MSGS, ["Action: go north"])[0]
 
 
+def test_a_prompt_sharing_the_last_ones_head_reuses_its_kv_and_scores_the_same(tiny_dir: Path) -> None:
+    warm = llm.load("hf", path=tiny_dir, threads=1)
+    cold = llm.load("hf", path=tiny_dir, threads=1)
+    longer = MSGS[:1] + [{"role": "user", "content": MSGS[1]["content"] + "\nAction: look\nObservation: a room."}]
+    shorter = MSGS[:1] + [{"role": "user", "content": "Observation: dark."}]
+    warm.score(MSGS, CANDS)
+    other_system = [{"role": "system", "content": "You are in the kitchen. A cat sleeps."}, MSGS[1]]
+    for msgs in (longer, shorter, other_system):
+        before = warm.prefix_tokens_reused
+        got = warm.score(msgs, CANDS[:4])
+        assert warm.prefix_tokens_reused > before  # the system turn was not run again
+        cold.clear_cache()
+        want = cold.score(msgs, CANDS[:4])
+        assert max(abs(a - b) for a, b in zip(got, want)) < 1e-4
+        assert max(abs(a - b) for a, b in zip(got, warm.score_naive(msgs, CANDS[:4]))) < 1e-4
+    assert cold.prefix_tokens_reused == 0
+
+
 def test_score_in_several_batches_equals_one_batch(tiny_dir: Path) -> None:
     small = llm.load("hf", path=tiny_dir, score_batch_tokens=3)
     big = llm.load("hf", path=tiny_dir, score_batch_tokens=4096)

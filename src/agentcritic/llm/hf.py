@@ -188,6 +188,8 @@ class HFLM(LM):
         self._scores = LRUCache(score_cache_size)
         self._lock = threading.RLock()
         self._prompt_kv: tuple[tuple[int, ...], Any, torch.Tensor] | None = None
+        #: prompt tokens whose KV came from the previous prompt instead of a forward pass
+        self.prefix_tokens_reused = 0
         self._eos_ids = self._find_eos_ids()
         self._pad_id = (self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None
                         else self._eos_ids[0] if self._eos_ids else 0)
@@ -279,13 +281,32 @@ class HFLM(LM):
 
     @torch.inference_mode()
     def _prompt_state(self, prompt_ids: list[int]) -> tuple[Any, torch.Tensor]:
-        """The prompt's KV cache and the log-probs of the token after it (kept for the last prompt)."""
+        """The prompt's KV cache and the log-probs of the token after it (kept for the last prompt).
+
+        Consecutive prompts of an agent share a long head (system text, few-shot example, the
+        episode so far), so the previous prompt's cache is cut back to the shared tokens and only
+        the rest is run: the same numbers as a full pass (to float rounding), a fraction of the work.
+        """
         key = tuple(prompt_ids)
         if self._prompt_kv is not None and self._prompt_kv[0] == key:
             return self._prompt_kv[1], self._prompt_kv[2]
-        ids = torch.tensor([prompt_ids], device=self.device)
-        out = self.model(input_ids=ids, use_cache=True, logits_to_keep=1)  # only the last position's logits
+        past, start = None, 0
+        if self._prompt_kv is not None:
+            old_key, old_past, _ = self._prompt_kv
+            # at least one new token must run, to give the log-probs of the token after the prompt
+            k = min(_common_prefix(list(old_key), prompt_ids), len(prompt_ids) - 1)
+            if k >= MIN_PREFIX_REUSE:
+                try:
+                    past = copy.deepcopy(old_past)
+                    if len(old_key) > k:
+                        past.crop(-(len(old_key) - k))
+                    start = k
+                except Exception:  # noqa: BLE001 - a cache type without crop: run the whole prompt
+                    past, start = None, 0
+        ids = torch.tensor([prompt_ids[start:]], device=self.device)
+        out = self.model(input_ids=ids, past_key_values=past, use_cache=True, logits_to_keep=1)
         next_logp = torch.log_softmax(out.logits[0, -1].double(), dim=-1)
+        self.prefix_tokens_reused += start
         self._prompt_kv = (key, out.past_key_values, next_logp)
         return out.past_key_values, next_logp
 
@@ -424,14 +445,19 @@ class HFLM(LM):
         self._count(prompt_tokens=p, completion_tokens=n_new, seconds=t.seconds)
         return texts
 
-    def clear_cache(self) -> None:
-        """Forget cached scores and the last prompt's KV cache (benchmarks use this)."""
+    def clear_cache(self, kv: bool = True) -> None:
+        """Forget cached scores and (unless ``kv=False``) the last prompt's KV cache (benchmarks use this)."""
         with self._lock:
-            self._prompt_kv = None
+            if kv:
+                self._prompt_kv = None
             self._scores.clear()
 
     def close(self) -> None:
         self.clear_cache()
+
+
+#: shared head (tokens) below which a prompt is run whole rather than continued from the last one
+MIN_PREFIX_REUSE = 8
 
 
 def _common_prefix(a: list[int], b: list[int]) -> int:

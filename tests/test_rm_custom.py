@@ -117,17 +117,27 @@ def test_reward_target_reads_render_for_rm_with_the_instruction_as_intent(shop) 
     assert target.calls == 2 and len(rm.pairs) == 2
 
 
-def test_reward_target_with_a_real_reward_model(tmp_path, game24) -> None:
+def test_reward_target_reads_text_the_way_the_model_was_trained(tmp_path, game24) -> None:
     from agentcritic.rm import RewardModel
     from agentcritic.rm.backbone import make_tiny_backbone
 
     rm = RewardModel(make_tiny_backbone(tmp_path / "tiny"), max_length=128)
-    target = make_target("rm", rm=rm, env=game24)
     trajs = [rollout(game24, ExpertAgent(), "900"), rollout(game24, ExpertAgent(), "901")]
-    scores = target.score(trajs)
-    expected = rm.score([(t.instruction, game24.render_for_rm(t)) for t in trajs])
-    assert scores == pytest.approx([float(x) for x in expected], abs=1e-5)
+    own = [float(x) for x in rm.score([(t.instruction, t) for t in trajs])]
+    env_text = [float(x) for x in rm.score([(t.instruction, game24.render_for_rm(t)) for t in trajs])]
+    assert own != pytest.approx(env_text)  # the two renderings really differ for the model
+
+    target = make_target("rm", rm=rm, env=game24)  # trained on its own step rendering: "model"
+    assert target.render == "model" and target.score(trajs) == pytest.approx(own, abs=1e-5)
     assert target.calls == 2
+    forced = make_target("rm", rm=rm, env=game24, render="env")
+    assert forced.score(trajs) == pytest.approx(env_text, abs=1e-5)
+
+    on_env = RewardModel(make_tiny_backbone(tmp_path / "tiny"), max_length=128, render=game24.render_for_rm)
+    assert on_env.settings.render == "render_for_rm"
+    assert RewardTarget(on_env, game24).render == "env"
+    with pytest.raises(ValueError, match=r"unknown render mode 'text'; valid modes are \['auto', 'env', 'model'\]"):
+        RewardTarget(rm, game24, render="text")
 
 
 def test_make_target_builds_each_kind_and_names_bad_input(game24) -> None:
@@ -139,5 +149,5 @@ def test_make_target_builds_each_kind_and_names_bad_input(game24) -> None:
         make_target("oracle")
     with pytest.raises(ValueError, match="needs rm="):
         make_target("rm", env=game24)
-    with pytest.raises(ValueError, match="needs the env"):
+    with pytest.raises(ValueError, match="needs the env whose trajectories it scores"):
         make_target("rm", rm=RecordingRM())

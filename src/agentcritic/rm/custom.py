@@ -73,26 +73,47 @@ def _key(trajectory: Trajectory) -> tuple[Any, ...]:
     return (trajectory.env, trajectory.task_id, trajectory.instruction, tuple(trajectory.actions))
 
 
-class RewardTarget:
-    """A :class:`~agentcritic.rm.RewardModel` reading ``env.render_for_rm(trajectory)``, with the
-    trajectory's instruction as the intent. Scores are cached per (instruction, actions)."""
+RENDER_MODES = ("auto", "env", "model")
 
-    def __init__(self, rm: Any, env: Any, batch_size: int = 32) -> None:
+
+class RewardTarget:
+    """A :class:`~agentcritic.rm.RewardModel` scoring (trajectory.instruction, trajectory).
+
+    ``render`` says which text the model reads, and must match how it was trained:
+    ``"env"`` — ``env.render_for_rm(trajectory)``; ``"model"`` — the model's own renderer (the
+    trajectory object is passed, so the model renders it as at training time); ``"auto"`` (default)
+    — ``"env"`` when the model was trained on ``render_for_rm`` text (its saved settings say so),
+    else ``"model"`` (the reward-model stage trains on the model's default step rendering).
+    Scores are cached per (instruction, actions).
+    """
+
+    def __init__(self, rm: Any, env: Any, batch_size: int = 32, render: str = "auto") -> None:
         if env is None or not hasattr(env, "render_for_rm"):
-            raise ValueError("RewardTarget needs the env whose render_for_rm the reward model reads")
+            raise ValueError("RewardTarget needs the env whose trajectories it scores (env=...)")
         if not hasattr(rm, "score"):
             raise ValueError(f"RewardTarget needs a reward model with score(pairs); got {type(rm).__name__}")
+        if render not in RENDER_MODES:
+            raise ValueError(f"unknown render mode {render!r}; valid modes are {list(RENDER_MODES)}")
+        if render == "auto":
+            trained_on = getattr(getattr(rm, "settings", None), "render", None)
+            render = "env" if trained_on == "render_for_rm" or not hasattr(rm, "render") else "model"
         self.rm = rm
         self.env = env
         self.batch_size = batch_size
+        self.render = render
         self.calls = 0
         self._cache: dict[tuple[Any, ...], float] = {}
+
+    def pairs(self, trajectories: Sequence[Trajectory]) -> list[tuple[str, Any]]:
+        """The (intent, text or trajectory) pairs handed to the reward model."""
+        if self.render == "env":
+            return [(t.instruction, self.env.render_for_rm(t)) for t in trajectories]
+        return [(t.instruction, t) for t in trajectories]
 
     def score(self, trajectories: Sequence[Trajectory]) -> list[float]:
         todo = {_key(t): t for t in trajectories if _key(t) not in self._cache}
         if todo:
-            pairs = [(t.instruction, self.env.render_for_rm(t)) for t in todo.values()]
-            values = self.rm.score(pairs, batch_size=self.batch_size)
+            values = self.rm.score(self.pairs(list(todo.values())), batch_size=self.batch_size)
             for key, value in zip(todo, values):
                 self._cache[key] = float(value)
             self.calls += len(todo)
@@ -182,9 +203,11 @@ def make_target(
     rm: Any = None,
     env: Any = None,
     terms: Mapping[str, float | tuple[float, TermFn]] | None = None,
+    render: str = "auto",
 ) -> Target:
-    """Build a target: ``"rm"`` (a RewardModel, or the folder of a saved one, over ``env``) or
-    ``"env"`` (the env's reward), wrapped in a :class:`CustomTarget` when ``terms`` are given."""
+    """Build a target: ``"rm"`` (a RewardModel, or the folder of a saved one, over ``env``; see
+    :class:`RewardTarget` for ``render``) or ``"env"`` (the env's reward), wrapped in a
+    :class:`CustomTarget` when ``terms`` are given."""
     if kind == "rm":
         if rm is None:
             raise ValueError("make_target('rm') needs rm= (a RewardModel or the folder of a saved one)")
@@ -192,7 +215,7 @@ def make_target(
             from agentcritic.rm.reward_model import RewardModel
 
             rm = RewardModel.from_pretrained(rm)
-        base: Target = RewardTarget(rm, env)
+        base: Target = RewardTarget(rm, env, render=render)
     elif kind == "env":
         base = EnvRewardTarget()
     else:

@@ -1,0 +1,360 @@
+"""The helper model: (state text, step, budget left) → P(ask) (selfreg.md Phase 3).
+
+Two backbones:
+
+- ``minilm`` (default): :class:`HelperClassifier`, the reward models' machinery
+  (:class:`~agentcritic.rm.reward_model.ScoringModel`: a ``*ForSequenceClassification`` with one
+  logit, token-aware truncation, length-sorted scoring) with a binary head read through a sigmoid —
+  fast on CPU.
+- ``smollm2-lora``: :class:`HelperLM`, SmolLM2 (or any causal LM folder) with LoRA adapters (peft),
+  trained the paper's "SFT helper" way: the prompt ends in ``Answer (ask or continue):`` and the
+  loss is the language-model loss of the right answer's token. P(ask) is the softmax over the two
+  answers' next-token log-probabilities.
+
+:class:`Helper` wraps either with the decision threshold and the largest budget the labels covered,
+and answers the Gate's ``ask(state, step, budget_left)``. A trained helper folder holds
+``helper.json`` and ``model/``; :func:`load_helper` reads it back.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from agentcritic.rm.backbone import BackboneError, LoraSettings, is_peft, load_tokenizer
+from agentcritic.rm.reward_model import (
+    SETTINGS_FILE,
+    Feature,
+    ModelFolderError,
+    ScoringModel,
+    TextSettings,
+    read_settings,
+)
+from agentcritic.store import atomic_write
+
+HELPER_FILE = "helper.json"
+LM_PROMPT = "Decide whether the agent should ask for help at this step.\n{text}\nAnswer (ask or continue):"
+ANSWERS = (" continue", " ask")  # index = label: 0 continue, 1 ask
+SMOLLM2_ALIASES = ("smollm2", "smollm2-lora", "smollm2-135m", "smollm2-135m-instruct")
+
+
+def helper_text(state_text: str, step: int, budget_left: float) -> str:
+    """The helper's input: the state the agent sees, then the step and the budget left."""
+    b = "unlimited" if math.isinf(budget_left) else str(int(budget_left))
+    return f"{state_text}\nStep: {int(step)}\nBudget left: {b}"
+
+
+@dataclass
+class HelperExample:
+    """One labelled decision: the DP says ask (1) or continue (0) at this state and budget left."""
+
+    state_text: str
+    step: int
+    budget_left: int
+    label: int
+    task_id: str = ""
+
+    @property
+    def text(self) -> str:
+        return helper_text(self.state_text, self.step, self.budget_left)
+
+
+# ----------------------------------------------------------------------------------- minilm
+class HelperClassifier(ScoringModel):
+    """Encoder + binary head: P(ask | helper text). ``score`` returns probabilities."""
+
+    kind = "helper"
+    problem_type = "multi_label_classification"  # one label, BCE-with-logits in HF's head
+
+    def encode(self, texts: Sequence[str]) -> list[Feature]:
+        return self.encode_texts([(None, t) for t in texts])
+
+    def _transform(self, logits: Any) -> Any:
+        return logits.sigmoid()
+
+    def score(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
+        """P(ask) for each helper text (see :func:`helper_text`), in input order."""
+        return self.score_features(self.encode(texts), batch_size=batch_size)
+
+
+# ----------------------------------------------------------------------------------- smollm2-lora
+def resolve_lm(name: str | os.PathLike[str]) -> Path:
+    """``smollm2`` → the embedded SmolLM2-135M-Instruct folder (de-quantised once); else a local folder."""
+    if str(name).lower() in SMOLLM2_ALIASES:
+        from agentcritic.llm.hf import materialize_gguf, smollm2_gguf_path
+
+        return Path(materialize_gguf(smollm2_gguf_path()))
+    path = Path(name).expanduser()
+    if not (path / "config.json").exists():
+        raise BackboneError(
+            f"backbone {str(name)!r} is not a local Hugging Face model folder (no config.json there); "
+            "use 'smollm2-lora' for the embedded SmolLM2, or a folder saved with save_pretrained"
+        )
+    return path
+
+
+def _answer_ids(tokenizer: Any) -> list[int]:
+    ids = []
+    for answer in ANSWERS:
+        toks = tokenizer(answer, add_special_tokens=False)["input_ids"]
+        if not toks:
+            raise BackboneError(f"the tokenizer turns {answer!r} into no tokens")
+        ids.append(int(toks[0]))
+    if ids[0] == ids[1]:
+        raise BackboneError(f"the answers {ANSWERS} start with the same token; this tokenizer cannot tell them apart")
+    return ids
+
+
+def _answer_scorer_class() -> type:
+    import torch
+    from torch import nn
+
+    class AnswerScorer(nn.Module):
+        """``forward(input_ids, attention_mask) -> (B, 2)`` next-token log-probs of [continue, ask]
+        after each row's last real token (right padding); the LM head runs on those positions only."""
+
+        def __init__(self, model: Any, answer_ids: list[int]) -> None:
+            super().__init__()
+            self.model = model
+            self.answer_ids = list(answer_ids)
+
+        def forward(self, input_ids: Any, attention_mask: Any, **_: Any) -> Any:
+            base = self.model.get_base_model() if hasattr(self.model, "get_base_model") else self.model
+            hidden = base.get_decoder()(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+            last = attention_mask.sum(dim=1) - 1
+            h = hidden[torch.arange(hidden.shape[0], device=hidden.device), last]
+            logits = base.get_output_embeddings()(h).float()
+            return torch.log_softmax(logits, dim=-1)[:, self.answer_ids]
+
+    return AnswerScorer
+
+
+class HelperLM(ScoringModel):
+    """A causal LM with LoRA answering ``ask`` or ``continue``; ``score`` returns P(ask)."""
+
+    kind = "helper-lm"
+
+    def __init__(  # noqa: D107 - documented on the class
+        self,
+        backbone: str | os.PathLike[str] = "smollm2",
+        *,
+        max_length: int = 256,
+        lora: LoraSettings | dict[str, Any] | None = None,
+        seed: int = 0,
+        device: str | None = None,
+    ) -> None:
+        import torch
+        from transformers import AutoModelForCausalLM
+
+        from agentcritic.rm.backbone import _quiet_transformers, is_encoder
+
+        path = resolve_lm(backbone)
+        from transformers import AutoConfig
+
+        if is_encoder(AutoConfig.from_pretrained(str(path))):
+            raise BackboneError(f"{path} is an encoder; the LoRA SFT helper needs a causal LM (use backbone='minilm')")
+        tokenizer = load_tokenizer(path)
+        torch.manual_seed(seed)
+        with _quiet_transformers():
+            model = AutoModelForCausalLM.from_pretrained(str(path))
+        lora = LoraSettings(r=16, alpha=32) if lora is None else lora
+        model = _apply_causal_lora(model, lora)
+        self._base_name = str(backbone)
+        self._base_path = path
+        self.answer_ids = _answer_ids(tokenizer)
+        self._setup(
+            model,
+            tokenizer,
+            TextSettings(max_length=int(max_length), pair_input=False),
+            {"backbone": str(backbone), "encoder": False, "pooling": "last", "lora": _lora_dict(lora)},
+            None,
+        )
+        if device is not None:
+            self.to(device)
+
+    @property
+    def scorer(self) -> Any:
+        cached = getattr(self, "_scorer", None)
+        if cached is None or cached.model is not self.model:
+            cached = self._scorer = _answer_scorer_class()(self.model, self.answer_ids)
+        return cached
+
+    def logits(self, batch: dict[str, Any], scorer: Any = None) -> Any:
+        """log p(ask) − log p(continue): the log-odds of asking (the trainers' per-row logit)."""
+        lp = (scorer or self.scorer)(**batch)
+        return lp[:, 1] - lp[:, 0]
+
+    def _transform(self, logits: Any) -> Any:
+        return logits.sigmoid()
+
+    def encode(self, texts: Sequence[str]) -> list[Feature]:
+        """Prompt ids (BOS if the tokenizer adds one); long states keep their start and last steps."""
+        tok, limit = self.tokenizer, self.settings.max_length
+        prompts = [LM_PROMPT.format(text=t) for t in texts]
+        enc = tok(prompts, verbose=False)["input_ids"]
+        over = [i for i, ids in enumerate(enc) if len(ids) > limit]
+        if over:
+            frame = len(tok(LM_PROMPT.format(text=""), verbose=False)["input_ids"]) + 2
+            bodies = self.fitter.fit_bodies([texts[i] for i in over], [max(1, limit - frame)] * len(over))
+            cut = tok([LM_PROMPT.format(text=b) for b in bodies], verbose=False)["input_ids"]
+            for i, ids in zip(over, cut, strict=True):
+                enc[i] = ids[-limit:] if len(ids) > limit else ids
+        return [{"input_ids": list(ids)} for ids in enc]
+
+    def score(self, texts: Sequence[str], batch_size: int = 16) -> np.ndarray:
+        """P(ask) = softmax over the two answers' next-token log-probs, for each helper text."""
+        return self.score_features(self.encode(texts), batch_size=batch_size)
+
+    # -------------------------------------------------------------------------- persistence
+    def save_pretrained(self, directory: str | os.PathLike[str]) -> Path:
+        """Write the LoRA adapter (peft format) + tokenizer + settings; the base model is referenced."""
+        from agentcritic.rm.backbone import _quiet_transformers
+        from agentcritic.store import package_versions
+
+        out = Path(directory)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
+        if tmp.exists():
+            shutil.rmtree(tmp)
+        with _quiet_transformers():
+            self.model.save_pretrained(str(tmp))
+            self.tokenizer.save_pretrained(str(tmp))
+        doc = {
+            "format_version": 1,
+            "kind": self.kind,
+            "text": asdict(self.settings),
+            "base": self._base_name if self._base_name.lower() in SMOLLM2_ALIASES else str(self._base_path),
+            "answers": list(ANSWERS),
+            "answer_ids": self.answer_ids,
+            "lora": self.info.get("lora"),
+            "versions": package_versions(("agentcritic", "torch", "transformers", "peft")),
+        }
+        atomic_write(tmp / SETTINGS_FILE, json.dumps(doc, indent=2, sort_keys=True) + "\n")
+        old = out.parent / f".{out.name}.old-{os.getpid()}"
+        if out.exists():
+            os.replace(out, old)
+        os.replace(tmp, out)
+        if old.exists():
+            shutil.rmtree(old, ignore_errors=True)
+        return out
+
+    @classmethod
+    def from_pretrained(cls, directory: str | os.PathLike[str], *, device: str | None = None, **_: Any) -> HelperLM:
+        from peft import PeftModel
+        from transformers import AutoModelForCausalLM
+
+        from agentcritic.rm.backbone import _quiet_transformers
+
+        path = Path(directory)
+        doc = read_settings(path)
+        if doc.get("kind") != cls.kind:
+            raise ModelFolderError(f"{path} holds a {doc.get('kind')!r} model, not a {cls.kind!r} one")
+        base_path = resolve_lm(doc["base"])
+        with _quiet_transformers():
+            base = AutoModelForCausalLM.from_pretrained(str(base_path))
+            model = PeftModel.from_pretrained(base, str(path))
+        self = cls.__new__(cls)
+        self._base_name, self._base_path = str(doc["base"]), base_path
+        tokenizer = load_tokenizer(path)
+        self.answer_ids = [int(i) for i in doc.get("answer_ids") or _answer_ids(tokenizer)]
+        settings = TextSettings.from_dict(doc.get("text", {}))
+        self._setup(model, tokenizer, settings, {"backbone": doc["base"], "lora": doc.get("lora")}, None)
+        if device is not None:
+            self.to(device)
+        return self
+
+    def __repr__(self) -> str:
+        lora = " +LoRA" if is_peft(self.model) else ""
+        return f"HelperLM(base={self._base_name!r}{lora}, max_length={self.settings.max_length})"
+
+
+def _lora_dict(lora: LoraSettings | dict[str, Any]) -> dict[str, Any]:
+    return lora.to_dict() if isinstance(lora, LoraSettings) else dict(lora)
+
+
+def _apply_causal_lora(model: Any, lora: LoraSettings | dict[str, Any]) -> Any:
+    try:
+        from peft import LoraConfig, TaskType, get_peft_model
+    except ImportError as exc:  # pragma: no cover - depends on the extra
+        raise BackboneError("the smollm2-lora helper needs peft: pip install 'agentcritic[lora]'") from exc
+    if isinstance(lora, dict):
+        lora = LoraSettings(**lora)
+    cfg = LoraConfig(
+        task_type=TaskType.CAUSAL_LM,
+        r=lora.r,
+        lora_alpha=lora.alpha,
+        lora_dropout=lora.dropout,
+        target_modules=lora.target_modules,
+    )
+    return get_peft_model(model, cfg)
+
+
+# ----------------------------------------------------------------------------------- the decider
+class Helper:
+    """A trained helper as a decider: ``ask(state, step, budget_left) -> bool`` (wrap it in a Gate).
+
+    ``max_budget`` is the largest budget left its labels covered; more left reads as that much.
+    """
+
+    name = "helper"
+
+    def __init__(self, model: HelperClassifier | HelperLM, threshold: float = 0.5, max_budget: int = 5) -> None:
+        self.model = model
+        self.threshold = float(threshold)
+        self.max_budget = int(max_budget)
+        self._cache: dict[str, float] = {}
+
+    def text(self, state_text: str, step: int, budget_left: float) -> str:
+        return helper_text(state_text, step, min(budget_left, self.max_budget))
+
+    def prob_ask(self, items: Sequence[tuple[str, int, float]], batch_size: int = 32) -> np.ndarray:
+        """P(ask) for (state text, step, budget left) triples."""
+        texts = [self.text(s, k, b) for s, k, b in items]
+        todo = sorted({t for t in texts if t not in self._cache})
+        if todo:
+            for t, p in zip(todo, self.model.score(todo, batch_size=batch_size), strict=True):
+                self._cache[t] = float(p)
+        return np.array([self._cache[t] for t in texts])
+
+    def ask(self, state: Any, step: int, budget_left: float) -> bool:
+        if budget_left <= 0:
+            return False
+        text = state if isinstance(state, str) else state.state_text
+        return bool(self.prob_ask([(text, step, budget_left)])[0] > self.threshold)
+
+    def save(self, directory: str | os.PathLike[str]) -> Path:
+        """``directory/model`` (the network) and ``directory/helper.json`` (threshold, max budget)."""
+        out = Path(directory)
+        self.model.save_pretrained(out / "model")
+        write_helper_settings(out, self.model.kind, self.threshold, self.max_budget)
+        return out
+
+
+def write_helper_settings(directory: Path, kind: str, threshold: float, max_budget: int, **extra: Any) -> None:
+    doc = {"kind": kind, "threshold": threshold, "max_budget": max_budget, "model": "model", **extra}
+    atomic_write(Path(directory) / HELPER_FILE, json.dumps(doc, indent=2, sort_keys=True) + "\n")
+
+
+def load_helper(directory: str | os.PathLike[str], *, device: str | None = None) -> Helper:
+    """Read a folder written by ``train_helper`` (or :meth:`Helper.save`)."""
+    path = Path(directory)
+    file = path / HELPER_FILE
+    if not file.exists():
+        raise ModelFolderError(f"{path}: no {HELPER_FILE}; not a trained helper (train one with `agentcritic train-helper`)")
+    try:
+        doc = json.loads(file.read_text("utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ModelFolderError(f"{file}: invalid JSON ({exc})") from exc
+    cls = {HelperClassifier.kind: HelperClassifier, HelperLM.kind: HelperLM}.get(doc.get("kind"))
+    if cls is None:
+        raise ModelFolderError(f"{file}: unknown helper kind {doc.get('kind')!r}")
+    model = cls.from_pretrained(path / doc.get("model", "model"), device=device)
+    return Helper(model, float(doc.get("threshold", 0.5)), int(doc.get("max_budget", 5)))

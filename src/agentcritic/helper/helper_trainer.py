@@ -1,0 +1,237 @@
+"""Training the helper on the DP's decisions (selfreg.md Phase 3).
+
+- :func:`label_examples`: a :class:`~agentcritic.helper.tabular.TabularModel` → the DP (exact
+  budgeted π*(s, b), or the Lagrangian π_λ meeting a usage) → one :class:`HelperExample` per logged
+  non-terminal state text and budget left b = 1 … C (optionally only the (s, b) reachable under π*).
+- :class:`HelperTrainer`: the reward models' loop (:class:`~agentcritic.rm.reward_trainer.BaseTrainer`:
+  Accelerate, length-grouped batches, resumable checkpoints) with a class-weighted (or resampled)
+  loss — binary cross-entropy for the ``minilm`` classifier, the answer token's LM loss for
+  ``smollm2-lora`` — and held-out evaluation by task: balanced accuracy against the DP labels,
+  accuracy, AUROC, ask rates.
+- :func:`train_helper`: examples + :class:`HelperConfig` + output folder → metrics; the folder then
+  holds ``model/``, ``helper.json`` and ``metrics.json`` (:func:`~agentcritic.helper.helper_model.load_helper`).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from agentcritic.helper.dp import BudgetSolution, LambdaSearch, search_lambda, solve_budget
+from agentcritic.helper.helper_model import (
+    SMOLLM2_ALIASES,
+    HelperClassifier,
+    HelperExample,
+    HelperLM,
+    write_helper_settings,
+)
+from agentcritic.helper.helper_model_config import HelperConfig, HelperLabelConfig
+from agentcritic.helper.tabular import TabularModel
+from agentcritic.rm.backbone import LoraSettings
+from agentcritic.rm.metrics import auroc
+from agentcritic.rm.reward_trainer import BaseTrainer, TrainingError, TrainState, _fingerprint
+from agentcritic.store import atomic_write
+
+
+# ----------------------------------------------------------------------------------- labels
+def solve_for_labels(model: TabularModel, cfg: HelperLabelConfig) -> BudgetSolution | LambdaSearch:
+    """The DP the labels come from (see :class:`HelperLabelConfig`)."""
+    if cfg.policy == "budget":
+        return solve_budget(model, cfg.budget)
+    return search_lambda(model, cfg.lagrangian_usage)
+
+
+def label_examples(
+    model: TabularModel, cfg: HelperLabelConfig | None = None, solution: BudgetSolution | LambdaSearch | None = None
+) -> list[HelperExample]:
+    """One example per (logged non-terminal state text, budget left b = 1 … cfg.budget)."""
+    cfg = cfg or HelperLabelConfig()
+    sol = solution if solution is not None else solve_for_labels(model, cfg)
+    top = cfg.budget
+    if isinstance(sol, BudgetSolution):
+        if sol.budget < top and sol.budget < model.n_levels:
+            raise TrainingError(f"the DP was solved for budget {sol.budget}; labels need up to {top}")
+        labels = sol.labels(reachable_only=cfg.reachable_only)
+        cols = [min(b, sol.budget) for b in range(top + 1)]
+        table = labels[:, cols]
+    else:
+        per_state = sol.upper.labels(reachable_only=cfg.reachable_only)
+        table = np.repeat(per_state[:, None], top + 1, axis=1)
+    out = []
+    for i in range(model.n_states):
+        step = int(model.depth[i])
+        for b in range(1, top + 1):
+            y = int(table[i, b])
+            if y < 0:
+                continue
+            for text, task in model.info[i].texts:
+                out.append(HelperExample(text, step, b, y, task))
+    if not out:
+        raise TrainingError("the DP gave no labelled states (is reachable_only pruning everything?)")
+    return out
+
+
+def balanced_accuracy(pred: Sequence[int], labels: Sequence[int]) -> float:
+    """Mean of the true-positive and true-negative rates (NaN when a class is absent)."""
+    p, y = np.asarray(pred, dtype=bool), np.asarray(labels, dtype=bool)
+    if y.all() or (~y).all():
+        return float("nan")
+    return float(0.5 * (np.mean(p[y]) + np.mean(~p[~y])))
+
+
+def resample_minority(examples: list[HelperExample], seed: int) -> list[HelperExample]:
+    """Repeat minority-class examples (seeded) until both classes are equally frequent."""
+    pos = [x for x in examples if x.label]
+    neg = [x for x in examples if not x.label]
+    if not pos or not neg:
+        return examples
+    small, big = (pos, neg) if len(pos) < len(neg) else (neg, pos)
+    rng = random.Random(seed)
+    extra = [small[rng.randrange(len(small))] for _ in range(len(big) - len(small))]
+    return big + small + extra
+
+
+# ----------------------------------------------------------------------------------- trainer
+class HelperTrainer(BaseTrainer):
+    """Train a :class:`HelperClassifier` or :class:`HelperLM` on DP labels; held-out split by task."""
+
+    unit = "examples"
+    config: HelperConfig
+
+    def __init__(
+        self,
+        model: HelperClassifier | HelperLM,
+        config: HelperConfig | None = None,
+        train_dataset: Sequence[HelperExample] = (),
+        eval_dataset: Sequence[HelperExample] | None = None,
+        callbacks: Sequence[Callable[[TrainState, dict[str, Any]], None]] | None = None,
+    ) -> None:
+        if not isinstance(model, (HelperClassifier, HelperLM)):
+            raise TypeError(f"HelperTrainer trains a HelperClassifier or HelperLM, got {type(model).__name__}")
+        config = config or HelperConfig()
+        super().__init__(model, config, list(train_dataset), eval_dataset, None, callbacks)
+        labels = [x.label for x in self.train_data]
+        n, n_pos = len(labels), int(sum(labels))
+        if n_pos == 0 or n_pos == n:
+            raise TrainingError(
+                f"all {n} training labels are {'ask' if n_pos else 'continue'}: nothing to learn "
+                "(collect with more help rates, or change the label budget)"
+            )
+        self.class_weight = (1.0, 1.0)
+        if config.balance == "weight":
+            self.class_weight = (n / (2.0 * (n - n_pos)), n / (2.0 * n_pos))
+        elif config.balance == "resample":
+            self.train_data = resample_minority(self.train_data, config.seed)
+        self.label_counts = {"train_ask": n_pos, "train_continue": n - n_pos}
+
+    def _check_data(self, data: list[Any], what: str) -> None:
+        for k, x in enumerate(data):
+            if not isinstance(x, HelperExample):
+                raise TrainingError(f"{what}[{k}]: expected a HelperExample, got {type(x).__name__}")
+            if x.label not in (0, 1):
+                raise TrainingError(f"{what}[{k}]: label {x.label!r} must be 0 (continue) or 1 (ask)")
+
+    def _group_key(self, example: HelperExample) -> str:
+        return example.task_id
+
+    def _data_fingerprint(self) -> str:
+        return _fingerprint([f"{len(x.state_text)}|{x.step}|{x.budget_left}|{x.label}|{x.task_id}" for x in self.train_data])
+
+    def _featurize(self, examples: list[HelperExample]) -> list[dict[str, Any]]:
+        feats = self.model.encode([x.text for x in examples])
+        w0, w1 = self.class_weight
+        return [
+            {"x": f, "y": x.label, "w": w1 if x.label else w0, "length": len(f["input_ids"])}
+            for f, x in zip(feats, examples, strict=True)
+        ]
+
+    def _batch_loss(self, model: Any, items: list[dict[str, Any]]) -> tuple[Any, dict[str, Any]]:
+        import torch
+        import torch.nn.functional as F
+
+        device = self.model.device
+        batch = self.model.collate([it["x"] for it in items], device)
+        y = torch.tensor([it["y"] for it in items], dtype=torch.float32, device=device)
+        w = torch.tensor([it["w"] for it in items], dtype=torch.float32, device=device)
+        if isinstance(self.model, HelperLM):
+            logp = model(**batch)  # (B, 2): log p(continue), log p(ask) over the whole vocabulary
+            chosen = torch.where(y > 0.5, logp[:, 1], logp[:, 0])
+            loss = -(w * chosen).sum() / w.sum()  # SFT: the LM loss of the right answer's token
+            logit = (logp[:, 1] - logp[:, 0]).detach()
+        else:
+            logit = self.model.logits(batch, model).float()
+            loss = (w * F.binary_cross_entropy_with_logits(logit, y, reduction="none")).sum() / w.sum()
+        acc = float(((logit > 0).float() == y).float().mean())
+        return loss, {"loss": float(loss.detach()), "accuracy": acc}
+
+    def evaluate(self, examples: Sequence[HelperExample] | None = None) -> dict[str, Any]:
+        """Balanced accuracy vs the DP labels, accuracy, AUROC and ask rates on ``examples``."""
+        data = self.eval_data if examples is None else list(examples)
+        if not data:
+            return {"n": 0}
+        logits = self._score_sharded(self.model.encode([x.text for x in data])).astype(np.float64)
+        probs = 1.0 / (1.0 + np.exp(-logits))
+        pred = probs > self.config.threshold
+        y = np.array([x.label for x in data], dtype=bool)
+        return {
+            "n": len(data),
+            "tasks": len({x.task_id for x in data}),
+            "balanced_accuracy": balanced_accuracy(pred, y),
+            "accuracy": float(np.mean(pred == y)),
+            "auroc": auroc(probs, y.astype(float)),
+            "label_ask_rate": float(np.mean(y)),
+            "predicted_ask_rate": float(np.mean(pred)),
+            "true_positive_rate": float(np.mean(pred[y])) if y.any() else float("nan"),
+            "true_negative_rate": float(np.mean(~pred[~y])) if (~y).any() else float("nan"),
+        }
+
+
+# ----------------------------------------------------------------------------------- entry points
+def build_helper_model(config: HelperConfig) -> HelperClassifier | HelperLM:
+    """The untrained network the config names (``minilm``, ``smollm2-lora`` or a local folder)."""
+    from transformers import AutoConfig
+
+    from agentcritic.rm.backbone import is_encoder, resolve_backbone
+
+    name = config.backbone
+    max_length = config.max_length or 256
+    lora = LoraSettings(r=config.lora_r, alpha=config.lora_alpha, dropout=config.lora_dropout)
+    if name.lower() in SMOLLM2_ALIASES:
+        return HelperLM(name, max_length=max_length, lora=lora, seed=config.seed)
+    path = resolve_backbone(name)
+    if is_encoder(AutoConfig.from_pretrained(str(path))):
+        return HelperClassifier(path if name.lower() != "minilm" else "minilm", max_length=max_length, seed=config.seed)
+    return HelperLM(path, max_length=max_length, lora=lora, seed=config.seed)
+
+
+def train_helper(
+    examples: Sequence[HelperExample],
+    config: HelperConfig | None = None,
+    out: str | Path | None = None,
+    *,
+    eval_examples: Sequence[HelperExample] | None = None,
+    model: HelperClassifier | HelperLM | None = None,
+    callbacks: Sequence[Callable[[TrainState, dict[str, Any]], None]] | None = None,
+) -> dict[str, Any]:
+    """Train a helper on DP-labelled examples; return the metrics (``eval.balanced_accuracy`` …).
+
+    With ``out`` the folder gets ``model/``, ``helper.json`` and ``metrics.json`` (plus resumable
+    checkpoints); ``load_helper(out)`` gives the trained :class:`~agentcritic.helper.helper_model.Helper`.
+    Pass ``model`` to train a network you hold (it is trained in place).
+    """
+    config = config or HelperConfig()
+    if out is not None:
+        config = config.model_copy(update={"output_dir": str(out)})
+    net = model or build_helper_model(config)
+    trainer = HelperTrainer(net, config, examples, eval_examples, callbacks)
+    metrics = trainer.train()
+    metrics["labels"] = trainer.label_counts
+    if out is not None:
+        write_helper_settings(Path(out), net.kind, config.threshold, config.labels.budget, backbone=config.backbone)
+        atomic_write(Path(out) / "metrics.json", json.dumps(metrics, indent=2, sort_keys=True, default=float) + "\n")
+    return metrics

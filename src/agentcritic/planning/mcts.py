@@ -268,7 +268,7 @@ class _Search:
                 return ch.q(q_mode) + c * ch.prior * math.sqrt(n_parent) / (1 + ch.visits)
             return ch.q(q_mode) + c * math.sqrt(math.log(n_parent)) / (1 + ch.visits)
 
-        open_children = [ch for ch in node.children if ch.child is None or not ch.child.exhausted]
+        open_children = [ch for ch in node.children if ch.child is None or not ch.child.exhausted] or node.children
         return max(open_children, key=uct)  # max keeps the first of equals: the earliest drawn
 
     def child(self, node: DecisionNode, chance: ChanceNode) -> DecisionNode:

@@ -157,3 +157,62 @@ def test_lora_sft_helper_learns_on_a_tiny_decoder(tiny_llama, tmp_path):
     assert isinstance(helper.model, HelperLM)
     np.testing.assert_allclose(helper.model.score([x.text for x in examples[:6]]), p, atol=1e-5)
     assert isinstance(helper, Helper) and helper.ask(DecisionState("t", "k", "x"), 0, 0) is False
+
+
+# ----------------------------------------------------------------------------------- the stage
+def write_episodes(path, episodes, store_rows: bool = True):
+    lines = []
+    for k, ep in enumerate(episodes):
+        rec = {"transitions": [t.to_dict() for t in ep.transitions], "success": ep.success}
+        lines.append(json.dumps({"key": f"ep{k}", "record": rec} if store_rows else rec))
+    path.write_text("\n".join(lines) + "\n")
+
+
+def test_train_helper_stage_from_episodes_and_a_prm(tiny_bert, tmp_path):
+    from agentcritic.helper.helper_trainer import TrainHelperConfig, read_episodes, run_train_helper
+    from agentcritic.rm import ProcessRewardModel
+
+    from test_helper_dp import random_episodes
+
+    collect = tmp_path / "collect"
+    collect.mkdir()
+    write_episodes(collect / "episodes.jsonl", random_episodes(0, n_tasks=8, n_episodes=80))
+    (collect / "other.jsonl").write_text('{"key": "x", "record": {"something": 1}}\n')
+    ProcessRewardModel(tiny_bert, max_length=64).save_pretrained(tmp_path / "prm" / "model")
+    assert len(read_episodes(collect)) == 80
+
+    cfg = TrainHelperConfig(
+        data=str(collect),
+        prm=str(tmp_path / "prm"),
+        helper=config(num_epochs=1, backbone=str(tiny_bert), labels=HelperLabelConfig(budget=2)),
+    )
+    metrics = run_train_helper(cfg, tmp_path / "run")
+    run = tmp_path / "run"
+    dp = json.loads((run / "dp.json").read_text())
+    succ = [b["predicted_success"] for b in dp["budgets"]]
+    assert [b["budget"] for b in dp["budgets"]] == [0, 1, 2, "unlimited"]
+    assert succ == sorted(succ) and succ[-1] > succ[0]  # more budget never predicts less success
+    labels = [json.loads(line) for line in (run / "labels.jsonl").read_text().splitlines()]
+    assert len(labels) == 2 * dp["table"]["states"]  # prefix keys: one text per state, b = 1, 2
+    assert {x["budget_left"] for x in labels} == {1, 2}
+    assert metrics["train"]["n_train"] + metrics["train"]["n_eval"] == len(labels)
+    assert isinstance(load_helper(run).model, HelperClassifier)
+    again = run_train_helper(cfg, run)  # finished: returns the stored metrics, trains nothing
+    assert again["train"]["steps"] == metrics["train"]["steps"]
+
+
+def test_bad_episode_files_name_file_and_line(tmp_path):
+    from agentcritic.helper.helper_trainer import EpisodeDataError, read_episodes
+
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"transitions": [], "success": true}\n{"not": "an episode"}\n')
+    with pytest.raises(EpisodeDataError, match=r"bad.jsonl:2: not an episode"):
+        read_episodes(bad)
+    bad.write_text("{broken\n")
+    with pytest.raises(EpisodeDataError, match=r"bad.jsonl:1: invalid JSON"):
+        read_episodes(bad)
+    bad.write_text('{"transitions": [{"task_id": "t"}], "success": true}\n')
+    with pytest.raises(EpisodeDataError, match=r"bad.jsonl:1: .*missing field"):
+        read_episodes(bad)
+    with pytest.raises(EpisodeDataError, match="no such file"):
+        read_episodes(tmp_path / "nope")

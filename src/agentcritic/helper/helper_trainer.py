@@ -17,10 +17,14 @@ from __future__ import annotations
 import json
 import random
 from collections.abc import Callable, Sequence
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from pydantic import Field
+
+from agentcritic.config import StageConfig
 
 from agentcritic.helper.dp import BudgetSolution, LambdaSearch, search_lambda, solve_budget
 from agentcritic.helper.helper_model import (
@@ -31,11 +35,14 @@ from agentcritic.helper.helper_model import (
     write_helper_settings,
 )
 from agentcritic.helper.helper_model_config import HelperConfig, HelperLabelConfig
-from agentcritic.helper.tabular import TabularModel
+from agentcritic.helper.tabular import Episode, TabularError, TabularModel, as_episode
 from agentcritic.rm.backbone import LoraSettings
 from agentcritic.rm.metrics import auroc
 from agentcritic.rm.reward_trainer import BaseTrainer, TrainingError, TrainState, _fingerprint
-from agentcritic.store import atomic_write
+from agentcritic.store import RunStore, atomic_write
+from agentcritic.types import RecordError
+
+STAGE = "train_helper"
 
 
 # ----------------------------------------------------------------------------------- labels
@@ -235,3 +242,138 @@ def train_helper(
         write_helper_settings(Path(out), net.kind, config.threshold, config.labels.budget, backbone=config.backbone)
         atomic_write(Path(out) / "metrics.json", json.dumps(metrics, indent=2, sort_keys=True, default=float) + "\n")
     return metrics
+
+
+# ----------------------------------------------------------------------------------- the stage
+class TrainHelperConfig(StageConfig):
+    """``agentcritic train-helper``: logged episodes + PRM → table → DP labels → a trained helper."""
+
+    data: str = Field(description="a collect run folder (or one episodes .jsonl file): one episode per line")
+    prm: str | None = Field(None, description="a train-prm run folder or saved PRM folder (needed for fallback and bins)")
+    helped_actor: str = Field("intervention", description="the actor tag the PRM was trained with for h=1")
+    prm_batch_size: int = Field(64, ge=1, description="PRM inputs per forward when scoring the table's states")
+    device: str | None = Field(None, description="torch device for the PRM and the helper; None = CPU / Accelerate")
+    helper: HelperConfig = Field(default_factory=HelperConfig, description="helper backbone, labels and training")
+
+
+class EpisodeDataError(ValueError):
+    """An episodes file that cannot be read; the message names the file and line."""
+
+
+def read_episodes(path: str | Path) -> list[Episode]:
+    """Episodes from a collect run folder or a JSONL file.
+
+    Each line is an episode ``{"transitions": [Transition, ...], "success": bool}``, either bare or
+    as a store record ``{"key": ..., "record": {...}}``. A folder is read through its ``*.jsonl``
+    files whose records hold ``transitions`` (other shards are skipped); a torn last line is skipped.
+    """
+    root = Path(path)
+    if root.is_dir():
+        files = sorted(root.glob("*.jsonl"))
+    elif root.exists():
+        files = [root]
+    else:
+        raise EpisodeDataError(f"{root}: no such file or folder (give the collect run folder)")
+    episodes: list[Episode] = []
+    for file in files:
+        episodes.extend(_read_episode_file(file, skip_other=root.is_dir()))
+    if not episodes:
+        raise EpisodeDataError(f"{root}: no episodes found (expected JSONL lines with a 'transitions' list)")
+    return episodes
+
+
+def _read_episode_file(file: Path, skip_other: bool) -> list[Episode]:
+    out: list[Episode] = []
+    with open(file, "rb") as f:
+        for lineno, raw in enumerate(f, start=1):
+            if not raw.endswith(b"\n"):
+                break  # torn tail of a run still in progress (or killed)
+            if not raw.strip():
+                continue
+            try:
+                row = json.loads(raw)
+            except json.JSONDecodeError as exc:
+                raise EpisodeDataError(f"{file}:{lineno}: invalid JSON ({exc})") from exc
+            rec = row.get("record", row) if isinstance(row, dict) else row
+            if not isinstance(rec, dict) or "transitions" not in rec:
+                if skip_other and lineno == 1:
+                    return []  # another kind of shard in the run folder
+                raise EpisodeDataError(f"{file}:{lineno}: not an episode (no 'transitions' list)")
+            try:
+                out.append(as_episode(rec, lineno))
+            except (TabularError, RecordError) as exc:
+                raise EpisodeDataError(f"{file}:{lineno}: {exc}") from exc
+    return out
+
+
+def load_prm(path: str | Path, device: str | None = None) -> Any:
+    """A ProcessRewardModel from a saved folder or a train-prm run folder (its ``model/``)."""
+    from agentcritic.rm.process_reward_model import ProcessRewardModel
+    from agentcritic.rm.reward_model import SETTINGS_FILE
+
+    root = Path(path)
+    for candidate in (root, root / "model"):
+        if (candidate / SETTINGS_FILE).exists():
+            return ProcessRewardModel.from_pretrained(candidate, device=device)
+    raise EpisodeDataError(f"{root}: no saved PRM here or in {root / 'model'} (train one with `agentcritic train-prm`)")
+
+
+def prm_scorer(prm: Any, helped_actor: str = "intervention", batch_size: int = 64) -> Callable[..., np.ndarray]:
+    """(state text, helped) pairs → P(success), with the actor tag the PRM was trained with."""
+
+    def score(items: Sequence[tuple[str, bool]]) -> np.ndarray:
+        return prm.score([(t, helped_actor if h else "agent") for t, h in items], batch_size=batch_size)
+
+    return score
+
+
+def run_train_helper(config: TrainHelperConfig, out: str | Path) -> dict[str, Any]:
+    """The whole stage into run folder ``out`` (resumable; a finished run returns its metrics).
+
+    Writes ``config.toml``, ``dp.json`` (table summary, DP-predicted success and usage per budget),
+    ``labels.jsonl`` (the examples), then the helper (``model/``, ``helper.json``, ``metrics.json``).
+    """
+    out = Path(out)
+    store = RunStore(out, config.model_dump())
+    if store.is_done(STAGE) and (out / "metrics.json").exists():
+        return json.loads((out / "metrics.json").read_text("utf-8"))
+    episodes = read_episodes(config.data)
+    labels_cfg = config.helper.labels
+    scorer = None
+    if config.prm is not None:
+        scorer = prm_scorer(load_prm(config.prm, config.device), config.helped_actor, config.prm_batch_size)
+    table = TabularModel.from_episodes(
+        episodes,
+        state_key=labels_cfg.state_key,
+        prm=scorer,
+        n_min=labels_cfg.n_min,
+        kappa=labels_cfg.kappa,
+        n_bins=labels_cfg.n_bins,
+    )
+    solution = solve_for_labels(table, labels_cfg)
+    examples = label_examples(table, labels_cfg, solution)
+    store.write_json("dp.json", dp_summary(table, labels_cfg.budget))
+    store.write_text("labels.jsonl", "".join(json.dumps(asdict(x), ensure_ascii=False) + "\n" for x in examples))
+    metrics = train_helper(examples, config.helper, out)
+    store.mark_done(STAGE, examples=len(examples), states=table.n_states)
+    return metrics
+
+
+def dp_summary(table: TabularModel, budget: int) -> dict[str, Any]:
+    """Table sizes and the DP's predicted success and usage for b = 0 … budget (and no cap)."""
+    from agentcritic.helper.dp import solve_lagrangian
+
+    sol = solve_budget(table, budget)
+    free = solve_lagrangian(table, 0.0)
+    return {
+        "table": table.summary(),
+        "budgets": [
+            {
+                "budget": b,
+                "predicted_success": table.mean_over_tasks(sol.values[:, b]),
+                "mean_usage": table.mean_over_tasks(sol.usage[:, b]),
+            }
+            for b in range(budget + 1)
+        ]
+        + [{"budget": "unlimited", "predicted_success": free.predicted_success, "mean_usage": free.mean_usage}],
+    }

@@ -144,7 +144,8 @@ def test_class_weights_follow_the_imbalance(tiny_bert):
 
 def test_lora_sft_helper_learns_on_a_tiny_decoder(tiny_llama, tmp_path):
     examples = toy_examples(n_tasks=24)
-    net = HelperLM(tiny_llama, max_length=64, lora={"r": 8, "alpha": 16, "dropout": 0.0, "target_modules": "all-linear"})
+    lora = {"r": 8, "alpha": 16, "dropout": 0.0, "target_modules": "all-linear"}
+    net = HelperLM(tiny_llama, max_length=64, lora=lora)
     lora_before = {k: v.clone() for k, v in net.model.named_parameters() if v.requires_grad}
     assert lora_before and all("lora" in k for k in lora_before)
     metrics = train_helper(examples, config(learning_rate=1e-2, num_epochs=4), tmp_path / "lm", model=net)

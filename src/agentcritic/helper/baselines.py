@@ -107,6 +107,8 @@ def _fit_threshold(
     ``asks_below``: the rule asks when score < τ (so larger τ asks more); else when score > τ.
     """
     cands = np.unique(score[np.isfinite(score)])
+    if cands.size == 0:
+        raise ValueError("fitting a PRM threshold needs PRM values on the table: build it with a PRM")
     if asks_below:
         # τ_k asks at every state with score <= cands[k]; τ_{-1} asks nowhere
         taus = np.concatenate(([cands[0] - 1.0], (cands[:-1] + cands[1:]) / 2.0, [cands[-1] + 1.0]))

@@ -348,7 +348,9 @@ def load_helper(directory: str | os.PathLike[str], *, device: str | None = None)
     path = Path(directory)
     file = path / HELPER_FILE
     if not file.exists():
-        raise ModelFolderError(f"{path}: no {HELPER_FILE}; not a trained helper (train one with `agentcritic train-helper`)")
+        raise ModelFolderError(
+            f"{path}: no {HELPER_FILE}; not a trained helper (train one with `agentcritic train-helper`)"
+        )
     try:
         doc = json.loads(file.read_text("utf-8"))
     except json.JSONDecodeError as exc:

@@ -147,7 +147,8 @@ class HelperTrainer(BaseTrainer):
         return example.task_id
 
     def _data_fingerprint(self) -> str:
-        return _fingerprint([f"{len(x.state_text)}|{x.step}|{x.budget_left}|{x.label}|{x.task_id}" for x in self.train_data])
+        rows = [f"{len(x.state_text)}|{x.step}|{x.budget_left}|{x.label}|{x.task_id}" for x in self.train_data]
+        return _fingerprint(rows)
 
     def _featurize(self, examples: list[HelperExample]) -> list[dict[str, Any]]:
         feats = self.model.encode([x.text for x in examples])
@@ -249,7 +250,9 @@ class TrainHelperConfig(StageConfig):
     """``agentcritic train-helper``: logged episodes + PRM → table → DP labels → a trained helper."""
 
     data: str = Field(description="a collect run folder (or one episodes .jsonl file): one episode per line")
-    prm: str | None = Field(None, description="a train-prm run folder or saved PRM folder (needed for fallback and bins)")
+    prm: str | None = Field(
+        None, description="a train-prm run folder or saved PRM folder (needed for the fallback and bins)"
+    )
     helped_actor: str = Field("intervention", description="the actor tag the PRM was trained with for h=1")
     prm_batch_size: int = Field(64, ge=1, description="PRM inputs per forward when scoring the table's states")
     device: str | None = Field(None, description="torch device for the PRM and the helper; None = CPU / Accelerate")

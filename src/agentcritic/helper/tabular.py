@@ -267,16 +267,13 @@ class TabularModel:
         n_min: int = 1,
         kappa: float = 0.0,
         n_bins: int = 10,
-        helped_actor: str | None = None,
     ) -> TabularModel:
         """Count transitions of logged episodes into the table.
 
         ``prm``: a :class:`~agentcritic.rm.ProcessRewardModel` or any callable mapping
         (state text, helped) pairs to P(success); needed for ``bins`` and wherever N(s,h) < n_min.
-        ``helped_actor`` is unused by the table (the ``helped`` flag decides h); it is accepted so
-        callers can pass their PRM settings through unchanged.
+        The transition's ``helped`` flag decides h; its ``actor`` is the bins key's "last actor".
         """
-        del helped_actor
         if state_key not in ("prefix", "bins"):
             raise TabularError(f"state_key {state_key!r}: use 'prefix' or 'bins'")
         if n_min < 1:

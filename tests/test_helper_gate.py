@@ -116,3 +116,22 @@ def test_dp_mix_runs_the_lower_policy_in_the_right_share_of_episodes():
     policy._active = res.lower
     assert policy.ask(s, 0, 5) == bool(res.lower.asks[root])
     assert policy.ask(s, 0, 0) is False
+
+
+def test_make_baseline_builds_each_fitted_for_the_budget():
+    from agentcritic.helper.baselines import PRMGainThreshold, PRMThreshold, make_baseline
+    from agentcritic.helper.dp import uncapped_usage
+
+    model = TabularModel.from_episodes(random_episodes(2, n_episodes=60), prm=hash_prm)
+    kinds = {name: type(make_baseline(name, model, 1)) for name in ("never", "always", "random", "prm_threshold",
+                                                                   "prm_gain", "dp")}
+    assert kinds == {"never": NeverAsk, "always": AlwaysAsk, "random": RandomAsk, "prm_threshold": PRMThreshold,
+                     "prm_gain": PRMGainThreshold, "dp": DPPolicy}
+    rnd = make_baseline("random", model, 1)
+    assert uncapped_usage(model, np.full(model.n_states, rnd.rate)) == pytest.approx(1.0, abs=1e-6)
+    for name in ("prm_threshold", "prm_gain"):
+        rule = make_baseline(name, model, 1)
+        assert rule.fitted_usage <= 1.0
+    assert make_baseline("dp", model, math.inf).solution.budget == model.n_levels
+    with pytest.raises(ValueError, match="unknown baseline"):
+        make_baseline("oracle", model, 1)

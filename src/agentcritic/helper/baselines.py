@@ -90,6 +90,7 @@ class _PRMRule:
         if self.scorer is None:
             raise ValueError(f"{type(self).__name__}: needs a PRM (a ProcessRewardModel or a callable)")
         self.tau = float(tau)
+        self.fitted_usage: float | None = None  # the table's mean usage at tau (set by fit)
         self._cache: dict[tuple[str, bool], float] = {}
 
     def prm(self, text: str, helped: bool) -> float:
@@ -234,3 +235,38 @@ BASELINES: dict[str, type] = {
     "dp": DPPolicy,
 }
 
+
+
+def make_baseline(
+    name: str,
+    table: TabularModel,
+    budget: float,
+    *,
+    prm: Any = None,
+    usage: float | None = None,
+    seed: int = 0,
+) -> Any:
+    """One baseline decider, fitted on the training table for ``budget``.
+
+    ``random`` matches ``usage`` interventions per episode (default: ``budget``, or the DP's
+    unconstrained usage when the budget is unlimited); ``dp`` is the exact budgeted policy (solved
+    for ``budget``, every step when unlimited).
+    """
+    from agentcritic.helper.dp import solve_budget, solve_lagrangian
+
+    if name == "never":
+        return NeverAsk()
+    if name == "always":
+        return AlwaysAsk()
+    if name == "random":
+        target = usage if usage is not None else (budget if math.isfinite(budget) else None)
+        if target is None:
+            target = solve_lagrangian(table, 0.0).mean_usage
+        return RandomAsk.matched(table, target, seed=seed)
+    if name == "prm_threshold":
+        return PRMThreshold.fit(table, budget, prm)
+    if name == "prm_gain":
+        return PRMGainThreshold.fit(table, budget, prm)
+    if name == "dp":
+        return DPPolicy(solve_budget(table, budget), table, seed=seed)
+    raise ValueError(f"unknown baseline {name!r}; choose from {sorted(BASELINES)}")

@@ -35,6 +35,7 @@ an uninterrupted one does.
 from __future__ import annotations
 
 import importlib
+import inspect
 import re
 import time
 from collections.abc import Callable
@@ -80,16 +81,17 @@ STAGE_KINDS: dict[str, StageKind] = {
     "report": StageKind(
         "agentcritic.pipeline:ReportStageConfig", "agentcritic.pipeline:run_report", paths=("run", "out"),
         description="one self-contained HTML report of the run → report.html"),
-    # Self-regulation stages (selfreg.md); they run once agentcritic.helper provides them.
-    "collect": StageKind("agentcritic.helper.stages:CollectConfig", "agentcritic.helper.stages:run_collect",
-                         description="offline transitions with random help"),
-    "train-prm": StageKind("agentcritic.helper.stages:TrainPRMConfig", "agentcritic.helper.stages:run_train_prm",
-                           paths=("data",), description="process reward model on transitions"),
-    "solve-budget": StageKind("agentcritic.helper.stages:BudgetConfig", "agentcritic.helper.stages:run_solve_budget",
-                              description="the budgeted DP over the logged states"),
-    "train-helper": StageKind("agentcritic.helper.stages:TrainHelperConfig",
-                              "agentcritic.helper.stages:run_train_helper",
-                              description="distil the DP's decisions into a helper model"),
+    # Self-regulation stages (selfreg.md): runners are ``fn(config, out)`` in agentcritic.helper.
+    "collect": StageKind("agentcritic.helper.helper_config:CollectConfig", "agentcritic.helper.collect:run_collect",
+                         description="offline transitions with help at random rates"),
+    "train-prm": StageKind("agentcritic.helper.helper_config:TrainPRMConfig", "agentcritic.helper.prm:run_train_prm",
+                           paths=("data",), description="process reward model on the transitions"),
+    "train-helper": StageKind("agentcritic.helper.helper_trainer:TrainHelperConfig",
+                              "agentcritic.helper.helper_trainer:run_train_helper", paths=("data", "prm"),
+                              description="table -> budgeted DP labels -> helper model"),
+    "eval-helper": StageKind("agentcritic.helper.helper_config:EvalHelperConfig",
+                             "agentcritic.helper.evaluation:run_eval_helper", paths=("data", "prm", "helper"),
+                             description="success vs help used per budget, helper against baselines"),
 }
 
 
@@ -286,7 +288,12 @@ def run_pipeline(
             runner = import_attr(kind.runner, f"stage {spec.name!r} (kind {spec.kind!r})")
             echo(f"[{i}/{len(configs)}] {spec.name} ({spec.kind}) → {run_dir / spec.name}")
             start = time.perf_counter()
-            summary = runner(resolve_paths(config, kind.paths, run_dir), run_dir / spec.name, run_dir) or {}
+            resolved = resolve_paths(config, kind.paths, run_dir)
+            # Library stage functions take (config, out); the pipeline's own runners also get the run folder.
+            takes_run = len(inspect.signature(runner).parameters) >= 3
+            summary = (runner(resolved, run_dir / spec.name, run_dir) if takes_run
+                       else runner(resolved, run_dir / spec.name)) or {}
+            summary = _scalars(summary)
             seconds = round(time.perf_counter() - start, 2)
             store.mark_done(spec.name, kind=spec.kind, seconds=seconds,
                             **{k: v for k, v in summary.items() if isinstance(v, (int, float, str, bool))})

@@ -12,6 +12,7 @@ _REGISTRY: dict[str, str] = {
     "shop": "agentcritic.envs.shop.env:ShopEnv",
     "scienceworld": "agentcritic.envs.scienceworld:ScienceWorldEnv",
     "textworld": "agentcritic.envs.textworld:TextWorldEnv",
+    "household": "agentcritic.envs.household:HouseholdEnv",
 }
 
 

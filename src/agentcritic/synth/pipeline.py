@@ -1,0 +1,208 @@
+"""``synthesize``: explore → refine → negatives → filter, as resumable stages of one run folder.
+
+Run folder::
+
+    OUT/config.toml         the resolved SynthConfig (workers/executor excluded: they change no result)
+    OUT/manifest.json       stages done
+    OUT/explore.jsonl       one explored trajectory per key ``<task>#<k>``
+    OUT/refine.jsonl        the same trajectories under the intent they fulfilled
+    OUT/negatives.jsonl     per positive key (and ``cross/<task>``): its pairs and counters
+    OUT/preferences.jsonl   the kept pairs, one types.Preference per line (rewritten atomically)
+    OUT/synth_stats.json    counts per source, drops, intent sources, LLM fallbacks, verification, lengths
+
+Every stage appends one record per unit of work and skips the keys already written, so a re-run
+(after a crash or Ctrl-C) resumes and never writes a record twice.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from agentcritic.agents.base import derive_seed
+from agentcritic.parallel import EpisodeJob, run_jobs
+from agentcritic.store import RunStore, atomic_write
+from agentcritic.synth.synth_config import SynthConfig
+from agentcritic.types import Preference, Trajectory
+
+STAGES = ("explore", "refine", "negatives", "filter")
+
+
+def draw_tasks(config: SynthConfig) -> list[str]:
+    """``config.tasks`` training task ids drawn at random (seeded): the random intents to explore."""
+    from agentcritic import envs
+
+    env = envs.make(config.env, **config.env_kwargs)
+    try:
+        ids = env.task_ids("train")
+    finally:
+        env.close()
+    rng = random.Random(derive_seed(config.seed, "tasks", config.env))
+    return rng.sample(ids, min(config.tasks, len(ids)))
+
+
+def explore_jobs(config: SynthConfig, tasks: list[str]) -> list[EpisodeJob]:
+    jobs = []
+    for task in tasks:
+        specs: list[tuple[str, dict[str, Any]]] = []
+        for k in range(config.trajectories_per_task):
+            if config.explorer == "random":
+                specs.append(("random", {}))
+            elif config.explorer == "expert":
+                specs.append(("expert", {"eps": config.eps}))
+            else:
+                specs.append((config.explorer, {
+                    "eps": config.eps, "temperature": config.temperatures[k % len(config.temperatures)],
+                    "mode": config.mode, "max_candidates": config.max_candidates, "llm": config.explorer_llm,
+                }))
+        specs += [("expert", {"eps": config.guided_eps})] * config.guided_per_task
+        for k, (policy, kwargs) in enumerate(specs):
+            jobs.append(EpisodeJob(
+                key=f"{task}#{k}", env=config.env, task_id=task,
+                seed=derive_seed(config.seed, "explore", task, k) % (2**31), policy=policy,
+                env_kwargs=config.env_kwargs, policy_kwargs=kwargs, meta={"sample": k, "split": "train"},
+            ))
+    return jobs
+
+
+def explore_episode(job: EpisodeJob) -> tuple[str, dict[str, Any]]:
+    """A :func:`agentcritic.parallel.run_jobs` worker: one explorer episode."""
+    from agentcritic.agents import rollout
+    from agentcritic.agents.explorer import make_explorer
+    from agentcritic.parallel import worker_env
+
+    env = worker_env(job.env, job.env_kwargs)
+    agent = make_explorer(job.policy, seed=job.seed, **job.policy_kwargs)
+    traj = rollout(env, agent, job.task_id, seed=job.seed, meta={"key": job.key, **job.meta})
+    return job.key, traj.to_dict()
+
+
+def _llm_options(config: SynthConfig) -> dict[str, Any]:
+    return {"max_tokens": config.llm_max_tokens, "temperature": config.llm_temperature}
+
+
+def synthesize(config: SynthConfig, out: str | Path, progress: bool = True) -> dict[str, Any]:
+    """Run (or resume) reward-data synthesis into ``out``; return the statistics."""
+    from agentcritic.synth.negatives import cross_policy_pairs, group_by_task, negatives_job
+    from agentcritic.synth.refine import refine_job
+
+    start = time.perf_counter()
+    claimed = config.model_dump(mode="json", exclude={"workers", "executor"})
+    run = dict(workers=config.workers, executor=config.executor,
+               progress=(lambda name: f"{config.env}/{name}" if progress else None))
+    with RunStore(out, config={"synth": claimed}) as store:
+        # 1. explore
+        explore = store.shard("explore")
+        jobs = explore_jobs(config, draw_tasks(config))
+        run_jobs(jobs, explore, fn=explore_episode, workers=run["workers"], executor=run["executor"],
+                 progress=run["progress"]("explore"))
+        store.mark_done("explore", trajectories=len(explore))
+
+        # 2. refine
+        refine = store.shard("refine")
+        uses_llm = config.rephrase or config.llm_intents
+        refine_opts = {"rephrase": config.rephrase, "llm_intents": config.llm_intents, **_llm_options(config),
+                       "llm": config.refiner_llm}
+        explored = [(k, r) for k, r in store.records("explore")]
+        jobs = [EpisodeJob(key=k, env=config.env, task_id=r["task_id"], seed=config.seed,
+                           policy=config.refiner if uses_llm else "", env_kwargs=config.env_kwargs,
+                           policy_kwargs=refine_opts, meta={"trajectory": r}) for k, r in explored]
+        run_jobs(jobs, refine, fn=refine_job, progress=run["progress"]("refine"),
+                 workers=run["workers"], executor=run["executor"])
+        store.mark_done("refine", trajectories=len(refine))
+
+        # 3. negatives
+        negatives = store.shard("negatives")
+        refined = [Trajectory.from_dict(r) for _, r in store.records("refine")]
+        neg_opts = {"sources": config.negatives, "edits_per_positive": config.edits_per_positive,
+                    "llm_negatives_per_positive": config.llm_negatives_per_positive, **_llm_options(config),
+                    "max_tokens": config.negative_max_tokens,
+                    "llm": config.refiner_llm}
+        needs_llm = "llm_negative" in config.negatives and config.env == "game24"
+        jobs = [EpisodeJob(key=t.meta["key"], env=config.env, task_id=t.task_id, seed=config.seed,
+                           policy=config.refiner if needs_llm else "", env_kwargs=config.env_kwargs,
+                           policy_kwargs=neg_opts, meta={"trajectory": t.to_dict()})
+                for t in refined if t.meta.get("positive")]
+        run_jobs(jobs, negatives, fn=negatives_job, progress=run["progress"]("negatives"),
+                 workers=run["workers"], executor=run["executor"])
+        if "cross_policy" in config.negatives:
+            from agentcritic import envs
+            from agentcritic.synth.grounding import grounding_for
+
+            env = envs.make(config.env, **config.env_kwargs)
+            try:
+                grounding = grounding_for(env)
+                for task, group in sorted(group_by_task(refined).items()):
+                    key = f"cross/{task}"
+                    if key in negatives:
+                        continue
+                    rng = random.Random(derive_seed(config.seed, "cross", task))
+                    pairs, counts = cross_policy_pairs(group, grounding, config.cross_pairs_per_task, rng)
+                    negatives.append(key, {"pairs": [p.to_dict() for p in pairs], "counts": dict(counts)})
+            finally:
+                env.close()
+        store.mark_done("negatives", records=len(negatives))
+
+        # 4. filter (cheap, deterministic: redone from the shards on every run)
+        stats = _filter_stage(config, store, refined, progress)
+        stats["seconds"] = round(time.perf_counter() - start, 2)
+        store.write_json("synth_stats.json", stats)
+        store.mark_done("filter", pairs=stats["pairs"])
+    return stats
+
+
+def _filter_stage(config: SynthConfig, store: RunStore, refined: list[Trajectory], progress: bool) -> dict[str, Any]:
+    from agentcritic import envs
+    from agentcritic.synth.filter import filter_pairs
+    from agentcritic.synth.grounding import grounding_for
+
+    prefs: list[Preference] = []
+    neg_counts: Counter = Counter()
+    for _, rec in store.records("negatives"):
+        prefs += [Preference.from_dict(p) for p in rec["pairs"]]
+        neg_counts.update(rec.get("counts", {}))
+    env = envs.make(config.env, **config.env_kwargs)
+    try:
+        kept, stats = filter_pairs(prefs, grounding_for(env), max_steps=config.max_steps,
+                                   max_chars=config.max_chars, verify=config.verify, progress=progress)
+    finally:
+        env.close()
+    lines = "".join(p.to_json() + "\n" for p in kept)
+    atomic_write(store.root / "preferences.jsonl", lines)
+    stats["env"] = config.env
+    stats["candidates"] = len(prefs)
+    stats["trajectories"] = {
+        "explored": len(refined),
+        "exploring_success_rate": round(sum(bool(t.meta.get("exploring_success")) for t in refined)
+                                        / max(1, len(refined)), 4),
+        "positives": sum(bool(t.meta.get("positive")) for t in refined),
+        "per_policy": dict(sorted(Counter(str(t.meta.get("policy")) for t in refined).items())),
+    }
+    stats["intent_source"] = dict(sorted(Counter(str(t.meta.get("intent_source")) for t in refined).items()))
+    stats["refiner_failures"] = {
+        "rephrase": dict(sorted(Counter(t.meta["rephrase_failure"] for t in refined
+                                        if "rephrase_failure" in t.meta).items())),
+        "llm_intent": dict(sorted(Counter(t.meta["llm_failure"] for t in refined if "llm_failure" in t.meta).items())),
+    }
+    stats["negative_counters"] = dict(sorted(neg_counts.items()))
+    stats["made_by"] = dict(sorted(Counter(f"{p.source}:{p.rejected.meta.get('made_by')}" for p in kept).items()))
+    return stats
+
+
+def read_preferences(path: str | Path) -> list[Preference]:
+    """The pairs of a ``preferences.jsonl`` file; a bad line raises naming the file and line."""
+    from agentcritic.types import RecordError
+
+    out = []
+    for lineno, line in enumerate(Path(path).read_text("utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            out.append(Preference.from_dict(json.loads(line)))
+        except (json.JSONDecodeError, RecordError) as exc:
+            raise RecordError(f"{path}:{lineno}: not a Preference ({exc})") from exc
+    return out

@@ -1,0 +1,102 @@
+"""The config of a reward-data synthesis run (``agentcritic synthesize``)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from agentcritic.config import StageConfig
+
+NEGATIVE_SOURCES = ("edit", "llm_negative", "cross_policy", "truncate")
+GAME24_ERRORS = ("wrong_arithmetic", "missing_number", "invented_number", "broken_format")
+
+
+class SynthConfig(StageConfig):
+    """Explore → refine intents → negatives → filter, for one env, into one run folder."""
+
+    env: str = Field(description="registered env name: game24, shop, scienceworld, textworld …")
+    env_kwargs: dict[str, Any] = Field(default_factory=dict, description="keyword arguments for envs.make")
+    tasks: int = Field(50, ge=1, description="training tasks (random intents) drawn from the env's train split")
+    trajectories_per_task: int = Field(4, ge=0, description="explorer trajectories per task")
+    explorer: str = Field("smollm2", description="explorer policy: random | smollm2 | hf | openai | llamacpp | expert")
+    explorer_llm: dict[str, Any] = Field(default_factory=dict, description="explorer backend kwargs (base_url, model, path …)")
+    mode: Literal["choose", "generate"] = Field("choose", description="LLM explorer: score listed actions or write them")
+    temperatures: list[float] = Field(
+        default_factory=lambda: [1.0, 0.3],
+        description="LLM explorer temperatures, cycled over a task's trajectories (different policies for cross_policy)",
+    )
+    eps: float = Field(0.2, ge=0.0, le=1.0, description="chance per step of a uniformly random admissible action")
+    max_candidates: int | None = Field(40, ge=1, description="LLM explorer: at most this many listed actions scored a step")
+    guided_per_task: int = Field(
+        2, ge=0, description="extra trajectories per task from the env's expert with eps-random steps (0 = none)"
+    )
+    guided_eps: float = Field(0.25, ge=0.0, le=1.0, description="random-step chance of the guided explorer")
+    refiner: str = Field("smollm2", description="llm.load backend that writes and re-phrases intents")
+    refiner_llm: dict[str, Any] = Field(default_factory=dict, description="refiner backend kwargs")
+    rephrase: bool = Field(True, description="let the refiner re-phrase grounded template intents (facts checked)")
+    llm_intents: bool = Field(
+        True, description="where the env cannot ground the outcome, let the refiner write the intent"
+    )
+    llm_max_tokens: int = Field(64, ge=8, description="tokens per refiner answer (intents)")
+    negative_max_tokens: int = Field(80, ge=8, description="tokens per llm_negative answer (a rewritten solution)")
+    llm_temperature: float = Field(0.7, ge=0.0, description="refiner sampling temperature")
+    negatives: list[str] = Field(default_factory=lambda: list(NEGATIVE_SOURCES),
+                                 description="negative sources: edit, llm_negative, cross_policy, truncate")
+    edits_per_positive: int = Field(2, ge=0, description="edit:* negatives tried per positive")
+    llm_negatives_per_positive: int = Field(2, ge=0, description="game24: llm_negative error types per positive (cycled)")
+    cross_pairs_per_task: int = Field(6, ge=0, description="cross_policy pairs kept per task at most")
+    max_steps: int = Field(60, ge=1, description="pairs with a longer trajectory are dropped")
+    max_chars: int = Field(12000, ge=100, description="pairs whose rendering is longer are dropped")
+    verify: bool = Field(True, description="re-execute grounded positives in the env and drop those that fail")
+    seed: int = Field(0, description="base seed of task draws, exploration and negatives")
+    workers: int = Field(1, ge=1, description="parallel worker processes (explore, refine, negatives)")
+    executor: Literal["pool", "ray"] = Field("pool", description="local process pool or Ray")
+
+    @field_validator("env")
+    @classmethod
+    def _known_env(cls, name: str) -> str:
+        from agentcritic.envs import names
+
+        if name not in names():
+            raise ValueError(f"unknown env {name!r}; registered envs are {names()}")
+        return name
+
+    @field_validator("explorer")
+    @classmethod
+    def _known_explorer(cls, name: str) -> str:
+        from agentcritic.agents.explorer import EXPLORER_POLICIES
+
+        if name not in EXPLORER_POLICIES:
+            raise ValueError(f"unknown explorer {name!r}; valid explorers are {list(EXPLORER_POLICIES)}")
+        return name
+
+    @field_validator("refiner")
+    @classmethod
+    def _known_refiner(cls, name: str) -> str:
+        from agentcritic.llm import BACKENDS
+
+        if name not in BACKENDS:
+            raise ValueError(f"unknown refiner backend {name!r}; valid backends are {sorted(BACKENDS)}")
+        return name
+
+    @field_validator("negatives")
+    @classmethod
+    def _known_sources(cls, sources: list[str]) -> list[str]:
+        unknown = [s for s in sources if s not in NEGATIVE_SOURCES]
+        if unknown:
+            raise ValueError(f"unknown negative source(s) {unknown}; valid sources are {list(NEGATIVE_SOURCES)}")
+        return list(dict.fromkeys(sources))
+
+    @field_validator("temperatures")
+    @classmethod
+    def _temperatures(cls, values: list[float]) -> list[float]:
+        if not values or any(t < 0 for t in values):
+            raise ValueError(f"temperatures must be a non-empty list of numbers >= 0, got {values}")
+        return values
+
+    @model_validator(mode="after")
+    def _some_trajectories(self) -> SynthConfig:
+        if self.trajectories_per_task + self.guided_per_task == 0:
+            raise ValueError("trajectories_per_task and guided_per_task are both 0: nothing to explore")
+        return self

@@ -11,6 +11,7 @@ import sys
 import typer
 
 from agentcritic.cli import env_commands  # noqa: F401  (registers its commands)
+from agentcritic.cli import synth_commands  # noqa: F401  (registers its commands)
 from agentcritic.cli import eval_commands  # noqa: F401  (evaluate, report, run, demo)
 from agentcritic.cli import rm_commands  # noqa: F401  (train-rm, eval-rm, serve-rm)
 from agentcritic.cli.app import app

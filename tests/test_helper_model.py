@@ -169,6 +169,7 @@ def write_episodes(path, episodes, store_rows: bool = True):
     path.write_text("\n".join(lines) + "\n")
 
 
+@pytest.mark.slow
 def test_train_helper_stage_from_episodes_and_a_prm(tiny_bert, tmp_path):
     from agentcritic.helper.helper_trainer import TrainHelperConfig, read_episodes, run_train_helper
     from agentcritic.rm import ProcessRewardModel
@@ -217,3 +218,28 @@ def test_bad_episode_files_name_file_and_line(tmp_path):
         read_episodes(bad)
     with pytest.raises(EpisodeDataError, match="no such file"):
         read_episodes(tmp_path / "nope")
+
+
+@pytest.mark.slow
+def test_train_helper_command(tiny_bert, tmp_path):
+    from typer.testing import CliRunner
+
+    from agentcritic.cli import app
+    from agentcritic.rm import ProcessRewardModel
+
+    from test_helper_dp import random_episodes
+
+    write_episodes(tmp_path / "episodes.jsonl", random_episodes(3, n_tasks=6, n_episodes=60))
+    ProcessRewardModel(tiny_bert, max_length=64).save_pretrained(tmp_path / "prm" / "model")
+    runner = CliRunner()
+    args = ["train-helper", "--data", str(tmp_path / "episodes.jsonl"), "--prm", str(tmp_path / "prm"),
+            "--out", str(tmp_path / "run"), "--backbone", str(tiny_bert), "--budget", "1", "--epochs", "1",
+            "--set", "helper.progress=false", "--set", "helper.max_length=64"]
+    res = runner.invoke(app, args)
+    assert res.exit_code == 0, res.output
+    assert "balanced accuracy" in res.output and "held-out" in res.output
+    assert (tmp_path / "run" / "helper.json").exists() and (tmp_path / "run" / "model").is_dir()
+    (tmp_path / "bad.jsonl").write_text("{oops\n")
+    bad = runner.invoke(app, [*args[:2], str(tmp_path / "bad.jsonl"), *args[3:4], str(tmp_path / "prm"), "--out",
+                              str(tmp_path / "run2")])
+    assert bad.exit_code == 2 and "bad.jsonl:1: invalid JSON" in bad.output

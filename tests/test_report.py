@@ -35,12 +35,17 @@ def run_dir(tmp_path_factory) -> Path:
     run_evaluation(cfg, run / "evaluate", progress=False)
     (run / "synth-shop").mkdir()
     (run / "synth-shop" / "synth_stats.json").write_text(json.dumps({
-        "env": "shop", "pairs": 42, "verification_rate": 0.97,
-        "pairs_per_source": {"edit:option": 20, "cross_policy": 12, "truncate": 10},
+        "env": "shop", "pairs": 42, "verification": {"checked": 30, "rate": 0.97, "verified": 29},
+        "per_source": {"edit:option": 20, "cross_policy": 12, "truncate": 10},
+        "trajectories": {"explored": 60, "positives": 30},
     }))
-    (run / "rm").mkdir()
-    (run / "rm" / "rm_eval.json").write_text(json.dumps({
-        "n": 40, "accuracy": 0.875, "per_source": {"edit:option": 0.9, "cross_policy": 0.8, "truncate": 0.95},
+    (run / "rm-eval").mkdir()
+    (run / "rm-eval" / "rm_eval.json").write_text(json.dumps({
+        "n": 40, "accuracy": 0.875, "mean_margin": 1.5,
+        "per_source": {"edit:option": {"n": 20, "accuracy": 0.9, "mean_margin": 2.0},
+                       "truncate": {"n": 20, "accuracy": 0.85, "mean_margin": 1.0}},
+        "per_env": {"shop": {"n": 40, "accuracy": 0.875, "mean_margin": 1.5}},
+        "histogram": {"edges": [-2.0, -1.0, 0.0, 1.0, 2.0], "chosen": [1, 3, 10, 26], "rejected": [20, 12, 6, 2]},
     }))
     return run
 
@@ -119,12 +124,15 @@ def test_chromium_renders_the_plots_table_and_trajectories(run_dir, tmp_path) ->
     assert [r[1] for r in results] == ["Greedy", "ARMAP-B"]
     header = next(r for r in dom.rows if r[:2] == ["policy", "method"])
     assert header[2:5] == ["Game24 success %", "Shop reward ×100", "Shop success %"]
-    assert any(r[:2] == ["pairs_per_source.edit:option", "20"] for r in dom.rows)  # synthesis stats
-    assert any(r[:2] == ["accuracy", "0.875"] for r in dom.rows)  # RM accuracy
+    assert ["shop", "42", "60", "30", "0.970"] in dom.rows  # synthesis: env, pairs, explored, positives, verified
+    assert ["edit:option", "20"] in dom.rows  # pairs per negative source
+    assert ["40", "0.875", "1.500"] in dom.rows  # RM held-out accuracy
+    assert ["truncate", "20", "0.850", "1.000"] in dom.rows  # RM accuracy per source
     # every plot is an inline PNG that decodes to a real image
     alts = sorted(img["alt"] for img in dom.imgs)
     assert {"methods per env metric", "score vs cost", "reward-model score vs env reward"} <= set(alts)
-    assert any(a.startswith("synthesis") for a in alts) and any(a.startswith("RM accuracy") for a in alts)
+    assert "synthesis pairs per source synth-shop" in alts and "RM accuracy per source rm-eval" in alts
+    assert "RM score histograms rm-eval" in alts
     for img in dom.imgs:
         head, _, data = img["src"].partition(",")
         assert head == "data:image/png;base64"

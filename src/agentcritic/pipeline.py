@@ -295,8 +295,9 @@ def run_pipeline(
                        else runner(resolved, run_dir / spec.name)) or {}
             summary = _scalars(summary)
             seconds = round(time.perf_counter() - start, 2)
+            reserved = ("done", "finished", "kind", "seconds")
             store.mark_done(spec.name, kind=spec.kind, seconds=seconds,
-                            **{k: v for k, v in summary.items() if isinstance(v, (int, float, str, bool))})
+                            **{k: v for k, v in summary.items() if k not in reserved})
             echo(f"[{i}/{len(configs)}] {spec.name}: finished in {seconds:.1f} s")
         return dict(store.manifest)
 

@@ -73,33 +73,58 @@ def flatten(data: Any, prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def numeric_maps(data: Any, prefix: str = "") -> dict[str, dict[str, float]]:
-    """Every nested object whose values are all numbers (counts or accuracy per source …)."""
-    found: dict[str, dict[str, float]] = {}
-    if isinstance(data, dict):
-        if len(data) >= 2 and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in data.values()):
-            found[prefix.rstrip(".") or "values"] = {str(k): float(v) for k, v in data.items()}
-        for k, v in data.items():
-            if isinstance(v, dict):
-                found.update(numeric_maps(v, f"{prefix}{k}."))
-    return found
-
-
 def _img(uri: str | None, alt: str) -> str:
     return f'<img class="plot" alt="{html.escape(alt)}" src="{uri}">' if uri else ""
 
 
-def _stage_section(run: Path, name: str, title: str, keywords: tuple[str, ...]) -> str:
-    parts = []
-    for path in find_files(run, name):
-        data = read_json(path)
-        rel = path.relative_to(run)
-        parts.append(f'<h3>{html.escape(str(rel))}</h3>')
-        flat = flatten(data)
-        parts.append(dict_table([{"field": k, "value": v} for k, v in flat.items()], ["field", "value"]))
-        for key, values in numeric_maps(data).items():
-            if any(w in key.lower() for w in keywords):
-                parts.append(_img(plots.named_bars(values, f"{title}: {key}", key.split(".")[-1]), f"{title} {key}"))
+def _details(data: Any, skip: tuple[str, ...] = ()) -> str:
+    flat = {k: v for k, v in flatten(data).items() if not k.startswith(skip)}
+    rows = [{"field": k, "value": v} for k, v in flat.items()]
+    return f"<details><summary>all fields</summary>{dict_table(rows, ['field', 'value'])}</details>"
+
+
+def synth_section(run: Path, path: Path) -> str:
+    """One synthesis run: headline counts, pairs per negative source (table and bars), all fields."""
+    data = read_json(path)
+    traj = data.get("trajectories") or {}
+    head = {
+        "env": data.get("env"), "pairs": data.get("pairs"), "explored": traj.get("explored"),
+        "positives": traj.get("positives"), "verification rate": (data.get("verification") or {}).get("rate"),
+        "seconds": data.get("seconds"),
+    }
+    parts = [f"<h3>{html.escape(str(path.parent.relative_to(run)))}</h3>",
+             dict_table([{k: v for k, v in head.items() if v is not None}])]
+    per_source = data.get("per_source")
+    if isinstance(per_source, dict) and per_source:
+        parts.append(dict_table([{"source": k, "pairs": v} for k, v in per_source.items()], ["source", "pairs"]))
+        parts.append(_img(plots.named_bars(per_source, f"{data.get('env', '')}: pairs per negative source", "pairs"),
+                          f"synthesis pairs per source {path.parent.name}"))
+    parts.append(_details(data))
+    return "".join(parts)
+
+
+def rm_section(run: Path, path: Path) -> str:
+    """One reward-model evaluation: accuracy overall, per source and per env, score histograms."""
+    data = read_json(path)
+    head = {k: data.get(k) for k in ("n", "accuracy", "mean_margin", "mean_chosen", "mean_rejected")}
+    parts = [f"<h3>{html.escape(str(path.relative_to(run)))}</h3>",
+             dict_table([{k: v for k, v in head.items() if v is not None}])]
+    for key, label in (("per_source", "source"), ("per_env", "env")):
+        groups = data.get(key)
+        if isinstance(groups, dict) and groups:
+            rows = [{label: k, **{f: v.get(f) for f in ("n", "accuracy", "mean_margin")}}
+                    for k, v in groups.items() if isinstance(v, dict)]
+            parts.append(dict_table(rows, [label, "n", "accuracy", "mean_margin"]))
+            if key == "per_source":
+                acc = {r["source"]: r["accuracy"] for r in rows if r["accuracy"] is not None}
+                parts.append(_img(plots.named_bars(acc, "held-out pairwise accuracy per negative source", "accuracy"),
+                                  f"RM accuracy per source {path.parent.name}"))
+    cross = data.get("cross_domain")
+    if isinstance(cross, dict):
+        parts.append(f"<p>Cross-domain (envs not trained on: {html.escape(', '.join(cross.get('envs', [])))}): "
+                     f"accuracy {cross.get('accuracy', 0):.3f} on {cross.get('n')} pairs</p>")
+    parts.append(_img(plots.score_histograms(data.get("histogram")), f"RM score histograms {path.parent.name}"))
+    parts.append(_details(data, skip=("histogram",)))
     return "".join(parts)
 
 
@@ -181,10 +206,10 @@ def build_report(run: str | Path, out: str | Path | None = None) -> Report:
         body.append(_img(plots.rm_vs_env(records), "reward-model score vs env reward"))
     if synth:
         body.append("<h2>Reward-data synthesis</h2>")
-        body.append(_stage_section(run, "synth_stats.json", "synthesis", ("source", "count", "pairs")))
+        body.extend(synth_section(run, p) for p in synth)
     if rm_eval:
         body.append("<h2>Reward model accuracy</h2>")
-        body.append(_stage_section(run, "rm_eval.json", "RM accuracy", ("acc", "source")))
+        body.extend(rm_section(run, p) for p in rm_eval)
     if records:
         body.append("<h2>Example trajectories</h2>")
         body.append(example_trajectories(records))

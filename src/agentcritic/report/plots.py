@@ -127,3 +127,23 @@ def named_bars(values: dict[str, float], title: str, ylabel: str) -> str | None:
     ax.set_title(title)
     ax.grid(axis="x", alpha=0.3)
     return to_data_uri(fig)
+
+
+def score_histograms(histogram: Any) -> str | None:
+    """Reward-model scores of chosen vs rejected held-out trajectories (``rm_eval.json``'s histogram)."""
+    if not isinstance(histogram, dict) or not histogram.get("edges"):
+        return None
+    edges = [float(e) for e in histogram["edges"]]
+    chosen, rejected = histogram.get("chosen") or [], histogram.get("rejected") or []
+    if len(chosen) != len(edges) - 1 or len(rejected) != len(edges) - 1:
+        return None
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(5.5, 3.4))
+    widths = [b - a for a, b in zip(edges, edges[1:])]
+    ax.bar(edges[:-1], chosen, width=widths, align="edge", alpha=0.6, label="chosen")
+    ax.bar(edges[:-1], rejected, width=widths, align="edge", alpha=0.6, label="rejected")
+    ax.set_xlabel("RM score")
+    ax.set_ylabel("pairs")
+    ax.set_title("Held-out RM scores: chosen vs rejected")
+    ax.legend(fontsize=8)
+    return to_data_uri(fig)

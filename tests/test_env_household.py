@@ -30,6 +30,7 @@ def test_registered_and_split_sizes() -> None:
     sizes = {s: len(env.task_ids(s)) for s in ("train", "dev", "test")}
     assert sizes == {"train": 300, "dev": 60, "test": 120}
     assert {t.split("-")[0] for t in env.task_ids("test")} == {"pnp", "s_obj", "s_hum"}
+    assert [t.split("-")[0] for t in env.task_ids("test")[:3]] == ["pnp", "s_obj", "s_hum"]
 
 
 def test_expert_solves_every_test_task_within_the_limit() -> None:
@@ -46,6 +47,8 @@ def test_house_shape_and_determinism() -> None:
         w = generate_world(task, 0.5, 0.5, (4, 7), (1, 4))
         assert 4 <= len(w.rooms) <= 7
         assert all(1 <= len(r) <= 4 for r in w.receptacles.values())
+        names = [r for recs in w.receptacles.values() for r in recs]
+        assert len(names) == len(set(names)), "receptacle names are unique in a house"
         assert w.target in w.placement and w.room_of(w.placement[w.target]) != w.agent_room
         assert generate_world(task, 0.5, 0.5, (4, 7), (1, 4)) == w
     small = HouseholdEnv(rooms=(4, 4), receptacles=(1, 1))

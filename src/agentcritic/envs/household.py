@@ -6,12 +6,13 @@ things or moves themselves, and vague hints — in plain text.
 Decisions:
 
 - **Task ids** are ``<type>-<index>``, e.g. ``pnp-0007``, ``s_obj-0120``, ``s_hum-0042``. Indexes
-  0–99 of each type are ``train``, 100–119 ``dev`` and 120–159 ``test`` (300 / 60 / 120 tasks).
+  0–99 of each type are ``train``, 100–119 ``dev`` and 120–159 ``test`` (300 / 60 / 120 tasks),
+  listed interleaved by type (``pnp-0120``, ``s_obj-0120``, ``s_hum-0120``, ``pnp-0121`` …).
 - **The world is a function of the task id and the env's knobs only.** ``seed`` is recorded but
   changes nothing, so the prefix of actions taken (with the task id) determines the state exactly:
   the tabular state key ``prefix`` of selfreg.md is then an exact tree.
 - **House**: ``rooms`` (default 4–7) rooms drawn from a fixed list, each with ``receptacles``
-  (default 1–4) receptacles named ``<room> <furniture>`` ("kitchen counter"), and one object on
+  (default 1–4) receptacles (furniture names are unique across rooms: "counter", "desk"), and one object on
   about every receptacle. The agent starts in the first room; the human is somewhere.
 - **Stale map** (SIF's exploration phase): the first observation lists every room, its receptacles
   and the objects seen on them *earlier*. With ``staleness`` s, every object has, independently with
@@ -122,7 +123,7 @@ def generate_world(
     recs = {}
     for room in room_names:
         k = rng.randint(*receptacles)
-        recs[room] = [f"{room} {f}" for f in rng.sample(ROOMS[room], k)]
+        recs[room] = list(rng.sample(ROOMS[room], k))
     all_recs = [r for room in room_names for r in recs[room]]
     objects = rng.sample(OBJECTS, min(len(OBJECTS), len(all_recs)))
     rec_of_room = {r: room for room in room_names for r in recs[room]}
@@ -207,7 +208,8 @@ class HouseholdEnv(TextEnv):
 
     # ----------------------------------------------------------------- hooks
     def _task_ids(self, split: str) -> list[str]:
-        return [f"{t}-{i:04d}" for t in TASK_TYPES for i in SPLIT_RANGES[split]]
+        # interleaved by type, so the first N tasks of a split (``--limit N``) mix all three
+        return [f"{t}-{i:04d}" for i in SPLIT_RANGES[split] for t in TASK_TYPES]
 
     def is_task_id(self, task_id: str) -> bool:
         m = re.fullmatch(r"(pnp|s_obj|s_hum)-(\d{4})", task_id)

@@ -14,6 +14,7 @@ from agentcritic.cli import env_commands  # noqa: F401  (registers its commands)
 from agentcritic.cli import synth_commands  # noqa: F401  (registers its commands)
 from agentcritic.cli import eval_commands  # noqa: F401  (evaluate, report, run, demo)
 from agentcritic.cli import rm_commands  # noqa: F401  (train-rm, eval-rm, serve-rm)
+from agentcritic.cli import helper_commands  # noqa: F401  (collect, train-prm, train-helper, eval-helper)
 from agentcritic.cli.app import app
 
 

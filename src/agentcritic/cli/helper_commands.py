@@ -1,0 +1,208 @@
+"""Commands of self-regulation (selfreg.md): ``collect``, ``train-prm``, ``eval-helper``
+(and ``train-helper``, below its marker)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from agentcritic.cli.app import app, fail, overrides_from_flags, register_user_error, user_errors
+
+register_user_error("agentcritic.helper.helper_trainer", "EpisodeDataError")
+register_user_error("agentcritic.helper.tabular", "TabularError")
+register_user_error("agentcritic.rm.reward_model", "ModelFolderError")
+register_user_error("agentcritic.rm.reward_trainer", "TrainingError")
+register_user_error("agentcritic.helper.evaluate_helper", "EvalHelperError")
+
+
+def _floats(text: Optional[str], what: str) -> Optional[list[float]]:
+    """``"0,0.1,1"`` → [0.0, 0.1, 1.0] (``inf`` allowed); ``"0,0.1,...,1"`` continues the step
+    of the first two up to the last; None stays None."""
+    from agentcritic.config import ConfigError
+
+    if text is None:
+        return None
+    items = [x.strip() for x in text.split(",") if x.strip()]
+    try:
+        if "..." in items:
+            k = items.index("...")
+            if k != 2 or len(items) != 4:
+                raise ValueError
+            a, b, end = float(items[0]), float(items[1]), float(items[3])
+            step = b - a
+            if step <= 0 or end < b:
+                raise ValueError
+            count = int(round((end - a) / step))
+            return [round(a + i * step, 10) for i in range(count + 1)]
+        return [float(x) for x in items]
+    except ValueError:
+        raise ConfigError(
+            f"--{what} {text!r}: expected comma-separated numbers, e.g. 0,0.5,1 or 0,0.1,...,1"
+        ) from None
+
+
+@app.command()
+def collect(
+    env: Optional[str] = typer.Option(None, help="registered env name (default household)"),
+    policy: Optional[str] = typer.Option(None, help="base policy: smollm2 | hf | openai | llamacpp | random"),
+    intervention: Optional[str] = typer.Option(None, help="who helps: expert | model | search"),
+    p_grid: Optional[str] = typer.Option(None, "--p-grid", help="ask probabilities, e.g. 0,0.1,0.2,...,1"),
+    n: Optional[int] = typer.Option(None, help="rollouts per task and p"),
+    split: Optional[str] = typer.Option(None, help="train | dev | test"),
+    limit: Optional[int] = typer.Option(None, help="first N tasks of the split"),
+    seed: Optional[int] = typer.Option(None, help="base seed"),
+    workers: Optional[int] = typer.Option(None, help="parallel worker processes"),
+    executor: Optional[str] = typer.Option(None, help="pool | ray"),
+    out: Path = typer.Option(..., help="run folder (re-running the same command resumes it)"),
+    config: Optional[Path] = typer.Option(None, help="TOML config; flags override it"),
+    set_: list[str] = typer.Option([], "--set", help="override any config field: KEY=VALUE (repeatable)"),
+) -> None:
+    """Offline transitions: rollouts asking for help at random with probability p, per task and p."""
+    from agentcritic.config import ConfigError, load_config
+    from agentcritic.helper.collect import run_collect
+    from agentcritic.helper.helper_config import CollectConfig
+
+    try:
+        grid = _floats(p_grid, "p-grid")
+        flags = {"env": env, "policy": policy, "intervention.kind": intervention, "n": n, "split": split,
+                 "limit": limit, "seed": seed, "workers": workers, "executor": executor}
+        overrides = overrides_from_flags(flags, set_)
+        if grid is not None:
+            overrides.insert(0, "p_grid=[" + ",".join(repr(p) for p in grid) + "]")
+        cfg = load_config(CollectConfig, config, overrides)
+        summary = run_collect(cfg, out)
+    except (*user_errors(), ConfigError) as exc:
+        fail(exc)
+        return
+    typer.echo(f"{summary['episodes']}/{summary['expected_episodes']} episodes, {summary['transitions']} transitions "
+               f"in {out} ({summary['written']} new, {summary['resumed_from']} resumed)")
+    for row in summary["per_p"]:
+        typer.echo(f"  p={row['p']:<4g} success {row['success_rate']:6.1%}  interventions/episode "
+                   f"{row['mean_interventions']:.2f}  steps {row['mean_steps']:.1f}")
+
+
+@app.command("train-prm")
+def train_prm(
+    data: Optional[Path] = typer.Option(None, help="collect run folder"),
+    out: Path = typer.Option(..., help="run folder: model/, metrics.json, reliability.png"),
+    backbone: Optional[str] = typer.Option(None, help="minilm | a local HF folder"),
+    epochs: Optional[int] = typer.Option(None, help="passes over the training examples"),
+    average_by_state: Optional[bool] = typer.Option(None, "--average-by-state/--no-average-by-state",
+                                                    help="label = mean success over episodes sharing the state"),
+    device: Optional[str] = typer.Option(None, help="torch device (cpu, cuda)"),
+    config: Optional[Path] = typer.Option(None, help="TOML config; flags override it"),
+    set_: list[str] = typer.Option([], "--set", help="override any config field: KEY=VALUE (repeatable)"),
+) -> None:
+    """Train the process reward model P(success | state, next actor) with Monte-Carlo labels."""
+    from agentcritic.config import load_config
+    from agentcritic.helper.helper_config import TrainPRMConfig
+    from agentcritic.helper.prm import run_train_prm
+
+    flags = {"data": str(data) if data else None, "backbone": backbone, "training.num_epochs": epochs,
+             "average_by_state": average_by_state, "device": device}
+    try:
+        cfg = load_config(TrainPRMConfig, config, overrides_from_flags(flags, set_))
+        metrics = run_train_prm(cfg, out)
+    except user_errors() as exc:
+        fail(exc)
+        return
+    ev, sizes = metrics.get("eval", {}), metrics["sizes"]
+    typer.echo(f"PRM on {sizes['train_examples']} examples ({sizes['tasks'] - sizes['held_out_tasks']} tasks); "
+               f"held-out {sizes['eval_examples']} examples ({sizes['held_out_tasks']} tasks): "
+               f"AUROC {ev.get('auroc', float('nan')):.3f}, Brier {ev.get('brier', float('nan')):.3f}, "
+               f"ECE {ev.get('reliability', {}).get('ece', float('nan')):.3f}")
+    typer.echo(f"model: {out / 'model'}  reliability plot: {out / 'reliability.png'}")
+
+
+@app.command("eval-helper")
+def eval_helper(
+    data: Optional[Path] = typer.Option(None, help="collect run folder of the training tasks"),
+    prm: Optional[Path] = typer.Option(None, help="train-prm run folder"),
+    helper: Optional[Path] = typer.Option(None, help="train-helper run folder"),
+    split: Optional[str] = typer.Option(None, help="held-out split: test | dev"),
+    limit: Optional[int] = typer.Option(None, help="first N tasks of the split"),
+    budgets: Optional[str] = typer.Option(None, help="budgets C, e.g. 0,1,2,3,5,inf"),
+    methods: Optional[str] = typer.Option(None, help="comma-separated: never,always,random,prm_threshold,prm_gain,dp,helper"),
+    out: Path = typer.Option(..., help="run folder: results.jsonl, results.json, success_vs_interventions.png"),
+    config: Optional[Path] = typer.Option(None, help="TOML config; flags override it"),
+    set_: list[str] = typer.Option([], "--set", help="override any config field: KEY=VALUE (repeatable)"),
+) -> None:
+    """Every method × budget on held-out tasks: success, interventions per episode, one plot."""
+    from agentcritic.config import ConfigError, load_config
+    from agentcritic.helper.evaluate_helper import run_eval_helper
+    from agentcritic.helper.helper_config import EvalHelperConfig
+
+    try:
+        flags = {"data": str(data) if data else None, "prm": str(prm) if prm else None,
+                 "helper": str(helper) if helper else None, "split": split, "limit": limit}
+        overrides = overrides_from_flags(flags, set_)
+        grid = _floats(budgets, "budgets")
+        if grid is not None:
+            overrides.insert(0, "budgets=[" + ",".join("inf" if b == float("inf") else repr(b) for b in grid) + "]")
+        if methods is not None:
+            overrides.insert(0, "methods=[" + ",".join(f'"{m.strip()}"' for m in methods.split(",") if m.strip()) + "]")
+        cfg = load_config(EvalHelperConfig, config, overrides)
+        results = run_eval_helper(cfg, out)
+    except (*user_errors(), ConfigError) as exc:
+        fail(exc)
+        return
+    typer.echo(results["table"])
+    typer.secho(f"results: {out / 'results.json'}  plot: {out / 'success_vs_interventions.png'}", bold=True)
+
+
+# ----------------------------------------------------------------------------------------------
+# train-helper (helper/helper_trainer.py's stage) goes below this line.
+register_user_error("agentcritic.helper.dp", "DPError")
+register_user_error("agentcritic.rm.backbone", "BackboneError")
+
+@app.command("train-helper")
+def train_helper_command(
+    data: Path = typer.Option(..., "--data", help="collect run folder (or its episodes .jsonl file)"),
+    prm: Optional[Path] = typer.Option(None, "--prm", help="train-prm run folder (PRM fallback and 'bins' keys)"),
+    out: Path = typer.Option(..., "--out", help="run folder (re-running the same command resumes it)"),
+    backbone: Optional[str] = typer.Option(
+        None, "--backbone", help="minilm (default) | smollm2-lora | a local HF folder"
+    ),
+    state_key: Optional[str] = typer.Option(None, "--state-key", help="tabular state: prefix (default) | bins"),
+    budget: Optional[int] = typer.Option(None, "--budget", help="largest budget left the DP labels cover (default 5)"),
+    labels: Optional[str] = typer.Option(None, "--labels", help="budget (exact DP, default) | lagrangian"),
+    epochs: Optional[int] = typer.Option(None, "--epochs", help="passes over the labelled examples"),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", help="examples per step"),
+    max_steps: Optional[int] = typer.Option(None, "--max-steps", help="stop after N optimizer steps"),
+    learning_rate: Optional[float] = typer.Option(None, "--lr", help="peak learning rate"),
+    seed: Optional[int] = typer.Option(None, "--seed", help="seed of the task split, batch order and head"),
+    config: Optional[Path] = typer.Option(None, "--config", help="TOML config (TrainHelperConfig); flags override it"),
+    set_: list[str] = typer.Option([], "--set", help="override any field: KEY=VALUE, e.g. helper.labels.kappa=2"),
+) -> None:
+    """Distil the budgeted DP's decisions into a helper: table -> DP labels -> minilm or smollm2-lora."""
+    from agentcritic.config import load_config
+    from agentcritic.helper.helper_trainer import TrainHelperConfig, run_train_helper
+
+    flags = {
+        "data": str(data),
+        "prm": str(prm) if prm is not None else None,
+        "helper.backbone": backbone,
+        "helper.labels.state_key": state_key,
+        "helper.labels.budget": budget,
+        "helper.labels.policy": labels,
+        "helper.num_epochs": epochs,
+        "helper.batch_size": batch_size,
+        "helper.max_steps": max_steps,
+        "helper.learning_rate": learning_rate,
+        "helper.seed": seed,
+    }
+    try:
+        cfg = load_config(TrainHelperConfig, config, overrides_from_flags(flags, set_))
+        metrics = run_train_helper(cfg, out)
+    except user_errors() as exc:
+        fail(exc)
+        return
+    ev = metrics.get("eval") or {}
+    bal = ev.get("balanced_accuracy")
+    typer.echo(
+        f"helper ({cfg.helper.backbone}) trained on {metrics['train']['n_train']} examples; held-out "
+        f"{ev.get('n', 0)} examples from {ev.get('tasks', 0)} tasks: balanced accuracy "
+        f"{'n/a' if bal is None else f'{bal:.3f}'}; saved to {out}"
+    )

@@ -1,0 +1,60 @@
+"""Self-regulation: learning when to ask for help under a budget (selfreg.md).
+
+``collect_transitions → train PRM → TabularModel → solve_budget(C) → train_helper → Gate``.
+Names are imported lazily so ``import agentcritic.helper`` stays cheap.
+
+>>> from agentcritic.helper import CollectConfig, run_collect
+>>> run_collect(CollectConfig(env="household", limit=20), "runs/hh-collect")
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    # interventions and the helped episode loop
+    "Intervention": "agentcritic.helper.interventions",
+    "ExpertIntervention": "agentcritic.helper.interventions",
+    "ModelIntervention": "agentcritic.helper.interventions",
+    "SearchIntervention": "agentcritic.helper.interventions",
+    "InterventionError": "agentcritic.helper.interventions",
+    "PrefixEnv": "agentcritic.helper.interventions",
+    "make_intervention": "agentcritic.helper.interventions",
+    "HelpedEpisode": "agentcritic.helper.episode",
+    "run_helped_episode": "agentcritic.helper.episode",
+    "state_key": "agentcritic.helper.episode",
+    # configs
+    "InterventionConfig": "agentcritic.helper.helper_config",
+    "CollectConfig": "agentcritic.helper.helper_config",
+    "TrainPRMConfig": "agentcritic.helper.helper_config",
+    "EvalHelperConfig": "agentcritic.helper.helper_config",
+    # stages
+    "run_collect": "agentcritic.helper.collect",
+    "run_train_prm": "agentcritic.helper.prm",
+    "run_eval_helper": "agentcritic.helper.evaluate_helper",
+    # the tabular model, the DP, the helper and the gate
+    "TabularModel": "agentcritic.helper.tabular",
+    "solve_budget": "agentcritic.helper.dp",
+    "solve_lagrangian": "agentcritic.helper.dp",
+    "search_lambda": "agentcritic.helper.dp",
+    "Gate": "agentcritic.helper.gate",
+    "DecisionState": "agentcritic.helper.gate",
+    "load_helper": "agentcritic.helper.helper_model",
+    "train_helper": "agentcritic.helper.helper_trainer",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'agentcritic.helper' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

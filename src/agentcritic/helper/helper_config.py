@@ -1,0 +1,148 @@
+"""Configs of the self-regulation stages this package runs: interventions, ``collect``,
+``train-prm`` and ``eval-helper``. Every field has a default that works and one line of help."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field, field_validator
+
+from agentcritic.config import StageConfig
+from agentcritic.rm.reward_config import PRMConfig
+
+DEFAULT_P_GRID = [round(0.1 * i, 1) for i in range(11)]
+
+
+def _known_env(name: str) -> str:
+    from agentcritic.envs import names
+
+    if name not in names():
+        raise ValueError(f"unknown env {name!r}; registered envs are {names()}")
+    return name
+
+
+def _known_policy(name: str) -> str:
+    from agentcritic.agents import POLICIES
+
+    if name not in POLICIES:
+        raise ValueError(f"unknown policy {name!r}; valid policies are {list(POLICIES)}")
+    return name
+
+
+class InterventionConfig(StageConfig):
+    """Who acts when the agent asks: the env's expert, a model, or a search (planner) for that step."""
+
+    kind: Literal["expert", "model", "search"] = Field("expert", description="expert | model | search")
+    name: str | None = Field(None, description="actor tag logged on helped steps (default: the kind)")
+    cost: float = Field(1.0, ge=0.0, description="cost of one request (reported beside the count)")
+    takeover: int = Field(1, ge=1, description="actions one request buys (1 = one-step help; k = k-step takeover)")
+    policy: str = Field("smollm2", description="model/search: the policy (smollm2 | hf | openai | llamacpp | …)")
+    mode: Literal["choose", "generate"] = Field("choose", description="model/search: score listed actions or write them")
+    temperature: float = Field(0.0, ge=0.0, description="model/search: sampling temperature (search wants > 0)")
+    few_shot: bool = Field(True, description="model/search: show the expert's episode on a training task")
+    llm: dict[str, Any] = Field(default_factory=dict, description="model/search: backend kwargs (base_url, model, path)")
+    seed: int = Field(0, description="model/search: seed of the intervening agent")
+    planner: str = Field("best_of_n", description="search: planning method (best_of_n | mcts | reflexion | sampling)")
+    planner_params: dict[str, Any] = Field(default_factory=dict, description="search: the planner's parameters")
+    reward_model: str | None = Field(None, description="search: folder of a saved RewardModel (none: the env's reward)")
+
+    _policy = field_validator("policy")(classmethod(lambda cls, v: _known_policy(v)))
+
+
+class CollectConfig(StageConfig):
+    """``agentcritic collect``: rollouts that ask for help at random, at rates p over a grid."""
+
+    env: str = Field("household", description="registered env name (needs an expert for kind=expert)")
+    env_kwargs: dict[str, Any] = Field(default_factory=dict, description="keyword arguments for envs.make")
+    policy: str = Field("smollm2", description="base policy: smollm2 | hf | openai | llamacpp | random | expert")
+    mode: Literal["choose", "generate"] = Field("choose", description="LLM base policy: score listed actions or write them")
+    temperature: float = Field(0.0, ge=0.0, description="LLM base policy: sampling temperature (0 = greedy)")
+    few_shot: bool = Field(True, description="LLM base policy: show the expert's episode on a training task")
+    llm: dict[str, Any] = Field(default_factory=dict, description="LLM base policy: backend kwargs")
+    intervention: InterventionConfig = Field(default_factory=InterventionConfig, description="who helps")
+    split: Literal["train", "dev", "test"] = Field("train", description="task split to collect on")
+    limit: int | None = Field(None, ge=1, description="first N tasks of the split (all when unset)")
+    p_grid: list[float] = Field(default_factory=lambda: list(DEFAULT_P_GRID), description="ask probabilities")
+    n: int = Field(4, ge=1, description="rollouts per task and p")
+    seed: int = Field(0, description="base seed; each episode's seed derives from it, the task, p and the rollout")
+    max_steps: int | None = Field(None, ge=1, description="override the env's step limit")
+    state_chars: int | None = Field(4000, ge=200, description="longest state text kept (start + last steps)")
+    workers: int = Field(1, ge=1, description="parallel worker processes")
+    executor: Literal["pool", "ray"] = Field("pool", description="local process pool or Ray")
+
+    _env = field_validator("env")(classmethod(lambda cls, v: _known_env(v)))
+    _policy = field_validator("policy")(classmethod(lambda cls, v: _known_policy(v)))
+
+    @field_validator("p_grid")
+    @classmethod
+    def _probabilities(cls, grid: list[float]) -> list[float]:
+        if not grid:
+            raise ValueError("p_grid is empty; give ask probabilities such as 0,0.5,1")
+        bad = [p for p in grid if not 0.0 <= p <= 1.0]
+        if bad:
+            raise ValueError(f"ask probabilities must lie in [0, 1]; got {bad}")
+        return sorted(set(float(p) for p in grid))
+
+
+class TrainPRMConfig(StageConfig):
+    """``agentcritic train-prm``: a process reward model on collected episodes (Monte-Carlo labels)."""
+
+    data: str = Field(description="a collect run folder (or its episodes .jsonl file)")
+    backbone: str = Field("minilm", description="minilm | a local HF folder (encoder or decoder)")
+    max_length: int = Field(256, ge=16, description="tokens per input (the start and the last steps are kept)")
+    average_by_state: bool = Field(False, description="label = mean success over episodes sharing (state key, h)")
+    helped_actor: str = Field("intervention", description="actor tag of helped steps in the PRM input")
+    eval_fraction: float = Field(0.2, gt=0.0, lt=1.0, description="held-out share of the tasks (AUROC, calibration)")
+    device: str | None = Field(None, description="torch device; None = CPU / Accelerate's choice")
+    training: PRMConfig = Field(
+        default_factory=lambda: PRMConfig(num_epochs=2, batch_size=32, learning_rate=5e-5),
+        description="the PRM trainer's settings (epochs, batch size, learning rate …)",
+    )
+
+
+class EvalHelperConfig(StageConfig):
+    """``agentcritic eval-helper``: every method × budget on held-out tasks, into a results table."""
+
+    data: str = Field(description="the collect run folder of the training tasks (the table, τ and rates fit on it)")
+    prm: str = Field(description="a train-prm run folder (or a saved PRM folder)")
+    helper: str | None = Field(None, description="a train-helper run folder (its helper is one of the methods)")
+    env: str | None = Field(None, description="env (default: the one the data was collected on)")
+    env_kwargs: dict[str, Any] | None = Field(None, description="env kwargs (default: those of the collection)")
+    split: Literal["train", "dev", "test"] = Field("test", description="held-out split to evaluate on")
+    limit: int | None = Field(None, ge=1, description="first N tasks of the split")
+    budgets: list[float] = Field(default_factory=lambda: [0, 1, 2, 3, 5, float("inf")],
+                                 description="budgets C (inf = no cap)")
+    methods: list[str] = Field(
+        default_factory=lambda: ["never", "always", "random", "prm_threshold", "prm_gain", "dp", "helper"],
+        description="never | always | random | prm_threshold | prm_gain | dp | helper",
+    )
+    dp_on_train: bool = Field(True, description="also run the DP policy on the training tasks (predicted vs measured)")
+    train_limit: int | None = Field(None, ge=1, description="training tasks for the DP's measured run (default: all logged)")
+    state_key: Literal["prefix", "bins"] = Field("prefix", description="tabular state of the DP")
+    n_min: int = Field(1, ge=1, description="visits of (s, h) below which the PRM gives the value")
+    kappa: float = Field(0.0, ge=0.0, description="shrinkage of table values towards the PRM")
+    samples: int = Field(1, ge=1, description="episodes per task and method (more for a stochastic policy)")
+    seed: int = Field(0, description="base seed of the episodes and of the random baseline")
+    helped_actor: str = Field("intervention", description="actor tag the PRM was trained with for helped steps")
+    device: str | None = Field(None, description="torch device for the PRM and the helper")
+    workers: int = Field(1, ge=1, description="parallel episodes (1: in this process, models loaded once)")
+
+    _methods_known = field_validator("methods")(classmethod(lambda cls, v: _check_methods(v)))
+
+    @field_validator("budgets")
+    @classmethod
+    def _budgets(cls, values: list[float]) -> list[float]:
+        bad = [b for b in values if not (b >= 0) or (b != float("inf") and b != int(b))]
+        if bad or not values:
+            raise ValueError(f"budgets must be whole numbers >= 0 or inf; got {bad or values}")
+        return sorted(set(float(b) for b in values))
+
+
+METHODS = ("never", "always", "random", "prm_threshold", "prm_gain", "dp", "helper")
+
+
+def _check_methods(values: list[str]) -> list[str]:
+    bad = [m for m in values if m not in METHODS]
+    if bad or not values:
+        raise ValueError(f"unknown method(s) {bad}; valid methods are {list(METHODS)}")
+    return list(dict.fromkeys(values))

@@ -1,0 +1,119 @@
+"""Phase 2a of self-regulation: the process reward model on collected episodes (selfreg.md).
+
+``PRM(state, h) ≈ P(success | state, next action by base (h=0) or intervention (h=1))``. The actor
+tag is part of the input (:func:`agentcritic.rm.prm_text`); labels are Monte-Carlo (each logged
+(state, h) gets its episode's success, optionally averaged over episodes sharing the state key).
+A share of the *tasks* is held out, so no task sits on both sides; the run folder gets:
+
+- ``model/``: the trained PRM (``ProcessRewardModel.from_pretrained`` and ``train-helper --prm`` read it),
+- ``metrics.json``: held-out AUROC, accuracy, Brier, log loss, ECE and reliability bins, sizes,
+- ``reliability.png``: the reliability plot (predicted P(success) vs the observed rate),
+- checkpoints while training: re-running resumes from the newest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+from agentcritic.helper.helper_config import TrainPRMConfig
+from agentcritic.store import RunStore
+
+STAGE = "train_prm"
+
+
+def held_out_tasks(tasks: list[str], fraction: float, seed: int) -> set[str]:
+    """A fixed share of the tasks, chosen by hashing (stable when tasks are added)."""
+    ranked = sorted(tasks, key=lambda t: hashlib.sha256(f"{seed}:{t}".encode()).hexdigest())
+    k = max(1, round(fraction * len(tasks))) if len(tasks) > 1 else 0
+    return set(ranked[:k])
+
+
+def prm_examples(config: TrainPRMConfig) -> tuple[list[Any], list[Any], dict[str, Any]]:
+    """(train examples, held-out examples, sizes) from the collect run in ``config.data``."""
+    from agentcritic.helper.helper_trainer import read_episodes
+    from agentcritic.rm.process_reward_model import examples_from_transitions
+
+    episodes = read_episodes(config.data)
+    tasks = sorted({ep.task_id for ep in episodes})
+    held = held_out_tasks(tasks, config.eval_fraction, config.training.seed)
+    train_t = [t for ep in episodes if ep.task_id not in held for t in ep.transitions]
+    eval_t = [t for ep in episodes if ep.task_id in held for t in ep.transitions]
+    kwargs = {"average_by_state": config.average_by_state, "helped_actor": config.helped_actor}
+    train = examples_from_transitions(train_t, **kwargs)
+    evals = examples_from_transitions(eval_t, **kwargs)
+    sizes = {"episodes": len(episodes), "tasks": len(tasks), "held_out_tasks": len(held),
+             "train_examples": len(train), "eval_examples": len(evals),
+             "train_positive_rate": sum(x.label for x in train) / max(1, len(train))}
+    return train, evals, sizes
+
+
+def run_train_prm(config: TrainPRMConfig, out: str | Path) -> dict[str, Any]:
+    """Train (or resume) the PRM of ``config`` into run folder ``out``; return the metrics."""
+    from agentcritic.rm.process_reward_model import ProcessRewardModel
+    from agentcritic.rm.prm_trainer import train_process_reward_model
+
+    out = Path(out)
+    store = RunStore(out, config={"train_prm": config.model_dump(mode="json")})
+    if store.is_done(STAGE) and (out / "metrics.json").exists():
+        return json.loads((out / "metrics.json").read_text("utf-8"))
+    train, evals, sizes = prm_examples(config)
+    if not train:
+        from agentcritic.helper.helper_trainer import EpisodeDataError
+
+        raise EpisodeDataError(f"{config.data}: no training examples (every task was held out); collect more tasks")
+    model = ProcessRewardModel(config.backbone, max_length=config.max_length, seed=config.training.seed,
+                               device=config.device)
+    training = config.training.model_copy(update={"output_dir": str(out)})
+    metrics = train_process_reward_model(model, train, training, eval_examples=evals or None)
+    metrics = {"sizes": sizes, **metrics}
+    held = metrics.get("eval") or metrics
+    reliability = _find(held, "reliability")
+    if reliability:
+        plot_reliability(reliability, out / "reliability.png", auroc=_find(held, "auroc"))
+    store.write_json("metrics.json", metrics)
+    store.mark_done(STAGE, **sizes)
+    return metrics
+
+
+def _find(metrics: Any, name: str) -> Any:
+    """The first value under key ``name`` anywhere in a nested metrics dict (trainers nest them)."""
+    if isinstance(metrics, dict):
+        if name in metrics:
+            return metrics[name]
+        for value in metrics.values():
+            found = _find(value, name)
+            if found is not None:
+                return found
+    return None
+
+
+def plot_reliability(reliability: dict[str, Any], path: str | Path, auroc: float | None = None) -> Path:
+    """The reliability plot: mean predicted P(success) per bin vs the observed success rate."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    bins = [b for b in reliability["bins"] if b["count"]]
+    fig, ax = plt.subplots(figsize=(4.5, 4.5), dpi=120)
+    ax.plot([0, 1], [0, 1], ls="--", color="grey", lw=1, label="perfect calibration")
+    if bins:
+        xs = [b["mean_predicted"] for b in bins]
+        ys = [b["observed"] for b in bins]
+        sizes = [20 + 200 * b["count"] / max(c["count"] for c in bins) for b in bins]
+        ax.plot(xs, ys, marker="o", color="tab:blue", lw=1.5, label="PRM (held-out tasks)")
+        ax.scatter(xs, ys, s=sizes, color="tab:blue", alpha=0.4)
+    title = f"PRM reliability (ECE {reliability.get('ece', float('nan')):.3f}"
+    title += f", AUROC {auroc:.3f})" if isinstance(auroc, float) else ")"
+    ax.set(xlim=(0, 1), ylim=(0, 1), xlabel="predicted P(success)", ylabel="observed success rate", title=title)
+    ax.legend(loc="upper left", fontsize=8)
+    fig.tight_layout()
+    path = Path(path)
+    tmp = path.with_suffix(".tmp.png")
+    fig.savefig(tmp)
+    plt.close(fig)
+    tmp.replace(path)
+    return path

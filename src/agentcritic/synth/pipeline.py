@@ -58,6 +58,7 @@ def explore_jobs(config: SynthConfig, tasks: list[str]) -> list[EpisodeJob]:
                 specs.append((config.explorer, {
                     "eps": config.eps, "temperature": config.temperatures[k % len(config.temperatures)],
                     "mode": config.mode, "max_candidates": config.max_candidates, "llm": config.explorer_llm,
+                    "few_shot": config.few_shot,
                 }))
         specs += [("expert", {"eps": config.guided_eps})] * config.guided_per_task
         for k, (policy, kwargs) in enumerate(specs):

@@ -28,6 +28,7 @@ class SynthConfig(StageConfig):
     )
     eps: float = Field(0.2, ge=0.0, le=1.0, description="chance per step of a uniformly random admissible action")
     max_candidates: int | None = Field(40, ge=1, description="LLM explorer: at most this many listed actions scored a step")
+    few_shot: bool = Field(True, description="LLM explorer: show the expert's episode on a training task in the prompt")
     guided_per_task: int = Field(
         2, ge=0, description="extra trajectories per task from the env's expert with eps-random steps (0 = none)"
     )

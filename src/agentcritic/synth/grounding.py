@@ -51,6 +51,10 @@ class Outcome:
 class Grounding:
     """The generic grounding (see the module doc); subclasses specialise it per env."""
 
+    #: whether an ungrounded trajectory still did something an LLM may describe as its intent
+    #: (an unfinished ScienceWorld task: yes; an unsolved puzzle or a shop visit that bought nothing: no)
+    describable: bool = True
+
     def __init__(self, env: TextEnv) -> None:
         self.env = env
 
@@ -100,6 +104,7 @@ _INT = re.compile(r"\d+")
 
 class Game24Grounding(Grounding):
     llm_negative_types = GAME24_ERRORS
+    describable = False
 
     def puzzle(self, task_id: str) -> tuple[int, ...]:
         from agentcritic.envs.game24 import load_puzzles
@@ -152,6 +157,8 @@ _NO_OPTION_TEMPLATES = (
 
 
 class ShopGrounding(Grounding):
+    describable = False
+
     def _purchase(self, traj: Trajectory) -> dict[str, Any] | None:
         last = traj.steps[-1].info if traj.steps else {}
         return last if "purchased_asin" in last else None

@@ -106,7 +106,7 @@ def refine_trajectory(
         intent, source = outcome.intent, "template"
         if rephrase and lm is not None:
             text, error = _ask(lm, rephrase_messages(outcome.intent), max_tokens, temperature, rng.randrange(2**31))
-            problem = error and "error" or answer_problem(text, 3 * len(outcome.intent) + 60)
+            problem = "error" if error else answer_problem(text, 3 * len(outcome.intent) + 60)
             lost = [] if problem else grounding.missing_facts(text, outcome)
             if problem or lost:
                 out.meta["rephrase_failure"] = problem or "lost_facts"
@@ -122,9 +122,9 @@ def refine_trajectory(
         out.success = out.score >= 1.0 - 1e-9
         return out
     out.meta.update(grounded=False, goal=None)
-    if llm_intents and lm is not None and traj.steps and grounding.env.name not in ("game24", "shop"):
+    if llm_intents and lm is not None and traj.steps and grounding.describable:
         text, error = _ask(lm, describe_messages(traj), max_tokens, temperature, rng.randrange(2**31))
-        problem = error and "error" or answer_problem(text, 400)
+        problem = "error" if error else answer_problem(text, 400)
         if problem is None:
             out.instruction = text
             out.meta.update(intent_source="llm", positive=True)

@@ -157,6 +157,7 @@ def _rec(policy, method, env, split, score, success, calls=0, oracle=None):
             "score": score, "success": success, "oracle_score": oracle, "oracle_success": None if oracle is None else 1.0,
             "cost": {"llm_calls": calls, "prompt_tokens": 10, "completion_tokens": 2, "rm_calls": 1,
                      "env_steps": 4, "seconds": 0.5},
+            "steps": 3, "price": (10.0 if success else 15.0) if env == "shop" else None,
             "trajectory": {"score": score, "steps": []}}
 
 
@@ -200,8 +201,9 @@ def test_results_table_has_the_papers_layout() -> None:
 
     md = to_markdown(table).splitlines()
     assert md[0].startswith("| policy | method | Game24 success % | Shop reward ×100 |")
-    assert md[0].endswith("| tasks | LLM calls/task | tokens/task | RM calls/task | env steps/task | s/task |")
-    assert md[6].startswith("| smollm2 (choose) | ARMAP-M | 50.0 | 95.0 | 50.0 | 45.0 | 90.0 | 90.0 | 100.0 | 7 | 12.9 |")
+    assert md[0].endswith("| tasks | steps | price paid | LLM calls/task | tokens/task | RM calls/task | env steps/task | s/task |")
+    assert md[6].startswith("| smollm2 (choose) | ARMAP-M | 50.0 | 95.0 | 50.0 | 45.0 | 90.0 | 90.0 | 100.0 | 7 | 3.0 | 12.50 | 12.9 |")
+    assert mcts.steps == 3.0 and mcts.price == 12.5  # mean price over the shop records only
     assert md[7].startswith("| smollm2 (choose) | Sampling oracle (best of N by env reward) | – | 95.0 |")
 
 

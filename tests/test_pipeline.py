@@ -186,3 +186,26 @@ def test_the_shipped_demo_runs_end_to_end_on_a_tiny_budget(tmp_path) -> None:
         assert f"<h2>{section}</h2>" in html
     again = cli(*args)
     assert again.returncode == 0 and again.stdout.count("done, skipped") == 6
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in (TESTS.parent / "src/agentcritic/configs").glob("*.toml")))
+def test_every_shipped_config_validates(name) -> None:
+    from agentcritic.demo import shipped_config
+
+    pipeline, configs = load_pipeline(shipped_config(name))
+    assert pipeline.out == f"runs/{name.removesuffix('.toml')}"
+    assert len(configs) == len(pipeline.stages) >= 2 and pipeline.stages[-1].kind == "report"
+    evaluations = [c for s, c in zip(pipeline.stages, configs) if s.kind == "evaluate"]
+    assert evaluations and all(c.methods for c in evaluations)
+
+
+def test_the_demo_covers_the_five_methods_on_game24_and_shop() -> None:
+    from agentcritic.demo import shipped_config
+
+    pipeline, configs = load_pipeline(shipped_config())
+    kinds = [s.kind for s in pipeline.stages]
+    assert kinds == ["synthesize", "synthesize", "train-rm", "eval-rm", "evaluate", "report"]
+    (evaluate,) = [c for s, c in zip(pipeline.stages, configs) if s.kind == "evaluate"]
+    assert evaluate.envs == ["game24", "shop"] and evaluate.policy == "smollm2"
+    assert [m.row_label for m in evaluate.methods] == ["Greedy", "Sampling", "ARMAP-R", "ARMAP-B", "ARMAP-M"]
+    assert evaluate.target.kind == "rm" and evaluate.target.rm == "rm"

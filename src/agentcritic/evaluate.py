@@ -410,10 +410,19 @@ def make_record(job: EvalJob, result: Any, elapsed: float) -> dict[str, Any]:
         "policy": job.policy_label, "task_id": job.task_id, "seed": job.seed,
         "score": score, "success": success,
         "rm_score": None if result.rm_score is None else float(result.rm_score),
-        "steps": len(traj.steps), "cost": cost,
+        "steps": len(traj.steps), "price": _price_paid(traj), "cost": cost,
         "oracle_score": oracle_score, "oracle_success": oracle_success,
         "candidates": candidates, "meta": _jsonable(result.meta), "trajectory": traj.to_dict(),
     }
+
+
+def _price_paid(traj: Any) -> float | None:
+    """The price of the item bought (shop); None in envs without prices."""
+    if traj.env != "shop":
+        return None
+    from agentcritic.rm.custom import price_term
+
+    return price_term(traj)
 
 
 def _jsonable(value: Any) -> Any:
@@ -480,6 +489,8 @@ class Row:
     cost: dict[str, float]  # COST_FIELDS -> mean per task
     tasks: int
     oracle: bool = False
+    steps: float | None = None  # mean actions of the chosen trajectories
+    price: float | None = None  # mean price paid (shop records only)
 
 
 @dataclass
@@ -541,8 +552,11 @@ def results_table(records: list[dict[str, Any]]) -> ResultsTable:
         seen = methods[policy]
         for method in sorted(seen, key=lambda m: _row_sort_key(m, seen)):
             recs = groups[(policy, method)]
+            prices = [float(r["price"]) for r in recs if r.get("price") is not None]
             rows.append(Row(policy=policy, method=method, values=_cell_values(columns, recs, "score", "success"),
-                            cost=_cost_means(recs), tasks=len(recs)))
+                            cost=_cost_means(recs), tasks=len(recs),
+                            steps=statistics.fmean(float(r.get("steps", 0)) for r in recs),
+                            price=statistics.fmean(prices) if prices else None))
         for method in seen:
             recs = [r for r in groups[(policy, method)] if r.get("oracle_score") is not None]
             if recs:

@@ -16,8 +16,13 @@ COST_LABELS = {
 }
 
 
+def _has_price(table: ResultsTable) -> bool:
+    return any(r.price is not None for r in table.rows)
+
+
 def header(table: ResultsTable) -> list[str]:
-    return ["policy", "method", *[c.label for c in table.columns], "tasks", *[COST_LABELS[f] for f in COST_FIELDS]]
+    extra = ["steps", "price paid"] if _has_price(table) else ["steps"]
+    return ["policy", "method", *[c.label for c in table.columns], "tasks", *extra, *[COST_LABELS[f] for f in COST_FIELDS]]
 
 
 def _number(value: float | None, digits: int = 1) -> str:
@@ -32,8 +37,9 @@ def cells(table: ResultsTable) -> list[list[str]]:
             "" if row.oracle else _number(row.cost.get(f), 2 if f == "seconds" else 1)
             for f in COST_FIELDS
         ]
+        extra = [_number(row.steps)] + ([_number(row.price, 2)] if _has_price(table) else [])
         out.append([row.policy, row.method, *[_number(row.values.get(c.label)) for c in table.columns],
-                    str(row.tasks), *costs])
+                    str(row.tasks), *extra, *costs])
     return out
 
 

@@ -234,3 +234,9 @@ def test_reflexion_threshold_is_calibrated_on_dev_data_and_kept_for_resume(tmp_p
     cfg = tiny_config(limit=1, samples=1, methods=[{"method": "reflexion", "params": {"max_trials": 1}}])
     run_evaluation(cfg, tmp_path / "ev2", progress=False)
     assert json.loads((tmp_path / "ev2" / "calibration.json").read_text()) == {}
+
+
+def test_a_run_resumes_with_other_workers(tmp_path) -> None:
+    run_evaluation(tiny_config(limit=1, samples=1), tmp_path / "ev", progress=False)
+    resumed = run_evaluation(tiny_config(limit=1, samples=1, workers=2), tmp_path / "ev", progress=False)
+    assert resumed["written"] == 0 and resumed["resumed_from"] == 2

@@ -432,7 +432,9 @@ def _jsonable(value: Any) -> Any:
 def run_evaluation(config: EvalConfig, out: str | Path, progress: bool = True) -> dict[str, Any]:
     """Run (or resume) ``config`` into the run folder ``out``; return a summary with the table."""
     start = time.perf_counter()
-    with RunStore(out, config={"evaluate": config.model_dump(mode="json")}) as store:
+    # workers and executor change no result, so a run may resume with others
+    claimed = config.model_dump(mode="json", exclude={"workers", "executor"})
+    with RunStore(out, config={"evaluate": claimed}) as store:
         if (store.root / "calibration.json").exists():
             calibration = json.loads((store.root / "calibration.json").read_text("utf-8"))
         else:

@@ -262,6 +262,9 @@ def resolve_paths(config: StageConfig, fields: tuple[str, ...], run_dir: Path) -
     return type(config).model_validate(data)
 
 
+RESUMABLE_WITH_OTHER = {"workers", "executor"}
+
+
 def run_pipeline(
     pipeline: PipelineConfig,
     configs: list[StageConfig],
@@ -275,7 +278,9 @@ def run_pipeline(
         raise ConfigError("no run folder: pass --out or set out = \"runs/NAME\" in the config")
     run_dir = Path(target)
     claimed = {"pipeline": {"stages": [
-        {"kind": s.kind, "name": s.name, "settings": c.model_dump(mode="json")} for s, c in zip(pipeline.stages, configs)
+        # workers and executor change no result, so a run may resume with others
+        {"kind": s.kind, "name": s.name, "settings": c.model_dump(mode="json", exclude=RESUMABLE_WITH_OTHER)}
+        for s, c in zip(pipeline.stages, configs)
     ]}}
     with RunStore(run_dir, config=claimed) as store:
         for i, (spec, config) in enumerate(zip(pipeline.stages, configs), start=1):

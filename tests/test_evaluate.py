@@ -240,3 +240,17 @@ def test_a_run_resumes_with_other_workers(tmp_path) -> None:
     run_evaluation(tiny_config(limit=1, samples=1), tmp_path / "ev", progress=False)
     resumed = run_evaluation(tiny_config(limit=1, samples=1, workers=2), tmp_path / "ev", progress=False)
     assert resumed["written"] == 0 and resumed["resumed_from"] == 2
+
+
+def test_cli_flags_build_the_config_and_a_missing_rm_is_a_clear_error(tmp_path) -> None:
+    cli = [sys.executable, "-m", "agentcritic.cli", "evaluate", "--env", "game24", "--limit", "1", "--policy", "random"]
+    res = subprocess.run([*cli, "--method", "greedy", "--method", "best_of_n", "--env-target", "--set",
+                          'methods=[{method = "greedy"}, {method = "best_of_n", params = {n = 2}}]',
+                          "--out", str(tmp_path / "ok")], capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    records = {r["method"]: r for r in load_records(tmp_path / "ok" / "results.jsonl")}
+    assert set(records) == {"Greedy", "ARMAP-B"} and len(records["ARMAP-B"]["candidates"]) == 2
+    assert "| random | Greedy |" in res.stdout and "| random | ARMAP-B |" in res.stdout
+    res = subprocess.run([*cli, "--method", "mcts", "--rm", str(tmp_path / "no-rm"), "--out", str(tmp_path / "bad")],
+                         capture_output=True, text=True, timeout=300)
+    assert res.returncode == 2 and "no reward model folder" in res.stderr and "Traceback" not in res.stderr

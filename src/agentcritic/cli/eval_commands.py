@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from agentcritic.cli.app import app, fail, overrides_from_flags, register_user_error, user_errors
+from agentcritic.cli.app import app, fail, overrides_from_flags, register_user_error, toml_value, user_errors
 
 register_user_error("agentcritic.evaluate", "EvalError")
 register_user_error("agentcritic.report.html", "ReportError")
@@ -47,13 +47,13 @@ def evaluate(
         flags["llm.path" if policy in ("hf", "llamacpp") else "llm.model"] = model
     extra = []
     if env:
-        extra.append("envs=[" + ", ".join(f'"{e}"' for e in env) + "]")
+        extra.append("envs=[" + ", ".join(toml_value(e) for e in env) + "]")
     if split:
-        extra.append("split=[" + ", ".join(f'"{s}"' for s in split) + "]")
+        extra.append("split=[" + ", ".join(toml_value(s) for s in split) + "]")
     if method:
-        extra.append("methods=[" + ", ".join(f'{{method = "{m}"}}' for m in method) + "]")
+        extra.append("methods=[" + ", ".join(f"{{method = {toml_value(m)}}}" for m in method) + "]")
     if rm is not None:
-        extra.append(f'target={{kind = "rm", rm = "{rm.resolve()}"}}')
+        extra.append(f'target={{kind = "rm", rm = {toml_value(str(rm.resolve()))}}}')
     elif env_target:
         extra.append('target={kind = "env"}')
     try:

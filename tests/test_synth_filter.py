@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 from agentcritic import envs
 from agentcritic.agents import ExpertAgent, RandomAgent, rollout
 from agentcritic.synth.filter import filter_pairs

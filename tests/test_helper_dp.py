@@ -370,3 +370,14 @@ def test_random_rate_matches_a_target_usage():
     rnd = RandomAsk.matched(model, 1.0)
     assert 0 < rnd.rate < 1
     assert uncapped_usage(model, np.full(model.n_states, rnd.rate)) == pytest.approx(1.0, abs=1e-6)
+
+
+@pytest.mark.parametrize("state_key", ["prefix", "bins"])
+def test_more_budget_never_predicts_less_success(state_key):
+    eps = random_episodes(6, n_episodes=80)
+    model = TabularModel.from_episodes(eps, prm=hash_prm, state_key=state_key)
+    sol = solve_budget(model, 4)
+    assert np.all(np.diff(sol.values, axis=1) >= -1e-12)
+    assert np.all(sol.usage <= np.arange(5)[None, :] + 1e-12)  # never more help than the budget left
+    ev = evaluate_policy(model, sol.asks.astype(float), 4)
+    np.testing.assert_allclose(ev.success, sol.values, atol=1e-12)

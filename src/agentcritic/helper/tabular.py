@@ -133,7 +133,7 @@ class StateInfo:
     texts: list[tuple[str, str]] = field(default_factory=list)  # (state text, task id), distinct
 
 
-@dataclass
+@dataclass(repr=False)
 class TabularModel:
     """The empirical MDP over logged states; build it with :meth:`from_episodes`.
 
@@ -407,6 +407,12 @@ class TabularModel:
             n_transitions=n_trans,
             scorer=scorer,
             index=index,
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"TabularModel(state_key={self.state_key!r}, states={self.n_states}, levels={self.n_levels}, "
+            f"tasks={len(self.roots)}, transitions={self.n_transitions}, n_min={self.n_min}, kappa={self.kappa})"
         )
 
     def summary(self) -> dict[str, Any]:

@@ -219,6 +219,9 @@ class TabularModel:
 
     def root_weights(self) -> tuple[np.ndarray, np.ndarray]:
         """(state index, weight) over all tasks' start states: weights sum to 1, each task 1/#tasks."""
+        cached = getattr(self, "_root_weights", None)
+        if cached is not None:
+            return cached
         idx, wts = [], []
         for task in self.tasks:
             r, w = self.roots[task]
@@ -226,7 +229,8 @@ class TabularModel:
             wts.append(w / w.sum() / len(self.roots))
         if not idx:
             return np.zeros(0, dtype=np.int64), np.zeros(0)
-        return np.concatenate(idx), np.concatenate(wts)
+        self._root_weights = (np.concatenate(idx), np.concatenate(wts))
+        return self._root_weights
 
     def mean_over_tasks(self, values: np.ndarray) -> float:
         """Mean over tasks of a per-state quantity at the task's start states (weighted by visits)."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from agentcritic.pipeline import load_pipeline, run_pipeline
 
@@ -52,3 +53,18 @@ def run_demo(
     run_pipeline(pipeline, configs, out=out, echo=echo)
     report = Path(out) / "report.html"
     return report
+
+
+def summary_table(rows: list[dict[str, Any]]) -> str:
+    """A Markdown table of rollout summaries (:func:`agentcritic.rollouts.summarise` rows with env and
+    policy), as ``benchmarks/bench_policy_success.py`` prints it."""
+    lines = [
+        "| env | policy | episodes | success | mean score | mean steps | invalid actions |",
+        "|---|---|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['env']} | {r['policy']} | {r['episodes']} | {r['success_rate']:.1%} | "
+            f"{r['mean_score']:.3f} | {r['mean_steps']:.1f} | {r['invalid_actions']} |"
+        )
+    return "\n".join(lines) + "\n"

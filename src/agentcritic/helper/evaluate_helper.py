@@ -1,7 +1,324 @@
-"""Evaluation of when-to-ask methods under budgets (selfreg.md Evaluation)."""
+"""Evaluation of when-to-ask methods under budgets (selfreg.md Evaluation).
+
+For every budget C (default 0, 1, 2, 3, 5, ∞) and every method — ``never``, ``always``, ``random``
+(at the rate matched to the DP's expected usage at C on the training table), ``prm_threshold``,
+``prm_gain`` (τ fitted on the training table so that usage ≤ C), ``dp`` (the exact budgeted
+policy) and ``helper`` (the trained helper model) — each held-out task is run with the decider
+wrapped in a :class:`~agentcritic.helper.gate.Gate` (hard cap C). The run folder gets:
+
+- ``episodes.jsonl``: one line per (split, method, C, task, sample) as it finishes (resumable);
+- ``results.json``: per method and C: success rate, mean and max interventions per episode, mean
+  cost, episodes; and ``dp_train``: the DP's predicted vs measured success on training tasks;
+- ``success_vs_interventions.png``: success rate vs interventions per episode, all methods.
+
+Decisions: ``never`` does not depend on C and runs once (its row is repeated for every C);
+``random`` draws a fresh seeded stream per episode so a resumed run equals an uninterrupted one;
+with the ``prefix`` state key the DP knows only logged (training) states, so on held-out tasks it
+asks nowhere it has no entry (its ``misses`` are reported) — its fair test is ``dp_train``.
+"""
 
 from __future__ import annotations
+
+import math
+import statistics
+import time
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from agentcritic.helper.gate import Gate
+from agentcritic.helper.helper_config import EvalHelperConfig, InterventionConfig
+from agentcritic.store import RunStore
+
+STAGE = "episodes"
 
 
 class EvalHelperError(ValueError):
     """Inputs the evaluation cannot use (a run folder without episodes, a PRM missing); says which."""
+
+
+def budget_label(budget: float) -> str:
+    return "inf" if math.isinf(budget) else str(int(budget))
+
+
+# ----------------------------------------------------------------------------------- deciders
+class DeciderFactory:
+    """Builds the decider of (method, budget) once, fitted on the training table."""
+
+    def __init__(self, table: Any, prm: Any = None, helper: Any = None, seed: int = 0) -> None:
+        self.table, self.prm, self.helper, self.seed = table, prm, helper, seed
+        self._cache: dict[tuple[str, float], Any] = {}
+        self._dp: dict[float, Any] = {}
+
+    def dp_solution(self, budget: float) -> Any:
+        from agentcritic.helper.dp import solve_budget
+
+        if budget not in self._dp:
+            self._dp[budget] = solve_budget(self.table, budget)
+        return self._dp[budget]
+
+    def fitted(self, method: str, budget: float) -> Any:
+        """The shared decider (τ, rates, DP) for ``method`` at ``budget``; random is per episode."""
+        from agentcritic.helper.baselines import make_baseline
+
+        key = (method, budget)
+        if key not in self._cache:
+            if method == "helper":
+                if self.helper is None:
+                    raise EvalHelperError("method 'helper' needs a trained helper (give --helper RUN)")
+                self._cache[key] = self.helper
+            elif method == "dp":
+                from agentcritic.helper.baselines import DPPolicy
+
+                self._cache[key] = DPPolicy(self.dp_solution(budget), self.table, seed=self.seed)
+            elif method == "random":
+                self._cache[key] = make_baseline("random", self.table, budget,
+                                                 usage=self.dp_solution(budget).mean_usage, seed=self.seed)
+            else:
+                if method in ("prm_threshold", "prm_gain") and self.prm is None:
+                    raise EvalHelperError(f"method {method!r} needs a PRM (give --prm RUN)")
+                self._cache[key] = make_baseline(method, self.table, budget, prm=self.prm, seed=self.seed)
+        return self._cache[key]
+
+    def decider(self, method: str, budget: float, episode_seed: int) -> Any:
+        decider = self.fitted(method, budget)
+        if method == "random":
+            from agentcritic.helper.baselines import RandomAsk
+
+            return RandomAsk(decider.rate, seed=episode_seed)  # own stream: resume-stable
+        return decider
+
+
+# ----------------------------------------------------------------------------------- episodes
+def run_method_episodes(
+    env: Any,
+    make_agent: Callable[[int], Any],
+    intervention: Any,
+    tasks: Sequence[str],
+    methods: Sequence[str],
+    budgets: Sequence[float],
+    factory: DeciderFactory,
+    *,
+    split: str,
+    samples: int = 1,
+    seed: int = 0,
+    shard: Any = None,
+    progress: bool = True,
+) -> list[dict[str, Any]]:
+    """Run every (method, budget, task, sample) not yet in ``shard``; return all rows (old and new)."""
+    from tqdm.auto import tqdm
+
+    from agentcritic.agents import derive_seed
+    from agentcritic.helper.episode import run_helped_episode
+
+    jobs = []
+    for method in methods:
+        for budget in (budgets[:1] if method == "never" else budgets):
+            for task in tasks:
+                for sample in range(samples):
+                    key = f"{split}|{method}|C={budget_label(budget)}|{task}|{sample}"
+                    jobs.append((key, method, budget, task, sample))
+    rows: dict[str, dict[str, Any]] = {}
+    if shard is not None:
+        for key, rec in shard:
+            rows[key] = rec
+    todo = [j for j in jobs if j[0] not in rows]
+    bar = tqdm(todo, desc=f"eval-helper {split}", unit="ep", disable=not progress or not todo, dynamic_ncols=True)
+    for key, method, budget, task, sample in bar:
+        ep_seed = derive_seed(seed, task, sample) % (2**31)
+        gate = Gate(factory.decider(method, budget, derive_seed(seed, method, budget_label(budget), task, sample)),
+                    budget)
+        gate.reset()
+        episode = run_helped_episode(env, make_agent(ep_seed), intervention, task,
+                                     lambda state, step: gate.ask(state, step), seed=ep_seed)
+        row = {
+            "split": split, "method": method, "budget": budget_label(budget), "task_id": task, "sample": sample,
+            "success": episode.success, "interventions": episode.interventions, "cost": episode.cost,
+            "steps": len(episode.trajectory.steps), "error": episode.error,
+            "actions": episode.trajectory.actions, "actors": [s.actor for s in episode.trajectory.steps],
+        }
+        if shard is not None:
+            shard.append(key, row)
+        rows[key] = row
+    return [rows[j[0]] for j in jobs]
+
+
+def summarise_rows(rows: Iterable[dict[str, Any]], budgets: Sequence[float]) -> list[dict[str, Any]]:
+    """Per (method, budget): success rate, mean/max interventions per episode, mean cost."""
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for r in rows:
+        groups.setdefault((r["method"], r["budget"]), []).append(r)
+    labels = [budget_label(b) for b in budgets]
+    out = []
+    methods = list(dict.fromkeys(m for m, _ in groups))
+    for method in methods:
+        for label in labels:
+            group = groups.get((method, label))
+            if group is None and method == "never" and groups.get((method, labels[0])):
+                group = groups[(method, labels[0])]  # never ignores C
+            if not group:
+                continue
+            inter = [int(r["interventions"]) for r in group]
+            out.append({
+                "method": method, "budget": label, "episodes": len(group),
+                "success_rate": statistics.fmean(bool(r["success"]) for r in group),
+                "mean_interventions": statistics.fmean(inter), "max_interventions": max(inter),
+                "mean_cost": statistics.fmean(float(r["cost"]) for r in group),
+                "mean_steps": statistics.fmean(int(r["steps"]) for r in group),
+                "errors": sum(r.get("error") is not None for r in group),
+            })
+    return out
+
+
+def dp_predictions(factory: DeciderFactory, tasks: Sequence[str], budgets: Sequence[float]) -> dict[str, dict[str, float]]:
+    """The DP's predicted success and usage per budget, averaged over ``tasks``' start states."""
+    table = factory.table
+    out = {}
+    for budget in budgets:
+        sol = factory.dp_solution(budget)
+        b = sol.budget if math.isinf(budget) else int(budget)
+        succ, use = [], []
+        for task in tasks:
+            if task not in table.roots:
+                continue
+            idx, w = table.roots[task]
+            w = w / w.sum()
+            succ.append(float(np.dot(w, sol.values[idx, b])))
+            use.append(float(np.dot(w, sol.usage[idx, b])))
+        out[budget_label(budget)] = {
+            "predicted_success": statistics.fmean(succ) if succ else float("nan"),
+            "predicted_interventions": statistics.fmean(use) if use else float("nan"),
+        }
+    return out
+
+
+def format_table(rows: list[dict[str, Any]], dp_train: list[dict[str, Any]] | None = None) -> str:
+    lines = [f"{'method':<15}{'C':>4}{'success':>9}{'mean int.':>11}{'max int.':>10}{'episodes':>10}"]
+    for r in rows:
+        lines.append(f"{r['method']:<15}{r['budget']:>4}{r['success_rate']:>9.1%}{r['mean_interventions']:>11.2f}"
+                     f"{r['max_interventions']:>10d}{r['episodes']:>10d}")
+    if dp_train:
+        lines.append("")
+        lines.append(f"{'DP on training tasks':<20}{'C':>4}{'predicted':>11}{'measured':>10}{'pred. int.':>12}{'meas. int.':>12}")
+        for r in dp_train:
+            lines.append(f"{'':<20}{r['budget']:>4}{r['predicted_success']:>11.1%}{r['success_rate']:>10.1%}"
+                         f"{r['predicted_interventions']:>12.2f}{r['mean_interventions']:>12.2f}")
+    return "\n".join(lines)
+
+
+def plot_success_vs_interventions(rows: list[dict[str, Any]], path: str | Path, title: str = "") -> Path:
+    """One line per method through its budgets: success rate vs mean interventions per episode."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.5, 4.5), dpi=120)
+    for method in dict.fromkeys(r["method"] for r in rows):
+        pts = [r for r in rows if r["method"] == method]
+        xs = [r["mean_interventions"] for r in pts]
+        ys = [r["success_rate"] for r in pts]
+        ax.plot(xs, ys, marker="o", lw=1.2, label=method)
+        for r, x, y in zip(pts, xs, ys, strict=True):
+            ax.annotate(f"C={r['budget']}", (x, y), textcoords="offset points", xytext=(3, 3), fontsize=6)
+    ax.set(xlabel="interventions per episode (mean)", ylabel="success rate", ylim=(-0.02, 1.02),
+           title=title or "Success vs interventions")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    path = Path(path)
+    tmp = path.with_suffix(".tmp.png")
+    fig.savefig(tmp)
+    plt.close(fig)
+    tmp.replace(path)
+    return path
+
+
+# ----------------------------------------------------------------------------------- the stage
+def _collect_config(data: str) -> dict[str, Any]:
+    import tomllib
+
+    root = Path(data)
+    cfg_path = (root if root.is_dir() else root.parent) / "config.toml"
+    if not cfg_path.exists():
+        raise EvalHelperError(f"{cfg_path}: missing; give the collect run folder (it records the env and policy)")
+    doc = tomllib.loads(cfg_path.read_text("utf-8"))
+    if "collect" not in doc:
+        raise EvalHelperError(f"{cfg_path}: not a collect run (no [collect] table)")
+    from agentcritic.helper.helper_config import CollectConfig
+
+    return CollectConfig.model_validate(doc["collect"]).model_dump()
+
+
+def run_eval_helper(config: EvalHelperConfig, out: str | Path, progress: bool = True) -> dict[str, Any]:
+    """Evaluate every method × budget into run folder ``out`` (resumable); return the results."""
+    from agentcritic import envs
+    from agentcritic.agents import make_agent
+    from agentcritic.helper.helper_trainer import load_prm, prm_scorer, read_episodes
+    from agentcritic.helper.interventions import make_intervention
+    from agentcritic.helper.tabular import TabularModel
+
+    start = time.perf_counter()
+    out = Path(out)
+    collect = _collect_config(config.data)
+    env_name = config.env or collect["env"]
+    env_kwargs = dict(collect["env_kwargs"] if config.env_kwargs is None else config.env_kwargs)
+    if collect.get("max_steps") and config.env_kwargs is None:
+        env_kwargs["max_steps"] = collect["max_steps"]
+    store = RunStore(out, config={"eval_helper": config.model_dump(mode="json")})
+    episodes = read_episodes(config.data)
+    scorer = prm_scorer(load_prm(config.prm, config.device), config.helped_actor)
+    table = TabularModel.from_episodes(episodes, state_key=config.state_key, prm=scorer, n_min=config.n_min,
+                                       kappa=config.kappa)
+    helper = None
+    if "helper" in config.methods:
+        if not config.helper:
+            raise EvalHelperError("method 'helper' needs --helper RUN (a train-helper run folder); "
+                                  "or leave 'helper' out of --methods")
+        from agentcritic.helper.helper_model import load_helper
+
+        helper = load_helper(config.helper, device=config.device)
+    factory = DeciderFactory(table, prm=scorer, helper=helper, seed=config.seed)
+    env = envs.make(env_name, **env_kwargs)
+    policy_kwargs = {} if collect["policy"] in ("expert", "random") else {
+        "mode": collect["mode"], "temperature": collect["temperature"], "few_shot": collect["few_shot"],
+        "llm": collect["llm"]}
+
+    def agent_for(seed: int) -> Any:
+        return make_agent(collect["policy"], seed=seed, **policy_kwargs)
+
+    intervention = make_intervention(InterventionConfig(**collect["intervention"]))
+    tasks = env.task_ids(config.split)[: config.limit] if config.limit else env.task_ids(config.split)
+    shard = store.shard(STAGE)
+    try:
+        rows = run_method_episodes(env, agent_for, intervention, tasks, config.methods, config.budgets, factory,
+                                   split=config.split, samples=config.samples, seed=config.seed, shard=shard,
+                                   progress=progress)
+        summary = summarise_rows(rows, config.budgets)
+        misses = {budget_label(b): getattr(factory._cache.get(("dp", b)), "misses", None) for b in config.budgets}
+        dp_train: list[dict[str, Any]] = []
+        if config.dp_on_train and "dp" in config.methods:
+            train_tasks = table.tasks[: config.train_limit] if config.train_limit else table.tasks
+            train_rows = run_method_episodes(env, agent_for, intervention, train_tasks, ["dp"], config.budgets,
+                                             factory, split="train", samples=config.samples, seed=config.seed,
+                                             shard=shard, progress=progress)
+            predicted = dp_predictions(factory, train_tasks, config.budgets)
+            for row in summarise_rows(train_rows, config.budgets):
+                dp_train.append({**row, **predicted[row["budget"]]})
+    finally:
+        env.close()
+    results = {
+        "env": env_name, "split": config.split, "tasks": len(tasks), "budgets": [budget_label(b) for b in config.budgets],
+        "methods": config.methods, "results": summary, "dp_train": dp_train, "dp_lookup_misses": misses,
+        "tabular_model": table.summary(), "intervention": collect["intervention"]["kind"], "policy": collect["policy"],
+        "seconds": round(time.perf_counter() - start, 2),
+    }
+    store.write_json("results.json", results)
+    plot_success_vs_interventions(summary, out / "success_vs_interventions.png",
+                                  title=f"{env_name} ({config.split}, {len(tasks)} tasks): success vs interventions")
+    store.mark_done("eval_helper", rows=len(rows))
+    store.close()
+    results["table"] = format_table(summary, dp_train)
+    return results

@@ -125,7 +125,6 @@ class EvalHelperConfig(StageConfig):
     seed: int = Field(0, description="base seed of the episodes and of the random baseline")
     helped_actor: str = Field("intervention", description="actor tag the PRM was trained with for helped steps")
     device: str | None = Field(None, description="torch device for the PRM and the helper")
-    workers: int = Field(1, ge=1, description="parallel episodes (1: in this process, models loaded once)")
 
     _methods_known = field_validator("methods")(classmethod(lambda cls, v: _check_methods(v)))
 

@@ -1,0 +1,179 @@
+"""eval-helper: the numbers of the results table, the hard cap for every method, and the DP's
+predicted success equal to the measured one on a case where the table is exact."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from agentcritic import envs
+from agentcritic.helper.episode import run_helped_episode
+from agentcritic.helper.evaluate_helper import (
+    DeciderFactory,
+    dp_predictions,
+    format_table,
+    plot_success_vs_interventions,
+    run_method_episodes,
+    summarise_rows,
+)
+from agentcritic.helper.interventions import ExpertIntervention
+from agentcritic.helper.tabular import TabularModel
+
+INF = math.inf
+
+
+class ParityAgent:
+    """Test double: a deterministic base that is right on even-numbered tasks and gives up on odd ones."""
+
+    name = "parity"
+
+    def reset(self, env, task_id, seed):
+        self.env, self.good = env, int(task_id.split("-")[1]) % 2 == 0
+
+    def act(self, history, info):
+        return self.env.expert_action() if self.good else "end task"
+
+
+def constant_prm(items):
+    return [0.5] * len(items)
+
+
+TASKS = ["pnp-0000", "pnp-0001", "s_obj-0002", "s_obj-0003", "s_hum-0004", "s_hum-0005"]
+
+
+@pytest.fixture(scope="module")
+def setup():
+    env = envs.make("household")
+    episodes = []
+    # ask for the first k steps, then let the base act: every state on the expert's path gets both h
+    for task in TASKS:
+        for k in range(7):
+            ep = run_helped_episode(env, ParityAgent(), ExpertIntervention(), task, lambda s, step, k=k: step < k)
+            episodes.append({"transitions": ep.transitions, "success": ep.success})
+    table = TabularModel.from_episodes(episodes, prm=constant_prm)
+    return env, table
+
+
+def test_summary_numbers_on_a_tiny_case() -> None:
+    rows = [
+        {"method": "never", "budget": "0", "success": False, "interventions": 0, "cost": 0.0, "steps": 5},
+        {"method": "never", "budget": "0", "success": True, "interventions": 0, "cost": 0.0, "steps": 3},
+        {"method": "dp", "budget": "1", "success": True, "interventions": 1, "cost": 2.0, "steps": 4},
+        {"method": "dp", "budget": "1", "success": True, "interventions": 0, "cost": 0.0, "steps": 4},
+        {"method": "dp", "budget": "1", "success": False, "interventions": 1, "cost": 2.0, "steps": 6},
+        {"method": "dp", "budget": "inf", "success": True, "interventions": 4, "cost": 8.0, "steps": 4},
+    ]
+    table = {(r["method"], r["budget"]): r for r in summarise_rows(rows, [0, 1, INF])}
+    assert table[("dp", "1")]["success_rate"] == pytest.approx(2 / 3)
+    assert table[("dp", "1")]["mean_interventions"] == pytest.approx(2 / 3)
+    assert table[("dp", "1")]["max_interventions"] == 1 and table[("dp", "1")]["mean_cost"] == pytest.approx(4 / 3)
+    assert table[("dp", "inf")]["max_interventions"] == 4
+    # never ignores C: one run, reported at every budget
+    assert [table[("never", c)]["success_rate"] for c in ("0", "1", "inf")] == [0.5, 0.5, 0.5]
+    assert ("dp", "0") not in table
+    text = format_table(list(table.values()))
+    assert "dp" in text and "66.7%" in text
+
+
+def test_every_method_respects_the_cap_and_never_asks_nothing(setup, tmp_path: Path) -> None:
+    env, table = setup
+
+    class AskEvenSteps:
+        name = "helper"
+
+        def ask(self, state, step, budget_left):
+            return step % 2 == 0
+
+    factory = DeciderFactory(table, prm=constant_prm, helper=AskEvenSteps(), seed=0)
+    methods = ["never", "always", "random", "prm_threshold", "prm_gain", "dp", "helper"]
+    budgets = [0.0, 1.0, 2.0, INF]
+    rows = run_method_episodes(env, lambda seed: ParityAgent(), ExpertIntervention(), TASKS, methods, budgets,
+                               factory, split="train", progress=False)
+    for r in rows:
+        cap = INF if r["budget"] == "inf" else int(r["budget"])
+        assert r["interventions"] <= cap, r
+        assert r["interventions"] == sum(a == "expert" for a in r["actors"])
+    summary = {(r["method"], r["budget"]): r for r in summarise_rows(rows, budgets)}
+    assert summary[("never", "inf")]["mean_interventions"] == 0
+    assert summary[("never", "0")]["success_rate"] == 0.5  # the even tasks
+    assert summary[("always", "inf")]["success_rate"] == 1.0
+    assert summary[("always", "1")]["max_interventions"] == 1
+    assert summary[("helper", "2")]["max_interventions"] <= 2
+    png = plot_success_vs_interventions(list(summary.values()), tmp_path / "plot.png")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_dp_predicted_success_equals_measured_where_the_table_is_exact(setup) -> None:
+    env, table = setup
+    factory = DeciderFactory(table, prm=constant_prm)
+    budgets = [0.0, 1.0, INF]
+    rows = run_method_episodes(env, lambda seed: ParityAgent(), ExpertIntervention(), TASKS, ["dp"], budgets,
+                               factory, split="train", progress=False)
+    measured = {r["budget"]: r for r in summarise_rows(rows, budgets)}
+    predicted = dp_predictions(factory, TASKS, budgets)
+    for c in ("0", "1", "inf"):
+        assert predicted[c]["predicted_success"] == pytest.approx(measured[c]["success_rate"])
+        assert predicted[c]["predicted_interventions"] == pytest.approx(measured[c]["mean_interventions"])
+    # one intervention cannot rescue a base that gives up at every step; unlimited help rescues all
+    assert measured["1"]["success_rate"] == 0.5 and measured["1"]["mean_interventions"] == 0
+    assert measured["inf"]["success_rate"] == 1.0
+    odd = [r for r in rows if r["budget"] == "inf" and int(r["task_id"].split("-")[1]) % 2]
+    even = [r for r in rows if r["budget"] == "inf" and not int(r["task_id"].split("-")[1]) % 2]
+    assert all(r["interventions"] == r["steps"] for r in odd) and all(r["interventions"] == 0 for r in even)
+
+
+def test_rows_are_resumed_from_the_shard(setup, tmp_path: Path) -> None:
+    from agentcritic.store import Shard
+
+    env, table = setup
+    factory = DeciderFactory(table, prm=constant_prm)
+    calls = []
+
+    def agent(seed):
+        calls.append(seed)
+        return ParityAgent()
+
+    with Shard(tmp_path / "episodes.jsonl") as shard:
+        first = run_method_episodes(env, agent, ExpertIntervention(), TASKS[:2], ["never", "always"], [1.0], factory,
+                                    split="test", shard=shard, progress=False)
+    n = len(calls)
+    with Shard(tmp_path / "episodes.jsonl") as shard:
+        again = run_method_episodes(env, agent, ExpertIntervention(), TASKS[:2], ["never", "always"], [1.0], factory,
+                                    split="test", shard=shard, progress=False)
+    assert len(calls) == n == 4 and again == first
+    lines = (tmp_path / "episodes.jsonl").read_text().splitlines()
+    assert len(lines) == 4 and len({json.loads(l)["key"] for l in lines}) == 4
+
+
+@pytest.mark.slow
+def test_cli_collect_train_prm_eval_helper_end_to_end(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from agentcritic.cli import app
+    from agentcritic.rm.backbone import make_tiny_backbone
+
+    tiny = make_tiny_backbone(tmp_path / "tiny", "bert")
+    run = CliRunner()
+    r = run.invoke(app, ["collect", "--env", "game24", "--policy", "random", "--limit", "4", "--n", "1",
+                         "--p-grid", "0,0.5,1", "--out", str(tmp_path / "c")])
+    assert r.exit_code == 0, r.output
+    r = run.invoke(app, ["train-prm", "--data", str(tmp_path / "c"), "--out", str(tmp_path / "p"),
+                         "--backbone", str(tiny), "--set", "max_length=64", "--set", "training.progress=false"])
+    assert r.exit_code == 0, r.output
+    assert "AUROC" in r.output and (tmp_path / "p" / "reliability.png").exists()
+    r = run.invoke(app, ["eval-helper", "--data", str(tmp_path / "c"), "--prm", str(tmp_path / "p"),
+                         "--methods", "never,always,random,prm_threshold,prm_gain,dp", "--budgets", "0,1,inf",
+                         "--limit", "2", "--out", str(tmp_path / "e")])
+    assert r.exit_code == 0, r.output
+    res = json.loads((tmp_path / "e" / "results.json").read_text())
+    assert res["env"] == "game24" and res["tasks"] == 2
+    for row in res["results"]:
+        assert row["budget"] == "inf" or row["max_interventions"] <= int(row["budget"])
+    assert {r["budget"] for r in res["dp_train"]} == {"0", "1", "inf"}
+    assert (tmp_path / "e" / "success_vs_interventions.png").exists()
+    r = run.invoke(app, ["eval-helper", "--data", str(tmp_path / "c"), "--prm", str(tmp_path / "p"),
+                         "--out", str(tmp_path / "e2")])
+    assert r.exit_code == 2 and "--helper" in r.output

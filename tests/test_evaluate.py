@@ -254,3 +254,16 @@ def test_cli_flags_build_the_config_and_a_missing_rm_is_a_clear_error(tmp_path) 
     res = subprocess.run([*cli, "--method", "mcts", "--rm", str(tmp_path / "no-rm"), "--out", str(tmp_path / "bad")],
                          capture_output=True, text=True, timeout=300)
     assert res.returncode == 2 and "no reward model folder" in res.stderr and "Traceback" not in res.stderr
+
+
+@pytest.mark.slow
+def test_ray_executor_gives_the_records_of_the_pool(tmp_path) -> None:
+    pytest.importorskip("ray")
+    data = {"envs": ["game24"], "policy": "random", "limit": 3, "target": {"kind": "env"},
+            "methods": [{"method": "greedy"}, {"method": "best_of_n", "params": {"n": 2}}]}
+    run_evaluation(validate(EvalConfig, data), tmp_path / "pool", progress=False)
+    summary = run_evaluation(validate(EvalConfig, {**data, "executor": "ray", "workers": 2}), tmp_path / "ray",
+                             progress=False)
+    assert summary["written"] == 6
+    assert strip_times(load_records(tmp_path / "ray" / "results.jsonl")) == strip_times(
+        load_records(tmp_path / "pool" / "results.jsonl"))

@@ -177,3 +177,22 @@ def test_cli_collect_train_prm_eval_helper_end_to_end(tmp_path: Path) -> None:
     r = run.invoke(app, ["eval-helper", "--data", str(tmp_path / "c"), "--prm", str(tmp_path / "p"),
                          "--out", str(tmp_path / "e2")])
     assert r.exit_code == 2 and "--helper" in r.output
+
+
+def test_prm_examples_carry_the_actor_tag_and_hold_out_whole_tasks(tmp_path: Path) -> None:
+    from agentcritic.helper.collect import run_collect
+    from agentcritic.helper.helper_config import CollectConfig, TrainPRMConfig
+    from agentcritic.helper.prm import held_out_tasks, prm_examples
+
+    run_collect(CollectConfig(env="household", policy="random", limit=10, n=1, p_grid=[0.0, 1.0]), tmp_path,
+                progress=False)
+    train, evals, sizes = prm_examples(TrainPRMConfig(data=str(tmp_path), eval_fraction=0.2))
+    assert sizes["tasks"] == 10 and sizes["held_out_tasks"] == 2
+    assert len(train) + len(evals) == sizes["train_examples"] + sizes["eval_examples"]
+    assert {x.text.rsplit("\n", 1)[1] for x in train} == {"Next action by: agent", "Next action by: intervention"}
+    assert not {x.group for x in train} & {x.group for x in evals}
+    # p = 1 episodes (expert every step) succeed, so every helped example is labelled 1
+    assert all(x.label == 1.0 for x in train if x.text.endswith("intervention"))
+    averaged, _, _ = prm_examples(TrainPRMConfig(data=str(tmp_path), eval_fraction=0.2, average_by_state=True))
+    assert len(averaged) <= len(train)
+    assert held_out_tasks(["a", "b", "c", "d", "e"], 0.4, 0) == held_out_tasks(["e", "d", "c", "b", "a"], 0.4, 0)

@@ -25,6 +25,8 @@ def main() -> None:
     ap.add_argument("--set", dest="overrides", action="append", default=[], help="SynthConfig KEY=VALUE")
     ap.add_argument("--train-rm", action="store_true", help="train the default RM on the pairs, report held-out accuracy")
     ap.add_argument("--rm-epochs", type=int, default=2)
+    ap.add_argument("--rm-max-pairs", type=int, default=None, help="train/evaluate on a seeded sample of the pairs")
+    ap.add_argument("--rm-max-length", type=int, default=None, help="tokens per input (default: the model's)")
     args = ap.parse_args()
 
     from agentcritic.config import load_config
@@ -40,10 +42,15 @@ def main() -> None:
     if args.train_rm:
         from agentcritic.rm import RewardConfig, RewardModel, train_reward_model
 
+        import random
+
         prefs = read_preferences(args.out / "preferences.jsonl")
+        if args.rm_max_pairs and len(prefs) > args.rm_max_pairs:
+            prefs = random.Random(0).sample(prefs, args.rm_max_pairs)
         t1 = time.perf_counter()
-        metrics = train_reward_model(RewardModel(), prefs, RewardConfig(num_epochs=args.rm_epochs, progress=True,
-                                                                         eval_fraction=0.2, seed=0))
+        rm_config = RewardConfig(num_epochs=args.rm_epochs, progress=True, eval_fraction=0.2, seed=0,
+                                 max_length=args.rm_max_length)
+        metrics = train_reward_model(RewardModel(), prefs, rm_config)
         train = {k: v for k, v in metrics["train"].items() if k != "log_history"}
         print(json.dumps({"train": train, "eval": metrics.get("eval")}, indent=1, default=str))
         print(f"rm training: {time.perf_counter() - t1:.1f} s on {len(prefs)} pairs")

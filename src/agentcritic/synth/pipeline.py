@@ -123,7 +123,7 @@ def synthesize(config: SynthConfig, out: str | Path, progress: bool = True) -> d
                     "llm_negatives_per_positive": config.llm_negatives_per_positive, **_llm_options(config),
                     "max_tokens": config.negative_max_tokens,
                     "llm": config.refiner_llm}
-        needs_llm = "llm_negative" in config.negatives and config.env == "game24"
+        needs_llm = "llm_negative" in config.negatives and config.env == "game24" and config.llm_negative_llm
         jobs = [EpisodeJob(key=t.meta["key"], env=config.env, task_id=t.task_id, seed=config.seed,
                            policy=config.refiner if needs_llm else "", env_kwargs=config.env_kwargs,
                            policy_kwargs=neg_opts, meta={"trajectory": t.to_dict()})

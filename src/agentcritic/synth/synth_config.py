@@ -44,6 +44,7 @@ class SynthConfig(StageConfig):
     llm_temperature: float = Field(0.7, ge=0.0, description="refiner sampling temperature")
     negatives: list[str] = Field(default_factory=lambda: list(NEGATIVE_SOURCES),
                                  description="negative sources: edit, llm_negative, cross_policy, truncate")
+    llm_negative_llm: bool = Field(True, description="game24: ask the refiner for llm_negative (false: rule-made errors only)")
     edits_per_positive: int = Field(2, ge=0, description="edit:* negatives tried per positive")
     llm_negatives_per_positive: int = Field(2, ge=0, description="game24: llm_negative error types per positive (cycled)")
     cross_pairs_per_task: int = Field(6, ge=0, description="cross_policy pairs kept per task at most")

@@ -188,3 +188,12 @@ def test_counts_per_source_are_plausible(run) -> None:
     assert sum(stats["per_source"].values()) == stats["pairs"]
     assert stats["candidates"] == stats["pairs"] + sum(stats["dropped"].values())
     assert Counter(stats["trajectories"]["per_policy"]) == Counter({"random": 8, "expert-eps0.2": 8})
+
+
+@pytest.mark.slow
+def test_workers_give_the_same_pairs(tmp_path) -> None:
+    cfg = config(tasks=3)
+    one = synthesize(cfg, tmp_path / "one", progress=False)
+    two = synthesize(cfg.model_copy(update={"workers": 2}), tmp_path / "two", progress=False)
+    assert (tmp_path / "one" / "preferences.jsonl").read_text() == (tmp_path / "two" / "preferences.jsonl").read_text()
+    assert one["per_source"] == two["per_source"]

@@ -118,7 +118,8 @@ def synthesize(config: SynthConfig, out: str | Path, progress: bool = True) -> d
 
         # 3. negatives
         negatives = store.shard("negatives")
-        refined = [Trajectory.from_dict(r) for _, r in store.records("refine")]
+        # sorted by key: with --workers the shards hold records in finishing order, not job order
+        refined = [Trajectory.from_dict(r) for _, r in sorted(store.records("refine"), key=lambda kr: kr[0])]
         neg_opts = {"sources": config.negatives, "edits_per_positive": config.edits_per_positive,
                     "llm_negatives_per_positive": config.llm_negatives_per_positive, **_llm_options(config),
                     "max_tokens": config.negative_max_tokens,
@@ -163,7 +164,7 @@ def _filter_stage(config: SynthConfig, store: RunStore, refined: list[Trajectory
 
     prefs: list[Preference] = []
     neg_counts: Counter = Counter()
-    for _, rec in store.records("negatives"):
+    for _, rec in sorted(store.records("negatives"), key=lambda kr: kr[0]):
         prefs += [Preference.from_dict(p) for p in rec["pairs"]]
         neg_counts.update(rec.get("counts", {}))
     env = envs.make(config.env, **config.env_kwargs)

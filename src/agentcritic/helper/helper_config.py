@@ -84,6 +84,13 @@ class CollectConfig(StageConfig):
         return sorted(set(float(p) for p in grid))
 
 
+class PRMTrainingConfig(PRMConfig):
+    """The PRM trainer's settings with this stage's defaults (a setting given alone keeps the others)."""
+
+    num_epochs: int = Field(2, ge=1, description="passes over the training examples")
+    batch_size: int = Field(32, ge=1, description="examples per device per forward")
+
+
 class TrainPRMConfig(StageConfig):
     """``agentcritic train-prm``: a process reward model on collected episodes (Monte-Carlo labels)."""
 
@@ -94,9 +101,8 @@ class TrainPRMConfig(StageConfig):
     helped_actor: str = Field("intervention", description="actor tag of helped steps in the PRM input")
     eval_fraction: float = Field(0.2, gt=0.0, lt=1.0, description="held-out share of the tasks (AUROC, calibration)")
     device: str | None = Field(None, description="torch device; None = CPU / Accelerate's choice")
-    training: PRMConfig = Field(
-        default_factory=lambda: PRMConfig(num_epochs=2, batch_size=32, learning_rate=5e-5),
-        description="the PRM trainer's settings (epochs, batch size, learning rate …)",
+    training: PRMTrainingConfig = Field(
+        default_factory=PRMTrainingConfig, description="the PRM trainer's settings (epochs, batch size, learning rate …)"
     )
 
 

@@ -267,3 +267,34 @@ def test_ray_executor_gives_the_records_of_the_pool(tmp_path) -> None:
     assert summary["written"] == 6
     assert strip_times(load_records(tmp_path / "ray" / "results.jsonl")) == strip_times(
         load_records(tmp_path / "pool" / "results.jsonl"))
+
+
+class _CountingLM:
+    """Tests only: the scripted LM plus a clear_cache counter (the HF backend's cache API)."""
+
+    def __init__(self) -> None:
+        from agentcritic import llm
+
+        self.inner = llm.load("scripted", scores=lambda messages, candidate: -len(candidate))
+        self.cleared = 0
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+    def clear_cache(self, kv: bool = True) -> None:
+        self.cleared += 1
+
+
+@pytest.mark.parametrize("share", [False, True])
+def test_each_job_starts_with_an_empty_lm_cache_unless_shared(tmp_path, monkeypatch, share) -> None:
+    import agentcritic.agents as agents
+
+    lm = _CountingLM()
+    monkeypatch.setattr(agents, "load_lm", lambda backend, **kw: lm)
+    cfg = tiny_config(policy="smollm2", limit=2, samples=1, few_shot=False, share_llm_cache=share,
+                      methods=[{"method": "greedy"}, {"method": "best_of_n", "params": {"n": 2}}])
+    summary = run_evaluation(cfg, tmp_path / "ev", progress=False)
+    assert summary["records"] == 4
+    assert lm.cleared == (0 if share else 4)
+    records = load_records(tmp_path / "ev" / "results.jsonl")
+    assert all(r["cost"]["llm_calls"] > 0 for r in records) and {r["policy"] for r in records} == {"smollm2 (choose)"}

@@ -134,6 +134,10 @@ class EvalConfig(StageConfig):
     samples: int = Field(1, ge=1, description="seeds per task (each is one job per method)")
     seed: int = Field(0, description="base seed; each job's seed derives from it, the task and the sample")
     max_steps: int | None = Field(None, ge=1, description="override every env's step limit")
+    share_llm_cache: bool = Field(
+        False, description="let jobs in one worker reuse cached LM scores: faster, but a method's cost then "
+        "depends on which jobs ran before it in that worker"
+    )
     workers: int = Field(1, ge=1, description="parallel worker processes")
     executor: Literal["pool", "ray"] = Field("pool", description="local process pool or Ray")
 
@@ -207,6 +211,7 @@ class EvalJob:
     policy_label: str
     policy_kwargs: dict[str, Any] = field(default_factory=dict)
     env_kwargs: dict[str, Any] = field(default_factory=dict)
+    share_llm_cache: bool = False
 
 
 def record_key(env: str, split: str, label: str, task_id: str, seed: int) -> str:
@@ -248,6 +253,7 @@ def eval_jobs(config: EvalConfig, thresholds: dict[str, float] | None = None) ->
                             target=target.model_dump(mode="json") if target else None,
                             policy=config.policy, policy_label=config.policy_label(),
                             policy_kwargs=policy_kwargs, env_kwargs=kwargs,
+                            share_llm_cache=config.share_llm_cache,
                         ))
     return jobs
 
@@ -373,6 +379,11 @@ def run_eval_job(job: EvalJob) -> tuple[str, dict[str, Any]]:
 
     env = worker_env(job.env, job.env_kwargs)
     agent = make_agent(job.policy, seed=job.seed, **job.policy_kwargs)
+    lm = getattr(agent, "lm", None)
+    if not job.share_llm_cache and hasattr(lm, "clear_cache"):
+        # The model stays loaded, but each job starts with no cached scores, so its cost (LLM calls,
+        # tokens, seconds) is its own and the same whichever jobs ran before it in this worker.
+        lm.clear_cache()
     target = load_target(job.target, env)
     planner = build_planner(job.method, agent, target, job.params)
     start = time.perf_counter()

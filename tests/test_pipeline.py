@@ -124,6 +124,8 @@ def test_bad_stage_settings_name_stage_field_and_line(tmp_path) -> None:
         parse_pipeline({"stages": [{"kind": "report", "name": "../up"}]})
     with pytest.raises(ConfigError, match="no run folder"):
         run_pipeline(*parse_pipeline({"stages": [{"kind": "report"}]}))
+    with pytest.raises(ConfigError, match=r"--stage \['rm'\]: no such stage; the stages are \['report'\]"):
+        run_pipeline(*parse_pipeline({"stages": [{"kind": "report"}]}), out="x", only=["rm"])
 
 
 def test_a_stage_whose_module_has_not_landed_fails_clearly_not_at_import(monkeypatch) -> None:

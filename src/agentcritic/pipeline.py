@@ -277,6 +277,9 @@ def run_pipeline(
     if not target:
         raise ConfigError("no run folder: pass --out or set out = \"runs/NAME\" in the config")
     run_dir = Path(target)
+    unknown = sorted(set(only or []) - {s.name for s in pipeline.stages})
+    if unknown:
+        raise ConfigError(f"--stage {unknown}: no such stage; the stages are {[s.name for s in pipeline.stages]}")
     claimed = {"pipeline": {"stages": [
         # workers and executor change no result, so a run may resume with others
         {"kind": s.kind, "name": s.name, "settings": c.model_dump(mode="json", exclude=RESUMABLE_WITH_OTHER)}

@@ -201,3 +201,17 @@ def test_costs_add_up(game24) -> None:
     total = cost + make_planner("greedy", agent).solve(game24, "3").cost
     assert total.llm_calls == cost.llm_calls + 4 and total.env_steps == cost.env_steps + 4
     assert Cost.from_dict(total.to_dict()) == total
+
+
+def test_best_of_n_and_mcts_rank_with_a_real_reward_model(tmp_path, game24) -> None:
+    from agentcritic.rm import RewardModel
+    from agentcritic.rm.backbone import make_tiny_backbone
+
+    rm = RewardModel(make_tiny_backbone(tmp_path / "tiny"), max_length=128)
+    target = make_target("rm", rm=rm, env=game24)
+    best = make_planner("best_of_n", _uniform_agent(), target, n=4, temperature=1.0).solve(game24, "2", seed=0)
+    expected = [float(x) for x in rm.score([(t.instruction, t) for t in best.candidates])]
+    assert best.meta["target_scores"] == pytest.approx(expected, abs=1e-5)
+    assert best.rm_score == pytest.approx(max(expected), abs=1e-5)
+    search = make_planner("mcts", _uniform_agent(), target, rollouts=6).solve(game24, "2", seed=0)
+    assert search.cost.rm_calls == len(search.candidates) and search.rm_score == max(search.meta["target_scores"])

@@ -7,7 +7,8 @@
 Runs the real command in a child process (so the numbers include model loads and worker start-up),
 then prints one Markdown table: stage, seconds (from the run's manifest), and the totals. Peak RSS
 is the largest resident set of any one process of the run (the parent or a worker), from
-``getrusage(RUSAGE_CHILDREN)``; the load average before and after says how busy the machine was.
+``getrusage(RUSAGE_CHILDREN)``, which also gives the CPU time of the whole run (a number that
+hardly moves with the machine's load); the load average before and after says how busy it was.
 An existing --out is resumed, which measures the resume, not the run: use a new folder.
 """
 
@@ -40,7 +41,9 @@ def main() -> None:
     t0 = time.perf_counter()
     proc = subprocess.run(cmd)
     wall = time.perf_counter() - t0
-    peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    peak_mb = usage.ru_maxrss / 1024
+    cpu = usage.ru_utime + usage.ru_stime
     load_after = os.getloadavg()
     if proc.returncode != 0:
         sys.exit(f"demo failed with exit code {proc.returncode}")
@@ -55,6 +58,9 @@ def main() -> None:
         print(f"| {name} | {info.get('kind', '')} | {info.get('seconds', 0):.0f} |")
     print(f"| **total (wall)** | | **{wall:.0f}** |")
     print(f"\npeak RSS of one process: {peak_mb:.0f} MB")
+    # CPU time hardly depends on how busy the machine is: on two free cores the wall time is about
+    # CPU / 2 where both workers are busy, and up to CPU / 1 in the single-process stages.
+    print(f"CPU time of all processes (user + sys): {cpu:.0f} s, i.e. {cpu / wall:.2f} cores busy on average")
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 """Reward-model training throughput: agentcritic's RewardTrainer vs TRL's RewardTrainer.
 
     .venv/bin/python benchmarks/bench_rm_train.py [--pairs 512] [--eval-pairs 128] [--batch-size 16]
-        [--max-length 256] [--epochs 1] [--trl-variants tuned,defaults] [--threads N]
+        [--max-length 256] [--epochs 1] [--trl-variants tuned,defaults] [--threads N] [--bf16]
+        [--ours-freeze 0|none] [--json FILE]
 
 Both trainers get the same backbone (all-MiniLM-L6-v2 as ``AutoModelForSequenceClassification``
 for TRL), the same preference pairs, batch size, max length, epochs, learning rate, seed and
@@ -12,9 +13,10 @@ makes (``edit:option``, ``edit:product``, ``cross_policy``, ``truncate``, ``llm_
 TRL (``trl.RewardTrainer``) reads text rows (``prompt``, ``chosen``, ``rejected``): we give it
 the very texts our model reads (intent + the trajectory, already cut to ``max_length`` tokens by
 our truncation rule), so both train on the same tokens; TRL would otherwise *drop* every pair
-longer than ``max_length``. Variants: ``tuned`` = TRL with gradient checkpointing and bf16 off
-(the fastest TRL on a CPU without bf16); ``defaults`` = TRL's own defaults (gradient
-checkpointing on), bf16 off because this CPU has none. Throughput = trained pairs / wall seconds
+longer than ``max_length``. Variants: ``tuned`` = TRL with gradient checkpointing off (its
+fastest setting); ``defaults`` = TRL's own default of gradient checkpointing on. Precision is the
+same for both trainers: fp32, or bf16 autocast with ``--bf16`` (TRL's own default; fast on CPUs
+with avx512_bf16 or AMX, such as the AMD EPYC these numbers come from). Throughput = trained pairs / wall seconds
 from building the trainer (tokenisation included) to the end of ``train()``; both models are then
 scored by the same code on the same held-out pairs.
 """
@@ -249,6 +251,8 @@ def run_ours(train, evals, args, freeze: str = "0") -> dict:
     from agentcritic.rm import RewardConfig, RewardModel, RewardTrainer
 
     rm = RewardModel("minilm", max_length=args.max_length, pooling=args.pooling, seed=args.seed)
+    if args.single_text:  # one segment "Instruction: ...\n<trajectory>", as TRL reads it, instead of a text pair
+        rm.settings.pair_input = False
     cfg = RewardConfig(
         learning_rate=args.lr,
         num_epochs=args.epochs,
@@ -263,6 +267,8 @@ def run_ours(train, evals, args, freeze: str = "0") -> dict:
         center_coefficient=0.001,
         freeze_embeddings=freeze == "emb",
         freeze_layers=int(freeze) if freeze.isdigit() else 0,
+        mixed_precision="bf16" if args.bf16 else "no",
+        group_by_length=not args.no_group,
     )
     t0, c0 = time.perf_counter(), time.process_time()
     trainer = RewardTrainer(rm, cfg, train, eval_dataset=[])
@@ -305,7 +311,7 @@ def run_trl(rows, args, variant: str, out_dir: str) -> dict:
         learning_rate=args.lr,
         max_length=args.max_length + 1,
         seed=args.seed,
-        bf16=False,
+        bf16=args.bf16,
         fp16=False,
         report_to="none",
         save_strategy="no",
@@ -373,6 +379,11 @@ def main() -> None:
         help="comma list of our variants: 0 (defaults), emb (freeze_embeddings), N (freeze_layers=N)",
     )
     ap.add_argument("--threads", type=int, default=None, help="torch threads for both (default: torch's choice)")
+    ap.add_argument("--single-text", action="store_true", help="our model: one text segment instead of a text pair")
+    ap.add_argument("--no-group", action="store_true", help="our trainer: random batches, no length grouping")
+    ap.add_argument(
+        "--bf16", action="store_true", help="bf16 autocast for both (fast on CPUs with avx512_bf16 or AMX; TRL's default)"
+    )
     ap.add_argument("--json", default=None, help="also write the results here")
     args = ap.parse_args()
 
@@ -398,12 +409,24 @@ def main() -> None:
     )
     print(
         f"data: {len(train)} train pairs, {len(evals)} held-out pairs (shop 70% / game24 30%); "
-        f"MiniLM-L6, batch {args.batch_size}, max length {args.max_length}, {args.epochs} epoch(s), lr {args.lr}\n"
+        f"MiniLM-L6, batch {args.batch_size}, max length {args.max_length}, {args.epochs} epoch(s), lr {args.lr}\n",
+        flush=True,
     )
-    results = []
+    results: list[dict] = []
+
+    def report(row: dict) -> None:
+        """Print a finished row at once (long runs under load must not lose finished work)."""
+        rate, rate_cpu = row["pairs"] / row["seconds"], row["pairs"] / row["cpu"]
+        print(
+            f"done: {row['trainer']}: {row['pairs']} pairs in {row['seconds']:.1f} s wall ({rate:.2f} pairs/s), "
+            f"{row['cpu']:.0f} CPU s ({rate_cpu:.2f} pairs per CPU s), held-out accuracy {row['accuracy']:.3f}",
+            flush=True,
+        )
+        if args.json:
+            Path(args.json).write_text(json.dumps({"args": vars(args), "results": results}, indent=2))
 
     rm = None
-    for freeze in [x.strip() for x in args.ours_freeze.split(",") if x.strip()]:
+    for freeze in [x.strip() for x in args.ours_freeze.split(",") if x.strip() and x.strip() != "none"]:
         load = os.getloadavg()[0]
         ours = run_ours(train, evals, args, freeze)
         model = ours["model"]
@@ -411,6 +434,9 @@ def main() -> None:
         r = model.score([(p.intent, p.rejected) for p in evals], batch_size=64)
         acc = float(np.mean((c > r) + 0.5 * (c == r)))
         label = f"agentcritic RewardTrainer (pooling={model.info['pooling']}"
+        label += ", no length grouping" if args.no_group else ""
+        label += ", single text segment" if args.single_text else ""
+        label += ", bf16" if args.bf16 else ""
         label += {"0": ", defaults)", "emb": ", token embeddings frozen)"}.get(
             freeze, f", embeddings + first {freeze} layers frozen)"
         )
@@ -424,6 +450,7 @@ def main() -> None:
                 "load": load,
             }
         )
+        report(results[-1])
         if rm is None:
             rm = model
             items = [(p.intent, t) for p in train for t in (p.chosen, p.rejected)]
@@ -437,11 +464,16 @@ def main() -> None:
             print(
                 f"tokens per input after fitting: mean {np.mean(lengths):.0f}, median {np.median(lengths):.0f}, "
                 f"max {max(lengths)}; before: median {np.median(full):.0f}, "
-                f"{np.mean(np.array(full) > args.max_length):.0%} longer than {args.max_length}\n"
+                f"{np.mean(np.array(full) > args.max_length):.0%} longer than {args.max_length}\n",
+                flush=True,
             )
 
     variants = [v for v in args.trl_variants.split(",") if v and v != "none"]
     if variants:
+        if rm is None:  # TRL alone: our model is needed only for the text fitting
+            from agentcritic.rm import RewardModel
+
+            rm = RewardModel("minilm", max_length=args.max_length, pooling=args.pooling, seed=args.seed)
         rows = trl_rows(rm, train)
         eval_rows = trl_rows(rm, evals)
         for variant in variants:
@@ -453,7 +485,7 @@ def main() -> None:
                 "TRL RewardTrainer, gradient checkpointing off"
                 if variant == "tuned"
                 else "TRL RewardTrainer, TRL defaults (gradient checkpointing on)"
-            )
+            ) + (", bf16" if args.bf16 else "")
             results.append(
                 {
                     "trainer": label,
@@ -465,6 +497,7 @@ def main() -> None:
                     "load": load,
                 }
             )
+            report(results[-1])
 
     base = results[0]["pairs"] / results[0]["seconds"]
     base_cpu = results[0]["pairs"] / results[0]["cpu"]

@@ -89,6 +89,18 @@ def test_scores_keep_input_order_under_length_sorting(rm) -> None:
     assert len(set(np.round(batched, 6))) == len(pairs)  # distinct inputs, distinct scores
 
 
+def test_cpu_scoring_batches_never_pad_more_than_the_limit() -> None:
+    from agentcritic.rm.reward_model import length_batches
+
+    lengths = [256, 250, 240, 200, 190, 100, 99, 98, 97, 60]
+    spans = length_batches(lengths, batch_size=3, max_padding=0.2)
+    assert spans == [(0, 3), (3, 5), (5, 8), (8, 9), (9, 10)]
+    for lo, hi in spans:
+        assert hi - lo <= 3 and min(lengths[lo:hi]) >= 0.8 * lengths[lo]
+    assert length_batches(lengths, batch_size=4) == [(0, 4), (4, 8), (8, 10)]  # no limit: count only
+    assert length_batches([], batch_size=4) == []
+
+
 def test_string_and_trajectory_inputs_agree(rm) -> None:
     t = traj(3)
     assert rm.score([("buy", t)])[0] == pytest.approx(rm.score([("buy", rm.render(t))])[0], abs=1e-6)

@@ -382,7 +382,9 @@ def main() -> None:
     ap.add_argument("--single-text", action="store_true", help="our model: one text segment instead of a text pair")
     ap.add_argument("--no-group", action="store_true", help="our trainer: random batches, no length grouping")
     ap.add_argument(
-        "--bf16", action="store_true", help="bf16 autocast for both (fast on CPUs with avx512_bf16 or AMX; TRL's default)"
+        "--bf16",
+        action="store_true",
+        help="bf16 autocast for both (fast on CPUs with avx512_bf16 or AMX; TRL's default)",
     )
     ap.add_argument("--json", default=None, help="also write the results here")
     args = ap.parse_args()

@@ -100,7 +100,8 @@ def test_train_rm_writes_a_loadable_model_whose_training_accuracy_rises(trained)
     with torch.inference_mode():
         logit = float(auto(**batch).logits[0, 0])
     assert logit == pytest.approx(float(c2[0]), abs=1e-4)
-    assert (out / "config.toml").exists() and json.loads((out / "manifest.json").read_text())["stages"]["train_rm"]["done"]
+    assert (out / "config.toml").exists()
+    assert json.loads((out / "manifest.json").read_text())["stages"]["train_rm"]["done"]
 
 
 @pytest.mark.slow

@@ -60,7 +60,7 @@ class TrainerConfig(StageConfig):
     logging_steps: int = Field(10, ge=1, description="log loss, learning rate and throughput every N steps")
     progress: bool = Field(True, description="show a progress bar")
     mixed_precision: Literal["no", "bf16", "fp16"] = Field(
-        "no", description="autocast on accelerators (bf16 recommended on GPU; 'no' on CPU)"
+        "no", description="bf16 autocast: on GPUs, and on CPUs with avx512_bf16 or AMX (1.4x faster on this EPYC)"
     )
     num_threads: int | None = Field(
         None, ge=1, description="torch CPU threads; None keeps torch's choice (one per core)"

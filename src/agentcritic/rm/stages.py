@@ -57,7 +57,9 @@ class TrainRMConfig(StageConfig):
         default_factory=list,
         description="held-out preference files; empty = hold out train.eval_fraction of the intents",
     )
-    backbone: str = Field("minilm", description="'minilm' (shipped all-MiniLM-L6-v2) or a local Hugging Face model folder")
+    backbone: str = Field(
+        "minilm", description="'minilm' (shipped all-MiniLM-L6-v2) or a local Hugging Face model folder"
+    )
     max_length: int = Field(512, ge=8, description="tokens per (intent, trajectory) input; longer ones are cut")
     pooling: Literal["auto", "mean", "cls", "last"] = Field(
         "auto", description="auto = [CLS] for encoders, last token for decoders"
@@ -66,7 +68,9 @@ class TrainRMConfig(StageConfig):
         None, description="LoRA adapters for large decoders, e.g. {r = 64, alpha = 16}; None trains all weights"
     )
     device: str | None = Field(None, description="torch device; None = CPU (or what Accelerate picks)")
-    train: RewardConfig = Field(default_factory=RewardConfig, description="trainer settings (output_dir is the run folder)")
+    train: RewardConfig = Field(
+        default_factory=RewardConfig, description="trainer settings (output_dir is the run folder)"
+    )
 
 
 class EvalRMConfig(StageConfig):
@@ -81,7 +85,9 @@ class EvalRMConfig(StageConfig):
     cross_domain: bool = Field(
         False, description="also train a fresh model per env and test it on the other envs (needs 2+ envs)"
     )
-    cross_domain_backbone: str | None = Field(None, description="backbone of those fresh models; None = the model's own")
+    cross_domain_backbone: str | None = Field(
+        None, description="backbone of those fresh models; None = the model's own"
+    )
     cross_domain_train: RewardConfig = Field(
         default_factory=lambda: RewardConfig(progress=False), description="trainer settings of those fresh models"
     )
@@ -279,7 +285,10 @@ def eval_rm(cfg: EvalRMConfig) -> tuple[dict[str, Any], Path]:
             sub = preference_metrics(
                 chosen[unseen], rejected[unseen], [sources[i] for i in unseen], [envs[i] for i in unseen], bins=cfg.bins
             )
-            report["cross_domain"] = {"envs": sorted({envs[i] for i in unseen}), **{k: sub[k] for k in ("n", "accuracy", "mean_margin")}}
+            report["cross_domain"] = {
+                "envs": sorted({envs[i] for i in unseen}),
+                **{k: sub[k] for k in ("n", "accuracy", "mean_margin")},
+            }
 
     if cfg.cross_domain:
         from agentcritic.rm.evaluation import cross_domain_matrix

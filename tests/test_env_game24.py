@@ -262,3 +262,17 @@ def test_expert_gives_up_only_when_no_path_remains(env: Game24Env) -> None:
     env.reset(task_id="900")
     env.step("10 - 4 = 6")
     assert env.expert_action() is not None
+
+
+def test_reward_model_text_hides_the_verdict_but_keeps_the_steps(env: Game24Env) -> None:
+    from agentcritic.agents import ExpertAgent, rollout
+    from agentcritic.types import Step, Trajectory
+
+    traj = rollout(env, ExpertAgent(), _task((3, 3, 8, 8)))
+    assert traj.success and traj.steps[-1].observation.startswith("Correct:")
+    text = env.render_for_rm(traj)
+    assert "Correct" not in text and text.endswith("Observation: Answer submitted.")
+    assert f"Action: {traj.steps[-1].action}" in text  # the answer line itself stays
+    assert envs.rm_steps_text(traj) == text.split("\n", 1)[1]  # the same text without the intent line
+    wrong = Trajectory("game24", "1", "x", [Step("Answer: 8 * 3 = 24", "Wrong answer: it uses the numbers 3 8")])
+    assert "Wrong" not in envs.rm_steps_text(wrong)

@@ -232,3 +232,14 @@ def test_auroc_matches_the_pair_count_definition_and_reliability_bins() -> None:
     rel = reliability([0.05, 0.15, 0.12, 0.95], [0, 1, 0, 1], bins=10)
     assert [b["count"] for b in rel["bins"]][:2] == [1, 2] and rel["bins"][9]["count"] == 1
     assert rel["bins"][1]["observed"] == 0.5 and rel["bins"][5]["mean_predicted"] is None
+
+
+def test_default_rendering_is_the_envs_reward_model_text(rm) -> None:
+    from agentcritic import envs
+
+    echo = Trajectory("shop", "t1", "buy it", [Step("search[red shoes]", "Instruction: [SEP] buy it [SEP] results")],
+                      None, None, {"first_observation": "Instruction: [SEP] buy it [SEP] search page"})
+    assert rm.render(echo) == envs.rm_steps_text(echo)
+    assert "buy it" not in rm.render(echo)  # the shop's echo of the instruction is dropped
+    unknown = Trajectory("not-registered", "t", "i", [Step("a", "o")])
+    assert rm.render(unknown) == "Action: a\nObservation: o"

@@ -204,16 +204,44 @@ class TextEnv:
     def trajectory_meta(self) -> dict[str, Any]:
         return {"first_observation": self.first_observation, "seed": self.seed}
 
+    @classmethod
+    def rm_observation(cls, observation: str, last: bool) -> str:
+        """An observation as a reward model reads it (``last``: the episode's final one).
+
+        Envs override this to drop what would let a reward model read the verdict instead of
+        judging the trajectory (game24's "Correct"), or text every page repeats (the shop's echo
+        of the instruction). Class-level, so trajectories render without building an env.
+        """
+        return observation
+
+    @classmethod
+    def rm_blocks(cls, trajectory: Trajectory) -> tuple[str | None, list[str]]:
+        """The first-observation line (None when there is none) and one block per step."""
+        first = None
+        if trajectory.first_observation:
+            first = f"Observation: {cls.rm_observation(trajectory.first_observation, not trajectory.steps)}"
+        last = len(trajectory.steps) - 1
+        steps = [
+            f"Action: {s.action}\nObservation: {cls.rm_observation(s.observation, i == last)}"
+            for i, s in enumerate(trajectory.steps)
+        ]
+        return first, steps
+
+    @classmethod
+    def rm_steps_text(cls, trajectory: Trajectory) -> str:
+        """The trajectory part of :meth:`render_for_rm` (first observation, then actions and
+        observations): the text a reward model reads beside the intent."""
+        first, steps = cls.rm_blocks(trajectory)
+        return "\n".join(([first] if first else []) + steps)
+
     def render_for_rm(self, trajectory: Trajectory, max_chars: int | None = None) -> str:
         """The text a reward model reads: the intent first, then actions and observations.
 
         Too long for ``max_chars``: keep the intent, the first observation and as many of the last
         steps as fit, and mark the cut.
         """
-        head = [f"Instruction: {trajectory.instruction}"]
-        if trajectory.first_observation:
-            head.append(f"Observation: {trajectory.first_observation}")
-        steps = [f"Action: {s.action}\nObservation: {s.observation}" for s in trajectory.steps]
+        first, steps = type(self).rm_blocks(trajectory)
+        head = [f"Instruction: {trajectory.instruction}"] + ([first] if first else [])
         full = "\n".join(head + steps)
         if max_chars is None or len(full) <= max_chars:
             return full

@@ -298,6 +298,19 @@ class Game24Env(TextEnv):
     def _extra_info(self) -> dict[str, object]:
         return {"numbers_left": [str(n.value) for n in self._nodes]}
 
+    # ----------------------------------------------------------------- reward-model text
+    #: what a reward model reads in place of the env's verdict on an answer line
+    RM_ANSWER_OBSERVATION = "Answer submitted."
+
+    @classmethod
+    def rm_observation(cls, observation: str, last: bool) -> str:
+        """The verdict on an answer ("Correct: …" / "Wrong answer: …") is hidden: the reward model
+        must judge the steps and the expression itself, or planning with it would be planning with
+        the env's own reward."""
+        if observation.startswith(("Correct:", "Wrong answer:")):
+            return cls.RM_ANSWER_OBSERVATION
+        return observation
+
     # ----------------------------------------------------------------- helpers
     def _values(self) -> tuple[Fraction, ...]:
         return tuple(n.value for n in self._nodes)

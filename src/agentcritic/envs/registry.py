@@ -6,6 +6,7 @@ import importlib
 from typing import Any
 
 from agentcritic.envs.base import EnvError, TextEnv
+from agentcritic.types import Trajectory
 
 _REGISTRY: dict[str, str] = {
     "game24": "agentcritic.envs.game24:Game24Env",
@@ -32,6 +33,14 @@ def env_class(name: str) -> type[TextEnv]:
         raise EnvError(f"unknown env {name!r}; registered envs are {names()}")
     module, _, attr = _REGISTRY[name].partition(":")
     return getattr(importlib.import_module(module), attr)
+
+
+def rm_steps_text(trajectory: Trajectory) -> str:
+    """A trajectory's text for a reward model, rendered the way its env renders it (see
+    :meth:`TextEnv.rm_steps_text`), without building the env; an env that is not registered here
+    gets the plain rendering."""
+    cls = env_class(trajectory.env) if trajectory.env in _REGISTRY else TextEnv
+    return cls.rm_steps_text(trajectory)
 
 
 def make(name: str, **kwargs: Any) -> TextEnv:

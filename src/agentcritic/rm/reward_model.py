@@ -4,8 +4,10 @@ A reward model is a Hugging Face ``*ForSequenceClassification`` with one output 
 :mod:`agentcritic.rm.backbone` for why) plus the text machinery that turns an (intent, trajectory)
 pair into model input the same way at training, scoring and serving time:
 
-- the trajectory is rendered by ``render`` (default :func:`agentcritic.export.render_steps`: first
-  observation, then ``Action:``/``Observation:`` lines; an env's ``render_for_rm`` works too);
+- the trajectory is rendered by ``render`` (default :func:`agentcritic.envs.rm_steps_text`: the
+  trajectory part of its env's ``render_for_rm`` — first observation, then ``Action:``/
+  ``Observation:`` lines, with what the env hides from reward models removed, such as game24's
+  verdict on the answer); models saved with the older plain rendering (``"steps"``) keep it;
 - encoders read the pair as a text pair ``[CLS] intent [SEP] trajectory [SEP]``; decoders read
   ``"Instruction: {intent}\\n" + trajectory`` and pool the last token;
 - too long for ``max_length`` *tokens*: keep the intent (capped at a quarter of the budget), the
@@ -29,6 +31,7 @@ from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 
+from agentcritic.envs.registry import rm_steps_text
 from agentcritic.export import render_steps
 from agentcritic.rm.backbone import (
     DEFAULT_BACKBONE,
@@ -64,7 +67,7 @@ class TextSettings:
     cut_marker: str = "[... {n} earlier steps cut ...]"
     max_intent_fraction: float = 0.25
     max_head_fraction: float = 0.34
-    render: str = "steps"
+    render: str = "env"
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TextSettings:
@@ -254,8 +257,10 @@ class ScoringModel:
         if render is not None:
             self.render = render
             self.settings.render = getattr(render, "__name__", "custom")
-        else:
+        elif settings.render in ("steps", "render_steps"):
             self.render = render_steps
+        else:
+            self.render = rm_steps_text
         self.fitter = TextFitter(tokenizer, settings)
         self.model.eval()
 
@@ -538,7 +543,7 @@ class ScoringModel:
             model = AutoModelForSequenceClassification.from_pretrained(str(path), **kwargs)
         tokenizer = load_tokenizer(path)
         settings = TextSettings.from_dict(doc.get("text", {}))
-        if render is None and settings.render not in ("steps", "render_steps"):
+        if render is None and settings.render not in ("env", "rm_steps_text", "steps", "render_steps"):
             log.warning(
                 "%s was trained with the renderer %r; pass render=... to score Trajectory objects the same way",
                 path,

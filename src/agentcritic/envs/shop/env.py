@@ -43,7 +43,6 @@ from __future__ import annotations
 import math
 import operator
 import re
-from dataclasses import replace
 from typing import Any
 
 from agentcritic.envs.base import StepOutcome, TextEnv
@@ -310,10 +309,7 @@ class ShopEnv(TextEnv):
         return meta
 
     # ------------------------------------------------------------------ reward-model text
-    def render_for_rm(self, trajectory: Trajectory, max_chars: int | None = None) -> str:
-        """Base rendering with the instruction echoed by every page removed."""
-        steps = [replace(s, observation=_ECHO.sub("", s.observation, count=1)) for s in trajectory.steps]
-        meta = dict(trajectory.meta)
-        if "first_observation" in meta:
-            meta["first_observation"] = _ECHO.sub("", str(meta["first_observation"]), count=1)
-        return super().render_for_rm(replace(trajectory, steps=steps, meta=meta), max_chars)
+    @classmethod
+    def rm_observation(cls, observation: str, last: bool) -> str:
+        """The page without the instruction that every page echoes."""
+        return _ECHO.sub("", observation, count=1)

@@ -90,7 +90,7 @@ STAGE_KINDS: dict[str, StageKind] = {
                               "agentcritic.helper.helper_trainer:run_train_helper", paths=("data", "prm"),
                               description="table -> budgeted DP labels -> helper model"),
     "eval-helper": StageKind("agentcritic.helper.helper_config:EvalHelperConfig",
-                             "agentcritic.helper.evaluation:run_eval_helper", paths=("data", "prm", "helper"),
+                             "agentcritic.helper.evaluate_helper:run_eval_helper", paths=("data", "prm", "helper"),
                              description="success vs help used per budget, helper against baselines"),
 }
 

@@ -298,7 +298,7 @@ def run_pipeline(
             start = time.perf_counter()
             resolved = resolve_paths(config, kind.paths, run_dir)
             # Library stage functions take (config, out); the pipeline's own runners also get the run folder.
-            takes_run = len(inspect.signature(runner).parameters) >= 3
+            takes_run = "run_dir" in inspect.signature(runner).parameters
             summary = (runner(resolved, run_dir / spec.name, run_dir) if takes_run
                        else runner(resolved, run_dir / spec.name)) or {}
             summary = _scalars(summary)

@@ -48,7 +48,7 @@ def test_config_errors_name_the_field() -> None:
         validate(EvalConfig, {"methods": [{"method": "mcts"}]})
     with pytest.raises(ConfigError, match=r"labels \['X'\] appear twice"):
         validate(EvalConfig, {"methods": [{"method": "greedy", "label": "X"}, {"method": "sampling", "label": "X"}]})
-    with pytest.raises(ConfigError, match=r"field 'envs'.*unknown env"):
+    with pytest.raises(ConfigError, match=r"field 'envs.0'.*unknown env 'chess'"):
         validate(EvalConfig, {"envs": ["chess"], "methods": [{"method": "greedy"}]})
     with pytest.raises(ConfigError, match=r"field 'target'.*needs rm ="):
         validate(EvalConfig, {"target": {"kind": "rm"}})

@@ -9,15 +9,39 @@ from __future__ import annotations
 import re
 import tomllib
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 M = TypeVar("M", bound=BaseModel)
 
 
 class ConfigError(ValueError):
     """A config file or override that cannot be used; the message says where and why."""
+
+
+def known_env(name: str) -> str:
+    """``name`` if it is a registered env, else an error listing the registered ones."""
+    from agentcritic.envs import names
+
+    if name not in names():
+        raise ValueError(f"unknown env {name!r}; registered envs are {names()}")
+    return name
+
+
+def known_policy(name: str) -> str:
+    """``name`` if it is a known policy (see :data:`agentcritic.agents.POLICIES`), else an error."""
+    from agentcritic.agents import POLICIES
+
+    if name not in POLICIES:
+        raise ValueError(f"unknown policy {name!r}; valid policies are {list(POLICIES)}")
+    return name
+
+
+#: a config field holding a registered env's name
+EnvName = Annotated[str, AfterValidator(known_env)]
+#: a config field holding a policy's name
+PolicyName = Annotated[str, AfterValidator(known_policy)]
 
 
 class StageConfig(BaseModel):
@@ -29,9 +53,9 @@ class StageConfig(BaseModel):
 class RolloutConfig(StageConfig):
     """Roll a policy out over a split of an env into a run folder."""
 
-    env: str = Field(description="registered env name (see `agentcritic envs`)")
+    env: EnvName = Field(description="registered env name (see `agentcritic envs`)")
     env_kwargs: dict[str, Any] = Field(default_factory=dict, description="keyword arguments for envs.make")
-    policy: str = Field("expert", description="expert | random | smollm2 | hf | openai | llamacpp")
+    policy: PolicyName = Field("expert", description="expert | random | smollm2 | hf | openai | llamacpp")
     mode: Literal["choose", "generate"] = Field("choose", description="LLM agents: score listed actions or write them")
     temperature: float = Field(0.0, ge=0.0, description="LLM agents: 0 = greedy")
     few_shot: bool = Field(True, description="LLM agents: show the expert's episode on a training task")
@@ -43,24 +67,6 @@ class RolloutConfig(StageConfig):
     max_steps: int | None = Field(None, ge=1, description="override the env's step limit")
     workers: int = Field(1, ge=1, description="parallel worker processes")
     executor: Literal["pool", "ray"] = Field("pool", description="local process pool or Ray")
-
-    @field_validator("policy")
-    @classmethod
-    def _known_policy(cls, name: str) -> str:
-        from agentcritic.agents import POLICIES
-
-        if name not in POLICIES:
-            raise ValueError(f"unknown policy {name!r}; valid policies are {list(POLICIES)}")
-        return name
-
-    @field_validator("env")
-    @classmethod
-    def _known_env(cls, name: str) -> str:
-        from agentcritic.envs import names
-
-        if name not in names():
-            raise ValueError(f"unknown env {name!r}; registered envs are {names()}")
-        return name
 
 
 def parse_override(text: str) -> tuple[list[str], Any]:

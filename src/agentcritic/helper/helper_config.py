@@ -7,26 +7,10 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
-from agentcritic.config import StageConfig
+from agentcritic.config import EnvName, PolicyName, StageConfig
 from agentcritic.rm.reward_config import PRMConfig
 
 DEFAULT_P_GRID = [round(0.1 * i, 1) for i in range(11)]
-
-
-def _known_env(name: str) -> str:
-    from agentcritic.envs import names
-
-    if name not in names():
-        raise ValueError(f"unknown env {name!r}; registered envs are {names()}")
-    return name
-
-
-def _known_policy(name: str) -> str:
-    from agentcritic.agents import POLICIES
-
-    if name not in POLICIES:
-        raise ValueError(f"unknown policy {name!r}; valid policies are {list(POLICIES)}")
-    return name
 
 
 class InterventionConfig(StageConfig):
@@ -36,7 +20,7 @@ class InterventionConfig(StageConfig):
     name: str | None = Field(None, description="actor tag logged on helped steps (default: the kind)")
     cost: float = Field(1.0, ge=0.0, description="cost of one request (reported beside the count)")
     takeover: int = Field(1, ge=1, description="actions one request buys (1 = one-step help; k = k-step takeover)")
-    policy: str = Field("smollm2", description="model/search: the policy (smollm2 | hf | openai | llamacpp | …)")
+    policy: PolicyName = Field("smollm2", description="model/search: the policy (smollm2 | hf | openai | llamacpp | …)")
     mode: Literal["choose", "generate"] = Field("choose", description="model/search: score listed actions or write them")
     temperature: float = Field(0.0, ge=0.0, description="model/search: sampling temperature (search wants > 0)")
     few_shot: bool = Field(True, description="model/search: show the expert's episode on a training task")
@@ -46,15 +30,14 @@ class InterventionConfig(StageConfig):
     planner_params: dict[str, Any] = Field(default_factory=dict, description="search: the planner's parameters")
     reward_model: str | None = Field(None, description="search: folder of a saved RewardModel (none: the env's reward)")
 
-    _policy = field_validator("policy")(classmethod(lambda cls, v: _known_policy(v)))
 
 
 class CollectConfig(StageConfig):
     """``agentcritic collect``: rollouts that ask for help at random, at rates p over a grid."""
 
-    env: str = Field("household", description="registered env name (needs an expert for kind=expert)")
+    env: EnvName = Field("household", description="registered env name (needs an expert for kind=expert)")
     env_kwargs: dict[str, Any] = Field(default_factory=dict, description="keyword arguments for envs.make")
-    policy: str = Field("smollm2", description="base policy: smollm2 | hf | openai | llamacpp | random | expert")
+    policy: PolicyName = Field("smollm2", description="base policy: smollm2 | hf | openai | llamacpp | random | expert")
     mode: Literal["choose", "generate"] = Field("choose", description="LLM base policy: score listed actions or write them")
     temperature: float = Field(0.0, ge=0.0, description="LLM base policy: sampling temperature (0 = greedy)")
     few_shot: bool = Field(True, description="LLM base policy: show the expert's episode on a training task")
@@ -70,8 +53,6 @@ class CollectConfig(StageConfig):
     workers: int = Field(1, ge=1, description="parallel worker processes")
     executor: Literal["pool", "ray"] = Field("pool", description="local process pool or Ray")
 
-    _env = field_validator("env")(classmethod(lambda cls, v: _known_env(v)))
-    _policy = field_validator("policy")(classmethod(lambda cls, v: _known_policy(v)))
 
     @field_validator("p_grid")
     @classmethod
@@ -112,7 +93,7 @@ class EvalHelperConfig(StageConfig):
     data: str = Field(description="the collect run folder of the training tasks (the table, τ and rates fit on it)")
     prm: str = Field(description="a train-prm run folder (or a saved PRM folder)")
     helper: str | None = Field(None, description="a train-helper run folder (its helper is one of the methods)")
-    env: str | None = Field(None, description="env (default: the one the data was collected on)")
+    env: EnvName | None = Field(None, description="env (default: the one the data was collected on)")
     env_kwargs: dict[str, Any] | None = Field(None, description="env kwargs (default: those of the collection)")
     split: Literal["train", "dev", "test"] = Field("test", description="held-out split to evaluate on")
     limit: int | None = Field(None, ge=1, description="first N tasks of the split")

@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from agentcritic.config import StageConfig
+from agentcritic.config import EnvName, StageConfig
 
 NEGATIVE_SOURCES = ("edit", "llm_negative", "cross_policy", "truncate")
 GAME24_ERRORS = ("wrong_arithmetic", "missing_number", "invented_number", "broken_format")
@@ -15,7 +15,7 @@ GAME24_ERRORS = ("wrong_arithmetic", "missing_number", "invented_number", "broke
 class SynthConfig(StageConfig):
     """Explore → refine intents → negatives → filter, for one env, into one run folder."""
 
-    env: str = Field(description="registered env name: game24, shop, scienceworld, textworld …")
+    env: EnvName = Field(description="registered env name: game24, shop, scienceworld, textworld …")
     env_kwargs: dict[str, Any] = Field(default_factory=dict, description="keyword arguments for envs.make")
     tasks: int = Field(50, ge=1, description="training tasks (random intents) drawn from the env's train split")
     trajectories_per_task: int = Field(4, ge=0, description="explorer trajectories per task")
@@ -54,15 +54,6 @@ class SynthConfig(StageConfig):
     seed: int = Field(0, description="base seed of task draws, exploration and negatives")
     workers: int = Field(1, ge=1, description="parallel worker processes (explore, refine, negatives)")
     executor: Literal["pool", "ray"] = Field("pool", description="local process pool or Ray")
-
-    @field_validator("env")
-    @classmethod
-    def _known_env(cls, name: str) -> str:
-        from agentcritic.envs import names
-
-        if name not in names():
-            raise ValueError(f"unknown env {name!r}; registered envs are {names()}")
-        return name
 
     @field_validator("explorer")
     @classmethod

@@ -63,6 +63,8 @@ def test_score_in_several_batches_equals_one_batch(tiny_dir: Path) -> None:
     big = llm.load("hf", path=tiny_dir, score_batch_tokens=4096)
     a, b = small.score(MSGS, CANDS), big.score(MSGS, CANDS)
     assert max(abs(x - y) for x, y in zip(a, b)) < 1e-4
+    one_kv_copy = llm.load("hf", path=tiny_dir, score_kv_tokens=1)  # one candidate a batch
+    assert max(abs(x - y) for x, y in zip(one_kv_copy.score(MSGS, CANDS), b)) < 1e-4
 
 
 def test_score_is_the_sum_of_the_candidate_token_logprobs(lm) -> None:

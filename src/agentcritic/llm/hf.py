@@ -147,6 +147,9 @@ class HFLM(LM):
             :func:`agentcritic.llm.base.render_plain`) or ``"auto"`` (chat when the tokenizer has one).
         score_cache_size: entries kept in the (prompt, candidate) → log-prob LRU dict.
         score_batch_tokens: at most this many candidate tokens (padded) go through the model at once.
+        score_kv_tokens: at most this many prompt-cache rows (prompt tokens x candidates in a batch):
+            each candidate of a batch gets its own copy of the prompt's KV cache, so long prompts
+            (a shop page history) take fewer candidates a batch; this bounds the memory of ``score``.
         device: a torch device (default CPU).
     """
 
@@ -154,6 +157,7 @@ class HFLM(LM):
 
     def __init__(self, path: str | Path, *, gguf_file: str | None = None, threads: int | None = None,
                  template: str = "auto", score_cache_size: int = 65536, score_batch_tokens: int = 512,
+                 score_kv_tokens: int = 8192,
                  device: str = "cpu", cache_dir: str | Path | None = None) -> None:
         super().__init__()
         _offline()
@@ -185,6 +189,7 @@ class HFLM(LM):
             raise LLMError(f"{path} has no chat template; use template='plain'")
         self.template = "chat" if (template == "chat" or (template == "auto" and has_chat)) else "plain"
         self.score_batch_tokens = max(1, int(score_batch_tokens))
+        self.score_kv_tokens = max(1, int(score_kv_tokens))
         self._scores = LRUCache(score_cache_size)
         self._lock = threading.RLock()
         self._prompt_kv: tuple[tuple[int, ...], Any, torch.Tensor] | None = None
@@ -320,7 +325,8 @@ class HFLM(LM):
         while start < len(order):
             # Grow the batch while the padded size stays within the token budget.
             end = start + 1
-            while end < len(order) and (end + 1 - start) * len(cands[order[end]]) <= self.score_batch_tokens:
+            while (end < len(order) and (end + 1 - start) * len(cands[order[end]]) <= self.score_batch_tokens
+                   and (end + 1 - start) * p <= self.score_kv_tokens):
                 end += 1
             batch = [cands[i] for i in order[start:end]]
             for j, v in zip(order[start:end], self._score_batch(past, next_logp, p, batch)):

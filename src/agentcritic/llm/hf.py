@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import copy
 import importlib.util
+import inspect
 import json
 import logging
 import os
@@ -196,6 +197,8 @@ class HFLM(LM):
         #: prompt tokens whose KV came from the previous prompt instead of a forward pass
         self.prefix_tokens_reused = 0
         self._eos_ids = self._find_eos_ids()
+        # transformers renamed the forward's past_key_values to cache (5.2x); pass whichever it takes
+        self._cache_arg = "cache" if "cache" in inspect.signature(self.model.forward).parameters else "past_key_values"
         self._pad_id = (self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None
                         else self._eos_ids[0] if self._eos_ids else 0)
 
@@ -309,11 +312,12 @@ class HFLM(LM):
                 except Exception:  # noqa: BLE001 - a cache type without crop: run the whole prompt
                     past, start = None, 0
         ids = torch.tensor([prompt_ids[start:]], device=self.device)
-        out = self.model(input_ids=ids, past_key_values=past, use_cache=True, logits_to_keep=1)
+        out = self.model(input_ids=ids, use_cache=True, logits_to_keep=1, **{self._cache_arg: past})
         next_logp = torch.log_softmax(out.logits[0, -1].double(), dim=-1)
         self.prefix_tokens_reused += start
-        self._prompt_kv = (key, out.past_key_values, next_logp)
-        return out.past_key_values, next_logp
+        cache = _output_cache(out)
+        self._prompt_kv = (key, cache, next_logp)
+        return cache, next_logp
 
     @torch.inference_mode()
     def _score_with_prompt_cache(self, prompt_ids: list[int], cands: list[list[int]]) -> list[float]:
@@ -346,7 +350,7 @@ class HFLM(LM):
         kv = copy.deepcopy(past)  # the forward pass appends to the cache; keep the prompt's intact
         kv.batch_repeat_interleave(b)
         logits = self.model(input_ids=ids, attention_mask=mask, position_ids=positions,
-                            past_key_values=kv, use_cache=True).logits.double()
+                            use_cache=True, **{self._cache_arg: kv}).logits.double()
         # Token j of a candidate is predicted at position j-1 of the batch (j >= 1) and by the
         # prompt's last position (j = 0). Log-softmax runs in float64 (here and in the naive path):
         # a float32 sum over a 50k vocabulary is off by ~1e-5 per token, which adds up.
@@ -460,6 +464,12 @@ class HFLM(LM):
 
     def close(self) -> None:
         self.clear_cache()
+
+
+def _output_cache(out: Any) -> Any:
+    """The KV cache a forward pass returned, under either of transformers' names for it."""
+    cache = getattr(out, "cache", None)
+    return cache if cache is not None else out.past_key_values
 
 
 #: shared head (tokens) below which a prompt is run whole rather than continued from the last one

@@ -43,6 +43,7 @@ def test_splits_are_listed_and_disjoint(env: TextEnv) -> None:
     for split in ("train", "dev", "test"):
         ids = env.task_ids(split)
         assert ids, f"{env.name}: split {split} is empty"
+        assert env.task_ids(split, limit=3) == ids[:3]
         assert all(isinstance(t, str) for t in ids)
         for t in ids:
             assert t not in seen, f"{env.name}: task {t} is in both {seen[t]} and {split}"

@@ -19,11 +19,9 @@ def episode_jobs(config: RolloutConfig, stage: str = "rollouts") -> list[Episode
 
     env = envs.make(config.env, **env_kwargs(config))
     try:
-        tasks = env.task_ids(config.split)
+        tasks = env.task_ids(config.split, limit=config.limit)
     finally:
         env.close()
-    if config.limit:
-        tasks = tasks[: config.limit]
     jobs = []
     for task in tasks:
         for sample in range(config.samples):

@@ -82,10 +82,12 @@ class TextEnv:
         return {}
 
     # ----------------------------------------------------------------- public API
-    def task_ids(self, split: str = "test") -> list[str]:
+    def task_ids(self, split: str = "test", limit: int | None = None) -> list[str]:
+        """The split's task ids in their fixed order; ``limit``: the first N of them."""
         if split not in self.splits:
             raise EnvError(f"{self.name}: unknown split {split!r}; valid splits are {list(self.splits)}")
-        return list(self._task_ids(split))
+        ids = list(self._task_ids(split))
+        return ids[:limit] if limit else ids
 
     def all_task_ids(self) -> set[str]:
         # Splits are fixed for an instance, so the union is built once (reset checks every id).

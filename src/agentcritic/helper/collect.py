@@ -36,11 +36,9 @@ def collect_jobs(config: CollectConfig) -> list[EpisodeJob]:
 
     env = envs.make(config.env, **_env_kwargs(config))
     try:
-        tasks = env.task_ids(config.split)
+        tasks = env.task_ids(config.split, limit=config.limit)
     finally:
         env.close()
-    if config.limit:
-        tasks = tasks[: config.limit]
     jobs = []
     for task in tasks:
         for p in config.p_grid:

@@ -290,7 +290,7 @@ def run_eval_helper(config: EvalHelperConfig, out: str | Path, progress: bool = 
         return make_agent(collect["policy"], seed=seed, **policy_kwargs)
 
     intervention = make_intervention(InterventionConfig(**collect["intervention"]))
-    tasks = env.task_ids(config.split)[: config.limit] if config.limit else env.task_ids(config.split)
+    tasks = env.task_ids(config.split, limit=config.limit)
     shard = store.shard(STAGE)
     try:
         rows = run_method_episodes(env, agent_for, intervention, tasks, config.methods, config.budgets, factory,

@@ -154,18 +154,8 @@ torch = pytest.importorskip("torch")
 
 
 @pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
+def _one_thread(one_torch_thread):
     yield
-    torch.set_num_threads(old)
-
-
-@pytest.fixture(scope="module")
-def tiny_bert(tmp_path_factory):
-    from agentcritic.rm.backbone import make_tiny_backbone
-
-    return make_tiny_backbone(tmp_path_factory.mktemp("tiny") / "bert", "bert")
 
 
 def test_evaluation_numbers_equal_a_direct_computation(tiny_bert) -> None:

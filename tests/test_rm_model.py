@@ -20,17 +20,8 @@ from agentcritic.types import Step, Trajectory  # noqa: E402
 
 
 @pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    # tiny models on a shared 2-core machine: one thread avoids OpenMP spinning against other jobs
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
+def _one_thread(one_torch_thread):
     yield
-    torch.set_num_threads(old)
-
-
-@pytest.fixture(scope="module")
-def tiny_bert(tmp_path_factory):
-    return make_tiny_backbone(tmp_path_factory.mktemp("tiny") / "bert", "bert")
 
 
 @pytest.fixture(scope="module")

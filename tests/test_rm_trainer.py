@@ -35,16 +35,8 @@ ITEMS = ["shoes", "shirt", "bag", "hat", "lamp"]
 
 
 @pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
+def _one_thread(one_torch_thread):
     yield
-    torch.set_num_threads(old)
-
-
-@pytest.fixture(scope="module")
-def tiny_bert(tmp_path_factory):
-    return make_tiny_backbone(tmp_path_factory.mktemp("tiny") / "bert", "bert")
 
 
 def episode(item: str, color: str, finish: bool = True, extra: int = 0) -> Trajectory:

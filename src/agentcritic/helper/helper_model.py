@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from agentcritic.rm.backbone import BackboneError, LoraSettings, is_peft, load_tokenizer
+from agentcritic.rm.backbone import BackboneError, LoraSettings, apply_lora, is_peft, load_tokenizer
 from agentcritic.rm.reward_model import (
     SETTINGS_FILE,
     Feature,
@@ -166,7 +166,7 @@ class HelperLM(ScoringModel):
         with _quiet_transformers():
             model = AutoModelForCausalLM.from_pretrained(str(path))
         lora = LoraSettings(r=16, alpha=32) if lora is None else lora
-        model = _apply_causal_lora(model, lora)
+        model = apply_lora(model, lora, task="CAUSAL_LM")
         self._base_name = str(backbone)
         self._base_path = path
         self.answer_ids = _answer_ids(tokenizer)
@@ -278,23 +278,6 @@ class HelperLM(ScoringModel):
 
 def _lora_dict(lora: LoraSettings | dict[str, Any]) -> dict[str, Any]:
     return lora.to_dict() if isinstance(lora, LoraSettings) else dict(lora)
-
-
-def _apply_causal_lora(model: Any, lora: LoraSettings | dict[str, Any]) -> Any:
-    try:
-        from peft import LoraConfig, TaskType, get_peft_model
-    except ImportError as exc:  # pragma: no cover - depends on the extra
-        raise BackboneError("the smollm2-lora helper needs peft: pip install 'agentcritic[lora]'") from exc
-    if isinstance(lora, dict):
-        lora = LoraSettings(**lora)
-    cfg = LoraConfig(
-        task_type=TaskType.CAUSAL_LM,
-        r=lora.r,
-        lora_alpha=lora.alpha,
-        lora_dropout=lora.dropout,
-        target_modules=lora.target_modules,
-    )
-    return get_peft_model(model, cfg)
 
 
 # ----------------------------------------------------------------------------------- the decider

@@ -291,8 +291,9 @@ def load_backbone(
     return model, tokenizer, info
 
 
-def apply_lora(model: Any, lora: LoraSettings | dict[str, Any]) -> Any:
-    """Wrap ``model`` with LoRA adapters; the classification head stays fully trainable."""
+def apply_lora(model: Any, lora: LoraSettings | dict[str, Any], task: str = "SEQ_CLS") -> Any:
+    """Wrap ``model`` with LoRA adapters. ``task`` is peft's task type: ``"SEQ_CLS"`` (the
+    classification head stays fully trainable) or ``"CAUSAL_LM"`` (a language-model head)."""
     try:
         from peft import LoraConfig, TaskType, get_peft_model
     except ImportError as exc:  # pragma: no cover - depends on the extra
@@ -300,7 +301,7 @@ def apply_lora(model: Any, lora: LoraSettings | dict[str, Any]) -> Any:
     if isinstance(lora, dict):
         lora = LoraSettings(**lora)
     cfg = LoraConfig(
-        task_type=TaskType.SEQ_CLS,
+        task_type=getattr(TaskType, task),
         r=lora.r,
         lora_alpha=lora.alpha,
         lora_dropout=lora.dropout,

@@ -2,13 +2,18 @@
 
     .venv/bin/python benchmarks/bench_rm_train.py [--pairs 512] [--eval-pairs 128] [--batch-size 16]
         [--max-length 256] [--epochs 1] [--trl-variants tuned,defaults] [--threads N] [--bf16]
-        [--ours-freeze 0|none] [--json FILE]
+        [--ours-freeze 0|none] [--share on,off] [--data PREFS.jsonl ...] [--json FILE]
 
 Both trainers get the same backbone (all-MiniLM-L6-v2 as ``AutoModelForSequenceClassification``
 for TRL), the same preference pairs, batch size, max length, epochs, learning rate, seed and
 threads, in one process, one after the other. Data: synthetic but env-like preference pairs (a
 WebShop-like shop, 70 %, and Game of 24, 30 %), with the negative sources the synthesis stage
 makes (``edit:option``, ``edit:product``, ``cross_policy``, ``truncate``, ``llm_negative``).
+``--data`` trains on real ``preferences.jsonl`` files from ``agentcritic synthesize`` instead:
+whole positives (a positive with all its negatives) are drawn until ``--pairs`` / ``--eval-pairs``
+are reached, train and held-out apart by intent, so the sharing structure of real data is kept.
+``--share on,off`` runs our trainer with and without ``share_texts`` (the pairs of one positive
+batched together, each distinct input encoded once per batch).
 
 TRL (``trl.RewardTrainer``) reads text rows (``prompt``, ``chosen``, ``rejected``): we give it
 the very texts our model reads (intent + the trajectory, already cut to ``max_length`` tokens by
@@ -238,6 +243,34 @@ def make_game24_preferences(n: int, seed: int) -> list[Preference]:
     return out
 
 
+def load_synthesized(paths: list[str], n_train: int, n_eval: int, seed: int) -> tuple[list, list]:
+    """Whole positives from synthesized preference files, train and held-out disjoint by intent."""
+    from agentcritic.rm.evaluation import read_preferences
+
+    units: dict[tuple, list[Preference]] = {}
+    for path in paths:
+        for pref in read_preferences(path):
+            key = (pref.intent, json.dumps(pref.chosen.to_dict(), sort_keys=True))
+            units.setdefault(key, []).append(pref)
+    by_intent: dict[str, list[list[Preference]]] = {}
+    for (intent, _), prefs in units.items():
+        by_intent.setdefault(intent, []).append(prefs)
+    intents = sorted(by_intent)
+    random.Random(seed).shuffle(intents)
+    train: list[Preference] = []
+    evals: list[Preference] = []
+    for intent in intents:
+        side = evals if len(evals) < n_eval else train
+        if side is train and len(train) >= n_train:
+            break
+        for prefs in by_intent[intent]:
+            side.extend(prefs)
+    if len(train) < n_train:
+        raise SystemExit(f"--data holds {len(train) + len(evals)} pairs; fewer than --pairs + --eval-pairs")
+    random.Random(seed).shuffle(train)
+    return train, evals
+
+
 def make_preferences(n: int, seed: int, shop_share: float = 0.7) -> list[Preference]:
     """``n`` env-like pairs: ``shop_share`` from the shop, the rest Game of 24, shuffled."""
     n_shop = int(round(n * shop_share))
@@ -247,7 +280,7 @@ def make_preferences(n: int, seed: int, shop_share: float = 0.7) -> list[Prefere
 
 
 # ----------------------------------------------------------------------------------- runs
-def run_ours(train, evals, args, freeze: str = "0") -> dict:
+def run_ours(train, evals, args, freeze: str = "0", share: bool = True) -> dict:
     from agentcritic.rm import RewardConfig, RewardModel, RewardTrainer
 
     rm = RewardModel("minilm", max_length=args.max_length, pooling=args.pooling, seed=args.seed)
@@ -269,6 +302,7 @@ def run_ours(train, evals, args, freeze: str = "0") -> dict:
         freeze_layers=int(freeze) if freeze.isdigit() else 0,
         mixed_precision="bf16" if args.bf16 else "no",
         group_by_length=not args.no_group,
+        share_texts=share,
     )
     t0, c0 = time.perf_counter(), time.process_time()
     trainer = RewardTrainer(rm, cfg, train, eval_dataset=[])
@@ -386,6 +420,8 @@ def main() -> None:
         action="store_true",
         help="bf16 autocast for both (fast on CPUs with avx512_bf16 or AMX; TRL's default)",
     )
+    ap.add_argument("--share", default="on", help="comma list: on / off (our share_texts)")
+    ap.add_argument("--data", nargs="+", default=None, help="synthesized preferences.jsonl files to train on")
     ap.add_argument("--json", default=None, help="also write the results here")
     args = ap.parse_args()
 
@@ -403,14 +439,18 @@ def main() -> None:
         pass
     if args.threads:
         torch.set_num_threads(args.threads)
-    train = make_preferences(args.pairs, args.seed)
-    evals = make_preferences(args.eval_pairs, args.seed + 1000)
+    if args.data:
+        train, evals = load_synthesized(args.data, args.pairs, args.eval_pairs, args.seed)
+    else:
+        train = make_preferences(args.pairs, args.seed)
+        evals = make_preferences(args.eval_pairs, args.seed + 1000)
     print(
         f"machine: {platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
         f"{torch.get_num_threads()} threads, load average {os.getloadavg()[0]:.1f}"
     )
     print(
-        f"data: {len(train)} train pairs, {len(evals)} held-out pairs (shop 70% / game24 30%); "
+        f"data: {len(train)} train pairs, {len(evals)} held-out pairs "
+        f"({', '.join(args.data) if args.data else 'generated: shop 70% / game24 30%'}); "
         f"MiniLM-L6, batch {args.batch_size}, max length {args.max_length}, {args.epochs} epoch(s), lr {args.lr}\n",
         flush=True,
     )
@@ -428,9 +468,14 @@ def main() -> None:
             Path(args.json).write_text(json.dumps({"args": vars(args), "results": results}, indent=2))
 
     rm = None
-    for freeze in [x.strip() for x in args.ours_freeze.split(",") if x.strip() and x.strip() != "none"]:
+    ours_variants = [
+        (freeze, share == "on")
+        for freeze in [x.strip() for x in args.ours_freeze.split(",") if x.strip() and x.strip() != "none"]
+        for share in [x.strip() for x in args.share.split(",") if x.strip()]
+    ]
+    for freeze, share in ours_variants:
         load = os.getloadavg()[0]
-        ours = run_ours(train, evals, args, freeze)
+        ours = run_ours(train, evals, args, freeze, share)
         model = ours["model"]
         c = model.score([(p.intent, p.chosen) for p in evals], batch_size=64)
         r = model.score([(p.intent, p.rejected) for p in evals], batch_size=64)
@@ -439,6 +484,7 @@ def main() -> None:
         label += ", no length grouping" if args.no_group else ""
         label += ", single text segment" if args.single_text else ""
         label += ", bf16" if args.bf16 else ""
+        label += "" if share else ", share_texts off"
         label += {"0": ", defaults)", "emb": ", token embeddings frozen)"}.get(
             freeze, f", embeddings + first {freeze} layers frozen)"
         )

@@ -205,6 +205,67 @@ def test_length_grouped_batches_are_deterministic_and_cover_everything() -> None
     assert spread < 0.2 * random_spread  # little padding inside a batch
 
 
+def test_units_keep_items_of_one_unit_together_and_no_units_means_one_item_each() -> None:
+    lengths = [random.Random(i).randint(5, 500) for i in range(240)]
+    units = [i // 4 for i in range(240)]  # 60 units of 4 items (a positive with four negatives)
+    batches = length_grouped_batches(lengths, 16, seed=1, epoch=0, units=units)
+    assert sorted(i for b in batches for i in b) == list(range(240))
+    assert all(len(b) == 16 for b in batches)
+    split = sum(len({units[i] for i in b} & {units[i] for i in c}) for b in batches for c in batches if b is not c)
+    assert split == 0  # 4 divides 16: no unit is cut in two by a batch boundary
+    singletons = length_grouped_batches(lengths, 16, seed=1, epoch=0, units=list(range(240)))
+    assert singletons == length_grouped_batches(lengths, 16, seed=1, epoch=0)
+
+
+def shared_positive_preferences(n_positives: int, negatives: int, seed: int) -> list[Preference]:
+    """Each positive appears in ``negatives`` pairs (an edit, a truncation, ...), as synthesis makes them."""
+    rng = random.Random(seed)
+    out = []
+    for k in range(n_positives):
+        color, item = rng.choice(COLORS), rng.choice(ITEMS)
+        intent = f"i want a {color} {item} (#{k})"
+        good = episode(item, color, extra=k % 3)
+        others = [c for c in COLORS if c != color]
+        for j in range(negatives):
+            bad = episode(item, others[j], extra=k % 3) if j else episode(item, color, finish=False, extra=k % 3)
+            out.append(Preference(intent, good, bad, "edit:option" if j else "truncate"))
+    return out
+
+
+def test_shared_texts_give_the_same_loss_and_gradient_with_fewer_rows(tiny_bert, monkeypatch) -> None:
+    prefs = shared_positive_preferences(4, 3, seed=0)  # 12 pairs, 4 + 12 = 16 distinct inputs of 24
+    grads, losses, rows = {}, {}, {}
+    for share in (True, False):
+        rm = RewardModel(tiny_bert, max_length=64, seed=0)
+        trainer = RewardTrainer(rm, RewardConfig(share_texts=share, eval_fraction=0.0, progress=False), prefs)
+        items = trainer._featurize(trainer.train_data)
+        seen = []
+        collate = rm.collate
+        monkeypatch.setattr(rm, "collate", lambda feats, device=None, _c=collate: seen.append(len(feats)) or _c(feats, device))
+        net = rm.scorer
+        net.eval()  # no dropout (the trainer's default), so equal inputs give equal rewards
+        net.zero_grad()
+        loss, _ = trainer._batch_loss(net, items)
+        loss.backward()
+        losses[share] = float(loss.detach())
+        grads[share] = torch.cat([p.grad.flatten() for p in net.parameters() if p.grad is not None])
+        rows[share] = seen[0]
+    assert rows == {True: 16, False: 24}
+    assert losses[True] == pytest.approx(losses[False], abs=1e-6)
+    assert torch.allclose(grads[True], grads[False], atol=1e-6)
+
+
+def test_training_batches_the_pairs_of_one_positive_together(tiny_bert) -> None:
+    prefs = shared_positive_preferences(16, 4, seed=1)  # 64 pairs
+    rm = RewardModel(tiny_bert, max_length=64, seed=0)
+    trainer = RewardTrainer(rm, RewardConfig(batch_size=8, eval_fraction=0.0, progress=False), prefs)
+    items = trainer._featurize(trainer.train_data)
+    units = [it["unit"] for it in items]
+    batches = trainer._local_batches([it["length"] for it in items], 0, units)
+    distinct = sum(len({k for i in b for k in items[i]["keys"]}) for b in batches)
+    assert distinct <= 16 + 64 + 2  # each positive read once (a unit cut at most by a boundary or two)
+
+
 def test_held_out_split_keeps_each_intent_on_one_side() -> None:
     keys = [f"intent{k % 25}" for k in range(100)]
     train, held = group_split(keys, 0.2, seed=0)

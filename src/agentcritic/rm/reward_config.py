@@ -71,6 +71,10 @@ class RewardConfig(TrainerConfig):
     """Outcome reward model: ``-log σ(r_c − r_r) + center_coefficient · |mean(r_c + r_r)|``."""
 
     center_coefficient: float = Field(0.001, ge=0.0, description="ARMAP's centring term keeping rewards near zero")
+    share_texts: bool = Field(
+        True,
+        description="batch the pairs of one positive together and encode each distinct input once per batch",
+    )
 
 
 class PRMConfig(TrainerConfig):

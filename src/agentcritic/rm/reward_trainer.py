@@ -10,6 +10,9 @@ Why it is fast on CPU (compared with TRL's RewardTrainer on the same model and d
 - batches group inputs of similar length (shuffled mega-batches sorted by length, then the batches
   shuffled), so almost no padding is computed;
 - chosen and rejected go through the model in one forward;
+- the pairs of one positive (synthesis gives each positive an edit, a truncation, cross-policy
+  pairs …) are batched together and each distinct input is encoded once per batch
+  (``share_texts``): the same loss and gradient with a quarter to a third fewer rows on real data;
 - a plain loop: no per-step dataset indexing, collator objects, metric gathering or callbacks.
 
 Checkpoints (``output_dir/checkpoints/step-N``) hold the model, optimizer, scheduler and RNG states
@@ -68,19 +71,41 @@ class TrainState:
 
 # ----------------------------------------------------------------------------------- helpers
 def length_grouped_batches(
-    lengths: Sequence[int], batch_size: int, seed: int, epoch: int, group: bool = True, mega: int = 50
+    lengths: Sequence[int],
+    batch_size: int,
+    seed: int,
+    epoch: int,
+    group: bool = True,
+    mega: int = 50,
+    units: Sequence[Any] | None = None,
 ) -> list[list[int]]:
-    """Deterministic batches for one epoch: a function of (seed, epoch) only, so resume is exact."""
+    """Deterministic batches for one epoch: a function of (seed, epoch) only, so resume is exact.
+
+    ``units`` (one key per item) keeps items with the same key next to each other, so they mostly
+    share a batch — the reward trainer passes the chosen trajectory, so a positive that has several
+    negatives is encoded once for all of them. Without ``units`` every item is its own unit.
+    """
     rng = random.Random(seed * 1_000_003 + epoch)
-    idx = list(range(len(lengths)))
-    rng.shuffle(idx)
+    members: dict[Any, list[int]] = {}
+    for i in range(len(lengths)):
+        members.setdefault(i if units is None else units[i], []).append(i)
+    order = list(members.values())
+    rng.shuffle(order)
     if not group:
-        return [idx[i : i + batch_size] for i in range(0, len(idx), batch_size)]
+        flat = [i for unit in order for i in unit]
+        return [flat[i : i + batch_size] for i in range(0, len(flat), batch_size)]
     batches: list[list[int]] = []
     span = mega * batch_size
-    for start in range(0, len(idx), span):
-        chunk = sorted(idx[start : start + span], key=lambda i: -lengths[i])
-        batches.extend(chunk[j : j + batch_size] for j in range(0, len(chunk), batch_size))
+    chunk: list[list[int]] = []
+    filled = 0
+    for k, unit in enumerate(order):
+        chunk.append(unit)
+        filled += len(unit)
+        if filled >= span or k == len(order) - 1:
+            chunk.sort(key=lambda u: -max(lengths[i] for i in u))
+            flat = [i for u in chunk for i in u]
+            batches.extend(flat[j : j + batch_size] for j in range(0, len(flat), batch_size))
+            chunk, filled = [], 0
     rng.shuffle(batches)
     return batches
 
@@ -201,7 +226,8 @@ class BaseTrainer:
         raise NotImplementedError
 
     def _featurize(self, examples: list[Any]) -> list[Any]:
-        """Tokenised items with a ``length`` attribute/key used for length grouping."""
+        """Tokenised items (dicts) with a ``length`` for length grouping and, optionally, a ``unit`` key:
+        items with the same unit are batched next to each other."""
         raise NotImplementedError
 
     def _batch_loss(self, model: Any, items: list[Any]) -> tuple[Any, dict[str, Any]]:
@@ -231,6 +257,7 @@ class BaseTrainer:
         t_prep = time.perf_counter()
         items = self._featurize(self.train_data)
         lengths = [it["length"] for it in items]
+        units = [it["unit"] for it in items] if "unit" in items[0] else None
         prep_seconds = time.perf_counter() - t_prep
 
         net = self.model.scorer  # nn.Module around the HF model: one logit per row, fast [CLS] path
@@ -238,7 +265,7 @@ class BaseTrainer:
         restore_frozen = self._freeze(self.model.model)
         net.train()
         optimizer = self._optimizer(net)
-        n_local = self._local_batch_count(lengths)
+        n_local = len(self._local_batches(lengths, 0, units))
         ga = cfg.gradient_accumulation_steps
         steps_per_epoch = max(1, math.ceil(n_local / ga))
         total = cfg.max_steps or steps_per_epoch * cfg.num_epochs
@@ -269,7 +296,7 @@ class BaseTrainer:
             for epoch in range(state.epoch, epochs):
                 if stop:
                     break
-                batches = self._local_batches(lengths, epoch)
+                batches = self._local_batches(lengths, epoch, units)
                 start = state.batch_in_epoch if epoch == state.epoch else 0
                 bi = start
                 while bi < len(batches):
@@ -348,12 +375,9 @@ class BaseTrainer:
         return metrics
 
     # ------------------------------------------------------------------ pieces
-    def _local_batch_count(self, lengths: list[int]) -> int:
-        return len(self._local_batches(lengths, 0))
-
-    def _local_batches(self, lengths: list[int], epoch: int) -> list[list[int]]:
+    def _local_batches(self, lengths: list[int], epoch: int, units: list[Any] | None = None) -> list[list[int]]:
         cfg = self.config
-        batches = length_grouped_batches(lengths, cfg.batch_size, cfg.seed, epoch, cfg.group_by_length)
+        batches = length_grouped_batches(lengths, cfg.batch_size, cfg.seed, epoch, cfg.group_by_length, units=units)
         acc = self.accelerator
         n = acc.num_processes if acc is not None else 1
         if n > 1:
@@ -505,6 +529,24 @@ class BaseTrainer:
         return out
 
 
+def _feature_key(feat: Feature) -> tuple:
+    """What the model reads: equal keys give equal scores."""
+    return tuple(tuple(feat[k]) for k in sorted(feat))
+
+
+def _distinct(feats: Sequence[Feature], keys: Sequence[tuple]) -> tuple[list[Feature], list[int]]:
+    """The distinct inputs (first-seen order) and, per input, the index of its distinct copy."""
+    first: dict[tuple, int] = {}
+    distinct: list[Feature] = []
+    where = []
+    for k, f in zip(keys, feats, strict=True):
+        if k not in first:
+            first[k] = len(distinct)
+            distinct.append(f)
+        where.append(first[k])
+    return distinct, where
+
+
 def entry_loss(window: dict[str, list[float]], state: TrainState) -> float | None:
     """The latest logged or running loss, for callbacks."""
     if window.get("loss"):
@@ -565,17 +607,31 @@ class RewardTrainer(BaseTrainer):
 
     def _featurize(self, examples: list[Preference]) -> list[dict[str, Any]]:
         chosen, rejected = self._encode_pairs(examples)
-        return [
-            {"chosen": c, "rejected": r, "length": max(len(c["input_ids"]), len(r["input_ids"]))}
-            for c, r in zip(chosen, rejected, strict=True)
-        ]
+        items = []
+        for c, r in zip(chosen, rejected, strict=True):
+            item = {"chosen": c, "rejected": r, "length": max(len(c["input_ids"]), len(r["input_ids"]))}
+            if self.config.share_texts:
+                item["keys"] = (_feature_key(c), _feature_key(r))
+                item["unit"] = item["keys"][0]  # pairs with the same positive share a batch
+            items.append(item)
+        return items
 
     def _batch_loss(self, model: Any, items: list[dict[str, Any]]) -> tuple[Any, dict[str, Any]]:
+        import torch
         import torch.nn.functional as F
 
         n = len(items)
-        batch = self.model.collate([it["chosen"] for it in items] + [it["rejected"] for it in items], self.model.device)
-        rewards = self.model.logits(batch, model).float()
+        feats = [it["chosen"] for it in items] + [it["rejected"] for it in items]
+        if self.config.share_texts:
+            # One forward per distinct input: a positive with several negatives in the batch is
+            # encoded once and its reward reused (the loss and its gradient are unchanged).
+            keys = [it["keys"][0] for it in items] + [it["keys"][1] for it in items]
+            distinct, where = _distinct(feats, keys)
+            batch = self.model.collate(distinct, self.model.device)
+            rewards = self.model.logits(batch, model).float()[torch.tensor(where, device=self.model.device)]
+        else:
+            batch = self.model.collate(feats, self.model.device)
+            rewards = self.model.logits(batch, model).float()
         rc, rr = rewards[:n], rewards[n:]
         loss = -F.logsigmoid(rc - rr).mean()
         if self.config.center_coefficient:
@@ -593,7 +649,9 @@ class RewardTrainer(BaseTrainer):
         if not prefs:
             return {"n": 0}
         chosen, rejected = self._encode_pairs(prefs)
-        scores = self._score_sharded(chosen + rejected)
+        feats = chosen + rejected
+        distinct, where = _distinct(feats, [_feature_key(f) for f in feats])
+        scores = self._score_sharded(distinct)[np.asarray(where, dtype=np.int64)]
         n = len(prefs)
         return preference_report(scores[:n], scores[n:], [p.source for p in prefs])
 

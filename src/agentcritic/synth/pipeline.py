@@ -16,7 +16,6 @@ Every stage appends one record per unit of work and skips the keys already writt
 
 from __future__ import annotations
 
-import json
 import random
 import time
 from collections import Counter
@@ -195,16 +194,3 @@ def _filter_stage(config: SynthConfig, store: RunStore, refined: list[Trajectory
     return stats
 
 
-def read_preferences(path: str | Path) -> list[Preference]:
-    """The pairs of a ``preferences.jsonl`` file; a bad line raises naming the file and line."""
-    from agentcritic.types import RecordError
-
-    out = []
-    for lineno, line in enumerate(Path(path).read_text("utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            out.append(Preference.from_dict(json.loads(line)))
-        except (json.JSONDecodeError, RecordError) as exc:
-            raise RecordError(f"{path}:{lineno}: not a Preference ({exc})") from exc
-    return out

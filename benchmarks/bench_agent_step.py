@@ -1,62 +1,132 @@
 """Latency of one agent step (``ReActAgent.act``) in choose mode, per env, on the embedded SmolLM2.
 
     .venv/bin/python benchmarks/bench_agent_step.py [--steps 30] [--env game24 shop textworld] [--threads N]
+        [--baseline REV]
 
 A step = build the prompt, score every admissible action with ``lm.score`` (KV reuse), pick the
 argmax; the env step itself is excluded. Steps are drawn from greedy episodes on test tasks, so
 candidate counts are the ones a real run sees. The score cache is cleared before each step, so no
-step is a cache hit. Each step is timed twice, side by side: "warm" keeps the previous step's
-prompt KV (as in a real episode, where the next prompt continues from the shared head: system
-text, few-shot example, the steps so far) and "cold" runs the whole prompt.
+step is a cache hit. Each step is timed twice, side by side:
+
+- by default "warm" keeps the previous step's prompt KV (as in a real episode, where the next prompt
+  continues from the shared head: system text, few-shot example, the steps so far) and "cold" runs
+  the whole prompt;
+- with ``--baseline REV`` both are warm, one with this checkout's scorer ("new") and one with
+  ``llm/hf.py`` as it was at git revision REV ("old", read with ``git show``; same weights, its own
+  prompt KV), in alternating order; the table also gives the largest difference of the two
+  scorers' log-probs over the steps and whether they picked the same actions.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import platform
 import resource
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
+from pathlib import Path
 
 from agentcritic import envs, llm
 from agentcritic.agents import ReActAgent
 from agentcritic.types import Step, Trajectory
 
+ROOT = Path(__file__).resolve().parent.parent
 
-def measure(name: str, lm, steps: int) -> dict[str, float]:
+
+def load_baseline(rev: str, lm):
+    """An LM scoring with ``src/agentcritic/llm/hf.py`` at git revision ``rev``, sharing ``lm``'s weights."""
+    src = subprocess.run(["git", "show", f"{rev}:src/agentcritic/llm/hf.py"], cwd=ROOT, check=True,
+                         capture_output=True, text=True).stdout
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "hf_baseline.py"
+        path.write_text(src)
+        spec = importlib.util.spec_from_file_location("agentcritic_hf_baseline", path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    old = module.HFLM(lm.path)
+    old.model = lm.model  # one copy of the weights (the baseline's own is freed)
+    old.backend = lm.backend
+    return old
+
+
+class Recorder:
+    """Wraps ``lm.score`` to keep the scores of the last call."""
+
+    def __init__(self, lm) -> None:
+        self.lm, self.last = lm, None
+        self._score = lm.score
+        lm.score = self
+
+    def __call__(self, messages, candidates):
+        self.last = self._score(messages, candidates)
+        return self.last
+
+
+def timed_act(agent, lm, hist, info, keep_kv: bool) -> float:
+    lm.clear_cache(kv=not keep_kv)
+    t0 = time.perf_counter()
+    agent.act(hist, info)
+    return time.perf_counter() - t0
+
+
+def measure(name: str, lm, steps: int, old=None) -> dict[str, float]:
     env = envs.make(name)
     agent = ReActAgent(lm, mode="choose", temperature=0.0)
-    times, cold, counts = [], [], []
+    other = ReActAgent(old if old is not None else lm, mode="choose", temperature=0.0)
+    rec_new = Recorder(lm) if old is not None else None
+    rec_old = Recorder(old) if old is not None else None
+    times, second, counts = [], [], []
+    diff, same = 0.0, 0
     tasks = iter(env.task_ids("test"))
     while len(times) < steps:
         task = next(tasks)
         obs, info = env.reset(task_id=task, seed=0)
         agent.reset(env, task, 0)
+        other.reset(env, task, 0)
         hist = Trajectory(name, task, info["instruction"], meta={"first_observation": obs})
         done = False
         while not done and len(times) < steps:
-            lm.clear_cache(kv=False)
-            t0 = time.perf_counter()
-            action = agent.act(hist, info)
-            times.append(time.perf_counter() - t0)
-            lm.clear_cache()
-            t0 = time.perf_counter()
-            agent.act(hist, info)
-            cold.append(time.perf_counter() - t0)
+            if old is None:  # warm, then cold (the cold pass drops the KV the next warm step continues)
+                lm.clear_cache(kv=False)
+                t0 = time.perf_counter()
+                action = agent.act(hist, info)
+                times.append(time.perf_counter() - t0)
+                second.append(timed_act(agent, lm, hist, info, keep_kv=False))
+            else:  # new and old, both warm, in alternating order
+                order = [(agent, lm, times), (other, old, second)]
+                for a, m, out in order if len(times) % 2 == 0 else order[::-1]:
+                    m.clear_cache(kv=False)
+                    t0 = time.perf_counter()
+                    picked = a.act(hist, info)
+                    out.append(time.perf_counter() - t0)
+                    if m is lm:
+                        action = picked
+                    else:
+                        old_action = picked
+                diff = max(diff, max(abs(x - y) for x, y in zip(rec_new.last, rec_old.last)))
+                same += action == old_action
             counts.append(len(info["admissible_actions"]))
             obs, _, term, trunc, info = env.step(action)
             hist.steps.append(Step(action, obs))
             done = term or trunc
     env.close()
+    if old is not None:
+        del lm.score, old.score  # back to the methods
     times.sort()
-    cold.sort()
+    second.sort()
     return {
         "median": statistics.median(times),
         "p90": times[int(0.9 * (len(times) - 1))],
-        "cold_median": statistics.median(cold),
-        "cold_p90": cold[int(0.9 * (len(cold) - 1))],
+        "second_median": statistics.median(second),
+        "second_p90": second[int(0.9 * (len(second) - 1))],
         "candidates": statistics.median(counts),
+        "max_diff": diff,
+        "same": same,
     }
 
 
@@ -65,19 +135,34 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=30)
     ap.add_argument("--env", nargs="+", default=["game24", "shop", "textworld"])
     ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--baseline", metavar="REV", default=None,
+                    help="time llm/hf.py at this git revision beside this checkout's (both warm)")
     args = ap.parse_args()
     kwargs = {"threads": args.threads} if args.threads else {}
     lm = llm.load("smollm2", **kwargs)
+    old = load_baseline(args.baseline, lm) if args.baseline else None
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores; torch threads {args.threads or 'default'}; "
-          f"{args.steps} steps per env\n")
-    print("| env | median s/step | p90 s/step | cold median | cold p90 | cold/warm (medians) | candidates (median) |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
+          f"{args.steps} steps per env; load average at start {os.getloadavg()[0]:.1f}; "
+          f"{time.strftime('%Y-%m-%d %H:%M')}; python {sys.version.split()[0]}\n")
+    if old is None:
+        print("| env | median s/step | p90 s/step | cold median | cold p90 | cold/warm (medians) | candidates (median) |")
+        print("|---|---:|---:|---:|---:|---:|---:|")
+    else:
+        print(f"| env | old ({args.baseline}) median s/step | old p90 | new median s/step | new p90 | "
+              "old/new (medians) | max abs score diff | same pick | candidates (median) |")
+        print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for name in args.env:
-        r = measure(name, lm, args.steps)
-        print(f"| {name} | {r['median']:.2f} | {r['p90']:.2f} | {r['cold_median']:.2f} | {r['cold_p90']:.2f} | "
-              f"{r['cold_median'] / r['median']:.1f}x | {r['candidates']:.0f} |", flush=True)
+        r = measure(name, lm, args.steps, old)
+        if old is None:
+            print(f"| {name} | {r['median']:.2f} | {r['p90']:.2f} | {r['second_median']:.2f} | "
+                  f"{r['second_p90']:.2f} | {r['second_median'] / r['median']:.1f}x | {r['candidates']:.0f} |",
+                  flush=True)
+        else:
+            print(f"| {name} | {r['second_median']:.2f} | {r['second_p90']:.2f} | {r['median']:.2f} | "
+                  f"{r['p90']:.2f} | {r['second_median'] / r['median']:.1f}x | {r['max_diff']:.1e} | "
+                  f"{r['same']}/{args.steps} | {r['candidates']:.0f} |", flush=True)
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"\npeak RSS {rss:.0f} MB")
+    print(f"\npeak RSS {rss:.0f} MB; load average at end {os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 from agentcritic import llm
 from agentcritic.llm.cache import LRUCache, build_folder_atomically, cache_root
@@ -58,13 +59,85 @@ def test_a_prompt_sharing_the_last_ones_head_reuses_its_kv_and_scores_the_same(t
     assert cold.prefix_tokens_reused == 0
 
 
-def test_score_in_several_batches_equals_one_batch(tiny_dir: Path) -> None:
-    small = llm.load("hf", path=tiny_dir, score_batch_tokens=3)
+def test_score_in_several_chunks_equals_one_chunk(tiny_dir: Path) -> None:
     big = llm.load("hf", path=tiny_dir, score_batch_tokens=4096)
-    a, b = small.score(MSGS, CANDS), big.score(MSGS, CANDS)
+    want = big.score(MSGS, CANDS)
+    for budget in (1, 3, 8):  # 1: every candidate its own pass (longer than the budget, still one pass)
+        small = llm.load("hf", path=tiny_dir, score_batch_tokens=budget)
+        assert max(abs(x - y) for x, y in zip(small.score(MSGS, CANDS), want)) < 1e-4
+
+
+def _tree_passes(lm, monkeypatch) -> list[int]:
+    """Record the number of tokens of each candidate-tree pass (calls with a 4D mask)."""
+    seen: list[int] = []
+    real = lm.model.forward
+
+    def spy(*args, **kw):
+        mask = kw.get("attention_mask")
+        if mask is not None and mask.dim() == 4:
+            seen.append(kw["input_ids"].shape[1])
+        return real(*args, **kw)
+
+    monkeypatch.setattr(lm.model, "forward", spy)
+    return seen
+
+
+# lengths in tokens under the tiny tokenizer: 1 ("x"), 3, 4, 4, 6, 9, 10, 12; four share "Action: go "
+TREE_CANDS = ["x", "Action: look", "Action: go north", "Action: go south", "Action: open fridge",
+              "Observation: banana", "Action: take apple from the table", "Action: inventory please now",
+              "Action: go north and then east"]
+
+
+def test_shared_prefix_tree_scores_equal_naive_for_any_lengths_and_chunks(tiny_dir: Path, monkeypatch) -> None:
+    lm = llm.load("hf", path=tiny_dir, threads=1, score_batch_tokens=10)
+    prompt = lm.render(MSGS)
+    n = len(lm.encode(prompt))
+    lengths = [len(lm.encode(prompt + c)) - n for c in TREE_CANDS]
+    assert lengths[0] == 1 and len(set(lengths)) > 4
+    passes = _tree_passes(lm, monkeypatch)
+    naive = lm.score_naive(MSGS, TREE_CANDS)
+    got = lm.score(MSGS, TREE_CANDS)
+    assert max(abs(a - b) for a, b in zip(got, naive)) < 1e-4
+    # more than one chunk, each within the budget unless one candidate alone is longer
+    assert len(passes) > 1 and all(k <= max(10, max(lengths) - 1) for k in passes)
+    # the tree holds each candidate's tokens but the last, and a head shared by several runs once
+    assert sum(passes) < sum(k - 1 for k in lengths)
+    # the prompt's KV is cut back after every pass: the next call reuses it and gets the same numbers
+    (key, cache, _), before = lm._prompt_kv, passes[:]
+    assert cache.get_seq_length() == n and len(key) == n
+    kv = [(layer.keys.clone(), layer.values.clone()) for layer in cache.layers]
+    lm.clear_cache(kv=False)
+    assert lm.score(MSGS, TREE_CANDS) == got
+    assert len(passes) > len(before) and lm._prompt_kv[1] is cache and cache.get_seq_length() == n
+    assert all(torch.equal(k, layer.keys) and torch.equal(v, layer.values)
+               for (k, v), layer in zip(kv, cache.layers))
+
+
+def test_one_token_candidates_need_no_pass_beyond_the_prompt(lm, monkeypatch) -> None:
+    lm.clear_cache()
+    passes = _tree_passes(lm, monkeypatch)
+    got = lm.score(MSGS, ["x", "A"])
+    assert passes == []
+    assert max(abs(a - b) for a, b in zip(got, lm.score_naive(MSGS, ["x", "A"]))) < 1e-4
+
+
+def test_eager_attention_takes_the_same_tree_mask(tiny_dir: Path) -> None:
+    sdpa = llm.load("hf", path=tiny_dir, threads=1)
+    eager = llm.load("hf", path=tiny_dir, threads=1)
+    eager.model.set_attn_implementation("eager")
+    assert eager.model.config._attn_implementation == "eager"
+    a, b = sdpa.score(MSGS, TREE_CANDS), eager.score(MSGS, TREE_CANDS)
     assert max(abs(x - y) for x, y in zip(a, b)) < 1e-4
-    one_kv_copy = llm.load("hf", path=tiny_dir, score_kv_tokens=1)  # one candidate a batch
-    assert max(abs(x - y) for x, y in zip(one_kv_copy.score(MSGS, CANDS), b)) < 1e-4
+
+
+def test_without_tree_attention_each_candidate_takes_a_full_pass(tiny_dir: Path, monkeypatch) -> None:
+    # e.g. a model with sliding-window layers, whose cache a single custom mask cannot describe
+    lm = llm.load("hf", path=tiny_dir, threads=1)
+    monkeypatch.setattr(lm, "_tree_attention_ok", lambda past: False)
+    passes = _tree_passes(lm, monkeypatch)
+    got = lm.score(MSGS, TREE_CANDS)
+    assert passes == []
+    assert max(abs(a - b) for a, b in zip(got, lm.score_naive(MSGS, TREE_CANDS))) < 1e-4
 
 
 def test_score_is_the_sum_of_the_candidate_token_logprobs(lm) -> None:
@@ -258,4 +331,7 @@ def test_llamacpp_scores_through_transformers_on_the_same_weights(smollm2) -> No
     lm = llm.load("llamacpp", threads=1, n_ctx=1024)
     ref = smollm2
     cands = ["Action: open the door", "Action: look"]
+    # the same candidates in one call on both sides: a score is a float32 forward pass whose last
+    # digits (~1e-6) depend on the other candidates sharing its pass, and ref has cached scores
+    ref.clear_cache(kv=False)
     assert lm.score(MSGS, cands) == pytest.approx(ref.score(MSGS, cands), abs=1e-6)

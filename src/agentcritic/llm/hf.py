@@ -1,9 +1,10 @@
 """Local Hugging Face causal LMs through transformers (``hf``), and the embedded default (``smollm2``).
 
 ``score`` runs the shared prompt once and reuses its KV cache for every candidate: the candidates go
-through the model as one right-padded batch on top of the prompt's cache (expanded to the batch),
-and each candidate's per-token log-probs are gathered under its attention mask. Results are kept in
-an LRU dict keyed by (rendered prompt, candidate).
+through the model together as one token tree on top of the prompt's cache (shared-prefix attention:
+one sequence, positions restarting after the prompt for each branch, a 4D mask letting each token see
+the prompt and its own ancestors), so the prompt's KV is never copied and a head that several
+candidates share is run once. Results are kept in an LRU dict keyed by (rendered prompt, candidate).
 
 Tokenisation at the prompt/candidate boundary: a candidate's tokens are those of
 ``tokenize(prompt + candidate)`` after the prompt's own tokens. When the prompt's tokens are *not*
@@ -18,7 +19,6 @@ temporary folder and renamed into place so that a killed first load never leaves
 
 from __future__ import annotations
 
-import copy
 import importlib.util
 import inspect
 import json
@@ -38,6 +38,7 @@ from transformers import (
     StoppingCriteria,
     StoppingCriteriaList,
 )
+from transformers.cache_utils import DynamicLayer
 
 from agentcritic.llm.base import (
     LM,
@@ -147,10 +148,10 @@ class HFLM(LM):
         template: ``"chat"`` (the tokenizer's chat template), ``"plain"`` (see
             :func:`agentcritic.llm.base.render_plain`) or ``"auto"`` (chat when the tokenizer has one).
         score_cache_size: entries kept in the (prompt, candidate) → log-prob LRU dict.
-        score_batch_tokens: at most this many candidate tokens (padded) go through the model at once.
-        score_kv_tokens: at most this many prompt-cache rows (prompt tokens x candidates in a batch):
-            each candidate of a batch gets its own copy of the prompt's KV cache, so long prompts
-            (a shop page history) take fewer candidates a batch; this bounds the memory of ``score``.
+        score_batch_tokens: at most this many candidate-tree tokens go through the model at once
+            (a longer candidate alone still goes in one pass); this bounds the memory of ``score``:
+            the pass's mask and attention grow with ``score_batch_tokens x (prompt + it)``, its
+            logits with ``score_batch_tokens x vocabulary``.
         device: a torch device (default CPU).
     """
 
@@ -158,7 +159,6 @@ class HFLM(LM):
 
     def __init__(self, path: str | Path, *, gguf_file: str | None = None, threads: int | None = None,
                  template: str = "auto", score_cache_size: int = 65536, score_batch_tokens: int = 512,
-                 score_kv_tokens: int = 8192,
                  device: str = "cpu", cache_dir: str | Path | None = None) -> None:
         super().__init__()
         _offline()
@@ -190,7 +190,6 @@ class HFLM(LM):
             raise LLMError(f"{path} has no chat template; use template='plain'")
         self.template = "chat" if (template == "chat" or (template == "auto" and has_chat)) else "plain"
         self.score_batch_tokens = max(1, int(score_batch_tokens))
-        self.score_kv_tokens = max(1, int(score_kv_tokens))
         self._scores = LRUCache(score_cache_size)
         self._lock = threading.RLock()
         self._prompt_kv: tuple[tuple[int, ...], Any, torch.Tensor] | None = None
@@ -301,14 +300,14 @@ class HFLM(LM):
         past, start = None, 0
         if self._prompt_kv is not None:
             old_key, old_past, _ = self._prompt_kv
+            self._prompt_kv = None  # its cache is cut back and extended in place below
             # at least one new token must run, to give the log-probs of the token after the prompt
             k = min(_common_prefix(list(old_key), prompt_ids), len(prompt_ids) - 1)
             if k >= MIN_PREFIX_REUSE:
                 try:
-                    past = copy.deepcopy(old_past)
                     if len(old_key) > k:
-                        past.crop(-(len(old_key) - k))
-                    start = k
+                        old_past.crop(-(len(old_key) - k))
+                    past, start = old_past, k
                 except Exception:  # noqa: BLE001 - a cache type without crop: run the whole prompt
                     past, start = None, 0
         ids = torch.tensor([prompt_ids[start:]], device=self.device)
@@ -322,48 +321,91 @@ class HFLM(LM):
     @torch.inference_mode()
     def _score_with_prompt_cache(self, prompt_ids: list[int], cands: list[list[int]]) -> list[float]:
         past, next_logp = self._prompt_state(prompt_ids)
-        p = len(prompt_ids)
-        order = sorted(range(len(cands)), key=lambda i: len(cands[i]))
-        results = [0.0] * len(cands)
-        start = 0
-        while start < len(order):
-            # Grow the batch while the padded size stays within the token budget.
-            end = start + 1
-            while (end < len(order) and (end + 1 - start) * len(cands[order[end]]) <= self.score_batch_tokens
-                   and (end + 1 - start) * p <= self.score_kv_tokens):
-                end += 1
-            batch = [cands[i] for i in order[start:end]]
-            for j, v in zip(order[start:end], self._score_batch(past, next_logp, p, batch)):
-                results[j] = v
-            start = end
+        # A candidate's first token is predicted by the prompt's last position; the rest need a pass.
+        results = [float(next_logp[c[0]]) for c in cands]
+        if not self._tree_attention_ok(past):
+            for i, c in enumerate(cands):
+                if len(c) > 1:
+                    results[i] = self._score_naive(prompt_ids + c, len(prompt_ids))
+            return results
+        # Token order puts candidates that share a head next to each other; in that order a chunk's
+        # tree grows by each candidate's tokens after the head it shares with the one before.
+        order = sorted((i for i, c in enumerate(cands) if len(c) > 1), key=lambda i: cands[i][:-1])
+        chunk: list[int] = []
+        nodes, prev = 0, []
+        for i in order:
+            ctx = cands[i][:-1]
+            new = len(ctx) - _common_prefix(prev, ctx)
+            if chunk and nodes + new > self.score_batch_tokens:
+                self._score_tree(past, len(prompt_ids), cands, chunk, results)
+                chunk, nodes, new = [], 0, len(ctx)
+            chunk.append(i)
+            nodes += new
+            prev = ctx
+        if chunk:
+            self._score_tree(past, len(prompt_ids), cands, chunk, results)
         return results
 
-    def _score_batch(self, past: Any, next_logp: torch.Tensor, p: int, batch: list[list[int]]) -> list[float]:
-        b, width = len(batch), max(len(c) for c in batch)
-        ids = torch.full((b, width), self._pad_id, dtype=torch.long, device=self.device)
-        mask = torch.zeros((b, p + width), dtype=torch.long, device=self.device)
-        mask[:, :p] = 1
-        for i, c in enumerate(batch):
-            ids[i, : len(c)] = torch.tensor(c, dtype=torch.long)
-            mask[i, p: p + len(c)] = 1
-        positions = torch.arange(p, p + width, device=self.device).unsqueeze(0).expand(b, width)
-        kv = copy.deepcopy(past)  # the forward pass appends to the cache; keep the prompt's intact
-        kv.batch_repeat_interleave(b)
-        logits = self.model(input_ids=ids, attention_mask=mask, position_ids=positions,
-                            use_cache=True, **{self._cache_arg: kv}).logits.double()
-        # Token j of a candidate is predicted at position j-1 of the batch (j >= 1) and by the
-        # prompt's last position (j = 0). Log-softmax runs in float64 (here and in the naive path):
-        # a float32 sum over a 50k vocabulary is off by ~1e-5 per token, which adds up.
-        rest: torch.Tensor
-        first = next_logp[ids[:, 0]]
-        if width > 1:
-            pred = logits[:, :-1]
-            tgt = ids[:, 1:].unsqueeze(-1)
-            tok_lp = pred.gather(-1, tgt).squeeze(-1) - torch.logsumexp(pred, dim=-1)
-            rest = (tok_lp * mask[:, p + 1:]).sum(dim=1)
-        else:
-            rest = torch.zeros(b, dtype=torch.float64, device=self.device)
-        return (first + rest).tolist()
+    def _tree_attention_ok(self, past: Any) -> bool:
+        """Whether the candidates can share one pass: a custom 4D mask (sdpa/eager) on a cache of
+        plain full-attention layers (a sliding window or a recurrent layer needs masks of its own)."""
+        return (self.model.config._attn_implementation in ("sdpa", "eager")
+                and all(type(layer) is DynamicLayer for layer in getattr(past, "layers", [None])))
+
+    def _score_tree(self, past: Any, p: int, cands: list[list[int]], chunk: list[int],
+                    results: list[float]) -> None:
+        """Add ``sum_{j >= 1} log p(c[j] | prompt, c[:j])`` to ``results[i]`` for each ``i`` in ``chunk``.
+
+        The chunk's candidates go through the model as ONE sequence on top of the prompt's cache: a
+        token tree (a trie of the candidates' tokens but their last, which conditions nothing), each
+        node at position ``p + depth`` and attending to the whole prompt plus its own ancestors. A
+        head shared by several candidates ("Action: ") runs once, and the prompt's KV is neither
+        copied nor padded. The pass appends the tree's KV to the cache, which is cut back after it.
+        """
+        node: dict[tuple[int, int], int] = {}
+        toks: list[int] = []
+        depth: list[int] = []
+        paths: list[list[int]] = []  # per candidate: the nodes of c[:1], c[:2], ... c[:-1]
+        for i in chunk:
+            path, parent = [], -1
+            for d, tok in enumerate(cands[i][:-1]):
+                key = (parent, tok)
+                if key not in node:
+                    node[key] = len(toks)
+                    toks.append(tok)
+                    depth.append(d)
+                parent = node[key]
+                path.append(parent)
+            paths.append(path)
+        n, dtype = len(toks), self.model.dtype
+        ancestor = torch.zeros((n, n), dtype=torch.bool, device=self.device)
+        for path in paths:
+            idx = torch.tensor(path, device=self.device)
+            ancestor[idx[:, None], idx[None, :]] |= torch.ones(len(path), len(path), dtype=torch.bool,
+                                                               device=self.device).tril()
+        mask = torch.zeros((1, 1, n, p + n), dtype=dtype, device=self.device)
+        mask[0, 0, :, p:].masked_fill_(~ancestor, torch.finfo(dtype).min)
+        ids = torch.tensor([toks], device=self.device)
+        positions = p + torch.tensor([depth], device=self.device)
+        try:
+            logits = self.model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True,
+                                **{self._cache_arg: past}).logits[0]
+        except BaseException:
+            self._prompt_kv = None  # the cache may hold part of this pass: rebuild it next time
+            raise
+        past.crop(-n)
+        # Node k predicts the token after it, in every candidate through it. Log-softmax runs in
+        # float64 (here and in the naive path): a float32 sum over a 50k vocabulary is off by ~1e-5
+        # per token, which adds up. A few rows at a time, so the float64 copy stays in the CPU's
+        # cache: 4x faster than one float64 copy of all the logits, and the same numbers.
+        rows = torch.tensor([k for path in paths for k in path], device=self.device)
+        tgt = torch.tensor([t for i in chunk for t in cands[i][1:]], device=self.device)
+        lse = torch.cat([torch.logsumexp(part.double(), dim=-1) for part in logits.split(_LSE_ROWS)])
+        tok_lp = (logits[rows, tgt].double() - lse[rows]).tolist()
+        at = 0
+        for i, path in zip(chunk, paths):
+            results[i] += sum(tok_lp[at: at + len(path)])
+            at += len(path)
 
     @torch.inference_mode()
     def _score_naive(self, ids: list[int], k: int) -> float:
@@ -471,6 +513,9 @@ def _output_cache(out: Any) -> Any:
     cache = getattr(out, "cache", None)
     return cache if cache is not None else out.past_key_values
 
+
+#: logit rows whose float64 log-sum-exp is taken at once (8 x a 50k vocabulary: 3 MB)
+_LSE_ROWS = 8
 
 #: shared head (tokens) below which a prompt is run whole rather than continued from the last one
 MIN_PREFIX_REUSE = 8

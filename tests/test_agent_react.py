@@ -110,3 +110,47 @@ def _history(env):
     from agentcritic.types import Trajectory
 
     return Trajectory(env.name, env.task_id, env.instruction, meta={"first_observation": env.first_observation})
+
+
+def test_household_prompt_is_chat_turns_after_an_expert_example_on_a_train_task() -> None:
+    from agentcritic.agents.react import expert_episode
+
+    env = envs.make("household")
+    task = env.task_ids("test")[0]
+    lm = llm.load("scripted", scores=lambda messages, candidate: 0.0)
+    agent = ReActAgent(lm, mode="choose", temperature=0.0)
+    traj = rollout(env, agent, task, max_steps=2)
+    assert agent.layout == "turns"
+    msgs = lm.history[-1]["messages"]
+    roles = [m["role"] for m in msgs]
+    assert roles[0] == "system" and roles[-1] == "user"
+    assert all(a != b for a, b in zip(roles[1:], roles[2:])), "user and assistant turns alternate"
+    # the example: the expert on the first *train* task, its actions as assistant turns
+    instruction, first, steps = expert_episode(env)
+    _, train_info = env.reset(task_id=env.task_ids("train")[0])
+    assert instruction == train_info["instruction"] and instruction != traj.instruction
+    assert msgs[1]["content"] == f"Instruction: {instruction}\nObservation: {first}"
+    assert [m["content"] for m in msgs[2:2 + 2 * len(steps):2]] == [f"Action: {a}" for a, _ in steps]
+    assert steps[-1][1].endswith("Task complete.")
+    assert all(traj.instruction not in m["content"] for m in msgs[1:2 + 2 * len(steps)])
+    # then the episode itself: its instruction, then one assistant turn per action taken
+    start = 3 + 2 * len(steps)
+    assert msgs[start]["content"].startswith(f"Instruction: {traj.instruction}")
+    assert [m["content"] for m in msgs[start + 1::2]] == [f"Action: {a}" for a in traj.actions[:-1]]
+
+
+def test_layout_defaults_to_flat_and_the_example_depends_on_the_knobs(game24) -> None:
+    from agentcritic.agents.react import expert_episode
+    from agentcritic.envs.household import HouseholdEnv
+
+    lm = llm.load("scripted", scores=lambda messages, candidate: 0.0)
+    agent = ReActAgent(lm, mode="choose")
+    rollout(game24, agent, "900", max_steps=1)
+    assert agent.layout == "flat" and [m["role"] for m in lm.history[-1]["messages"]] == ["system", "user"]
+    forced = ReActAgent(lm, mode="choose", layout="flat")
+    rollout(envs.make("household"), forced, "pnp-0120", max_steps=1)
+    assert forced.layout == "flat" and "example of a successful episode" in lm.history[-1]["messages"][0]["content"]
+    with pytest.raises(ValueError, match="layout"):
+        ReActAgent(lm, layout="zigzag")
+    fresh, stale = expert_episode(HouseholdEnv(staleness=0.0)), expert_episode(HouseholdEnv(staleness=1.0))
+    assert fresh[1] != stale[1], "the few-shot cache is keyed by the env's knobs too"

@@ -154,3 +154,100 @@ def test_bad_knobs_are_clear_errors() -> None:
     with pytest.raises(EnvError, match="rooms"):
         HouseholdEnv(rooms=(1, 12))
     assert SPLIT_RANGES["test"].stop == 160
+
+
+def test_defaults_are_the_tuned_knobs() -> None:
+    env = HouseholdEnv()
+    assert (env.staleness, env.hint_vagueness) == (0.2, 0.25)
+    assert env.rooms_range == (4, 7) and env.receptacles_range == (1, 4)
+    assert HouseholdEnv.prompt_layout == "turns"
+
+
+def test_admissible_actions_leave_out_moves_that_tell_nothing_new() -> None:
+    env = HouseholdEnv()
+    for task in env.task_ids("test")[:30]:
+        _, info = env.reset(task_id=task)
+        rng_actions = []
+        for _ in range(8):
+            acts = info["admissible_actions"]
+            assert f"go to {env.room}" not in acts, f"{task}: lists going to the room it is in"
+            assert len(acts) == len(set(acts))
+            if env.holding is None:
+                assert [a for a in acts if a.startswith("pick up")] in ([], [f"pick up {env.world.target}"])
+            assert not any(a.startswith("put") and not a.endswith(f" on {env.world.goal}") for a in acts)
+            assert not any(a.startswith("give") for a in acts) or env.world.goal == "human"
+            action = sorted(acts)[len(rng_actions) * 7 % len(acts)]
+            if action == "end task":
+                action = acts[0]
+            rng_actions.append(action)
+            _, _, terminated, truncated, info = env.step(action)
+            if terminated or truncated:
+                break
+    # explore: once per visit
+    env.reset(task_id="pnp-0120")
+    _, _, _, _, info = env.step(f"explore {env.room}")
+    assert f"explore {env.room}" not in info["admissible_actions"]
+    room = env.room
+    other = next(r for r in env.world.rooms if r != room)
+    env.step(f"go to {other}")
+    _, _, _, _, info = env.step(f"go to {room}")
+    assert f"explore {room}" in info["admissible_actions"]
+
+
+def test_a_failed_guess_is_not_offered_again_until_the_object_moves() -> None:
+    env = HouseholdEnv()
+    _, info = env.reset(task_id="pnp-0121")
+    w = env.world
+    assert w.room_of(w.placement[w.target]) != env.room  # pnp: never in the starting room
+    believed = env.belief.get(w.target)
+    assert f"pick up {w.target}" in info["admissible_actions"]
+    obs, _, _, _, info = env.step(f"pick up {w.target}")
+    assert obs.startswith(f"There is no {w.target} here")
+    assert f"pick up {w.target}" not in info["admissible_actions"]
+    assert env.belief.get(w.target) == (believed if believed != env.room else None), \
+        "a guess in one room says nothing of the map's other rooms"
+    # s_obj: after the human moves the object every room is open again
+    env.reset(task_id="s_obj-0121")
+    start = env.room
+    _, _, _, _, info = env.step(f"pick up {env.world.target}")  # action 1: then the human moves it
+    if env.world.room_of(env.world.placement[env.world.target]) != start:
+        assert f"pick up {env.world.target}" in info["admissible_actions"]
+
+
+def test_every_observation_ends_with_what_the_agent_knows_not_the_truth() -> None:
+    env = HouseholdEnv(staleness=1.0)
+    obs, _ = env.reset(task_id="pnp-0011")
+    w = env.world
+    map_room, true_room = w.room_of(w.map_placement[w.target]), w.room_of(w.placement[w.target])
+    assert map_room != true_room
+    last = obs.splitlines()[-1]
+    assert last == f"You are in the {env.room} and hold nothing. The {w.target} was last seen in the {map_room}."
+    assert true_room not in last
+    # holding the object: the note turns to the goal
+    env = HouseholdEnv(staleness=0.0)
+    env.reset(task_id="pnp-0011")
+    w = env.world
+    while env.holding is None:
+        obs, *_ = env.step(env.expert_action())
+    assert obs.splitlines()[-1] == (f"You are in the {env.room} and hold the {w.target}. "
+                                    f"The {w.goal} is in the {w.room_of(w.goal)}.")
+    # a vague hint: the hinted rooms, less those the agent has since checked
+    env = HouseholdEnv(hint_vagueness=1.0)
+    env.reset(task_id="s_obj-0004")
+    obs, *_ = env.step(env.expert_action())
+    hinted = list(env.world.hint_rooms)
+    assert "may be in" in obs.splitlines()[-1] and all(f"the {r}" in obs.splitlines()[-1] for r in hinted)
+    truth = env.world.room_of(env.world.placement[env.world.target])
+    wrong = next(r for r in hinted if r != truth and r != env.room)
+    env.step(f"go to {wrong}")
+    obs, *_ = env.step(f"explore {wrong}")
+    where = obs.splitlines()[-1].split(" may be in ")[1]
+    assert f"the {wrong}" not in where and f"the {truth}" in where
+    # s_hum after a vague hint (once the agent holds the object): where the human may be
+    env = HouseholdEnv(hint_vagueness=1.0)
+    env.reset(task_id="s_hum-0002")
+    while len(env.actions) < env.world.event_step:
+        obs, *_ = env.step(env.expert_action())
+    assert env.holding == env.world.target
+    where = obs.splitlines()[-1].split("The human may be in ")[1]
+    assert all(f"the {r}" in where for r in env.world.hint_rooms) and len(env.world.hint_rooms) > 1

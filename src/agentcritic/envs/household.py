@@ -17,20 +17,33 @@ Decisions:
 - **Stale map** (SIF's exploration phase): the first observation lists every room, its receptacles
   and the objects seen on them *earlier*. With ``staleness`` s, every object has, independently with
   probability s, moved since then (to a receptacle of another room); the map still shows it where it
-  was. s=0: the map is the truth; s=1: every object is elsewhere.
+  was. s=0: the map is the truth; s=1: every object is elsewhere. Default 0.2: the map is wrong about
+  the task's object in about a fifth of the tasks.
 - **Task types**: ``pnp`` put an object on a receptacle (static); ``s_obj`` the same, but right
   after the agent's first action the human moves the object to another room and says where; ``s_hum`` bring an object to the human, who walks to another room (after action 2 or
   3) and says where they are going. If the agent already holds the object, the human leaves it.
 - **Hints**: the human names the true room among ``round(hint_vagueness · (rooms − 1))`` decoy
   rooms ("the mug is in the bedroom or the office"); at vagueness 0 the hint is exact and names the
-  receptacle too; at 1 it lists every room, which says nothing.
-- **Actions** (listed in ``info["admissible_actions"]`` at every step): ``go to <room>`` (you see
-  its receptacles and whether the human is there), ``explore <room>`` (the room you are in: you
-  see the objects on every receptacle), ``pick up <object>`` (any object you believe is here, and
-  always the one the task needs: a guess that fails costs the step), ``put <object> on
-  <receptacle>`` (receptacles of this room, while holding), ``give <object> to human`` (while
-  holding, when the human is here), ``end task``. Anything else is an invalid action: the
-  observation says why, and the step counts. ``max_steps`` is 15 (SIF's call limit).
+  receptacle too; at 1 it lists every room, which says nothing. Default 0.25: one or two decoys.
+- **Observations** end, after every action, with one line of what the agent knows now: its room,
+  what it holds, and where the object was last seen (map, its own looks) or may be (the rooms of a
+  vague hint it has not ruled out yet), or "you do not know"; once it holds the object, where the
+  goal is (the receptacle's room from the map; the human's last known or hinted room). Only what it
+  was shown or told, never the truth: a stale map stays wrong in that line. Small models cannot
+  carry a map across a long prompt (and the agent's history window drops the first observation).
+- **Actions**: ``go to <room>`` (you see its receptacles and whether the human is there),
+  ``explore <room>`` (the room you are in: you see the objects on every receptacle), ``pick up
+  <object>`` (a guess that fails costs the step), ``put <object> on <receptacle>`` (receptacles of
+  this room, while holding), ``give <object> to human`` (while holding, when the human is here),
+  ``end task``. Anything else is an invalid action: the observation says why, and the step counts.
+  ``max_steps`` is 15 (SIF's call limit).
+- **Admissible actions** (``info["admissible_actions"]``, what a chooser picks from) leave out the
+  moves that can neither bring the goal nearer nor tell the agent anything new; typed, they still
+  work as above. Listed: ``go to`` every other room (never the one you are in); ``explore`` the
+  room you are in, once per visit; ``pick up`` the task's object unless you have seen it is not
+  here since it last moved (no task needs another object); while holding it, ``put`` it on the
+  goal receptacle when that is here, or ``give`` it when the task is the human's and the human is
+  here (a put anywhere else undoes the fetch); ``end task``.
 - **End**: the episode ends with success as soon as the goal holds (the object on the receptacle,
   or handed to the human); ``end task`` ends it as it stands (a failure: the goal never holds
   before it, since reaching the goal ends the episode), and cannot be undone. Score = success.
@@ -42,6 +55,11 @@ Decisions:
   action right after the hint (or at the first move in ``pnp`` with a stale map) saves most of it,
   while an expert action spent walking a known route saves nothing. ``end task`` is a trap with no
   way back.
+- **Defaults** (``staleness`` 0.2, ``hint_vagueness`` 0.25, 4–7 rooms, 1–4 receptacles) are tuned so
+  that the embedded base policy (SmolLM2-135M, ``choose`` mode, greedy) succeeds sometimes and the
+  expert always (BENCHMARKS.md, "Self-regulation", household); at 0.5 / 0.5 SmolLM2 solved none.
+- **Prompt layout**: ``prompt_layout = "turns"`` asks agents that read it (``ReActAgent``) to show
+  the episode as chat turns; it says how to show this env's text, not who is acting.
 """
 
 from __future__ import annotations
@@ -178,12 +196,14 @@ class HouseholdEnv(TextEnv):
     """Fetch-and-deliver tasks in a generated house with a stale map; see the module docstring."""
 
     name = "household"
+    # Agents that read it (ReActAgent) show the episode as chat turns: see "Prompt layout" above.
+    prompt_layout = "turns"
 
     def __init__(
         self,
         max_steps: int = 15,
-        staleness: float = 0.5,
-        hint_vagueness: float = 0.5,
+        staleness: float = 0.2,
+        hint_vagueness: float = 0.25,
         rooms: tuple[int, int] | list[int] = (4, 7),
         receptacles: tuple[int, int] | list[int] = (1, 4),
     ) -> None:
@@ -205,6 +225,13 @@ class HouseholdEnv(TextEnv):
         self.holding: str | None = None
         self.belief: dict[str, str] = {}  # object -> room the agent thinks it is in
         self.human_known: str | None = None  # room the agent last saw or heard the human in
+        # Rooms a vague hint named that the agent has not yet ruled out (target; human).
+        self.target_hinted: list[str] = []
+        self.human_hinted: list[str] = []
+        # Rooms where the agent has seen that the target is not (since it last moved), and whether
+        # the room it stands in has been explored since it came in: repeating either is useless.
+        self.target_absent: set[str] = set()
+        self.explored_here = False
 
     # ----------------------------------------------------------------- hooks
     def _task_ids(self, split: str) -> list[str]:
@@ -222,6 +249,8 @@ class HouseholdEnv(TextEnv):
         self.holding = None
         self.belief = {obj: w.room_of(rec) for obj, rec in w.map_placement.items()}
         self.human_known = w.human_room
+        self.target_hinted, self.human_hinted = [], []
+        self.target_absent, self.explored_here = set(), False
         if w.goal == "human":
             instruction = f"Bring the {w.target} to the human."
         else:
@@ -233,7 +262,7 @@ class HouseholdEnv(TextEnv):
                 objs = sorted(o for o, r in w.map_placement.items() if r == rec)
                 parts.append(f"{rec} ({', '.join(objs) if objs else 'empty'})")
             lines.append(f"- {room}: " + "; ".join(parts))
-        lines.append(f"You are in the {self.room}. The human is in the {w.human_room}.")
+        lines.append(self._notes())
         return "\n".join(lines), instruction
 
     def _step(self, action: str) -> StepOutcome:
@@ -243,6 +272,8 @@ class HouseholdEnv(TextEnv):
         obs, valid, done, success = self._apply(text)
         if not done and w.event_step is not None and len(self.actions) == w.event_step:
             obs += "\n" + self._event()
+        if not done:
+            obs += "\n" + self._notes()
         score = 1.0 if success else 0.0
         return StepOutcome(obs, score=score, done=done, valid=valid, success=success)
 
@@ -250,15 +281,20 @@ class HouseholdEnv(TextEnv):
         w = self.world
         assert w is not None
         out = [f"go to {r}" for r in w.rooms if r != self.room]
-        out.append(f"explore {self.room}")
+        if not self.explored_here:
+            out.append(f"explore {self.room}")
+        # Only moves that can bring the goal nearer or tell something new: no task needs another
+        # object, and a put or give anywhere but the goal undoes the fetch.
         if self.holding is None:
-            here = {o for o, r in self.belief.items() if r == self.room}
-            here.add(w.target)
-            out += [f"pick up {o}" for o in sorted(here)]
-        else:
+            if self.room not in self.target_absent:
+                out.append(f"pick up {w.target}")
+        elif self.holding != w.target:  # only by a typed action: put it down
             out += [f"put {self.holding} on {rec}" for rec in w.receptacles[self.room]]
+        elif w.goal == "human":
             if w.human_room == self.room:
                 out.append(f"give {self.holding} to human")
+        elif w.goal in w.receptacles[self.room]:
+            out.append(f"put {self.holding} on {w.goal}")
         out.append("end task")
         return out
 
@@ -299,6 +335,7 @@ class HouseholdEnv(TextEnv):
                 if room == self.room:
                     return self._invalid(f"you are already in the {room}")
                 self.room = room
+                self.explored_here = False
                 return self._look(), True, False, False
             if room != self.room:
                 return self._invalid(f"you can only explore the room you are in (the {self.room}); go there first")
@@ -318,7 +355,7 @@ class HouseholdEnv(TextEnv):
         )
 
     def _invalid(self, why: str) -> tuple[str, bool, bool, bool]:
-        return f"Invalid action: {why}. You are in the {self.room}.", False, False, False
+        return f"Invalid action: {why}.", False, False, False
 
     def _look(self) -> str:
         w = self.world
@@ -326,9 +363,12 @@ class HouseholdEnv(TextEnv):
         human = "The human is here." if w.human_room == self.room else "The human is not here."
         if w.human_room == self.room:
             self.human_known = self.room
-        elif self.human_known == self.room:
-            self.human_known = None
-        return f"You are in the {self.room}. You see: {', '.join(w.receptacles[self.room])}. {human}"
+            self.human_hinted = []
+        else:
+            if self.human_known == self.room:
+                self.human_known = None
+            self._rule_out(self.human_hinted)
+        return f"You enter the {self.room}. You see: {', '.join(w.receptacles[self.room])}. {human}"
 
     def _explore(self) -> str:
         w = self.world
@@ -344,6 +384,12 @@ class HouseholdEnv(TextEnv):
                 del self.belief[obj]
         for obj in seen:
             self.belief[obj] = self.room
+        self.explored_here = True
+        if w.target in seen:
+            self.target_hinted = []
+        elif self.holding != w.target:
+            self._rule_out(self.target_hinted)
+            self.target_absent.add(self.room)
         return f"You look around the {self.room}: " + "; ".join(parts) + "."
 
     def _pick(self, obj: str) -> tuple[str, bool, bool, bool]:
@@ -352,12 +398,18 @@ class HouseholdEnv(TextEnv):
         if self.holding is not None:
             return self._invalid(f"you are already holding the {self.holding}; put it down first")
         if obj not in w.placement:
-            return f"There is no {obj} here. You are in the {self.room}.", True, False, False
+            return f"There is no {obj} here.", True, False, False
         if w.room_of(w.placement[obj]) != self.room:
-            self.belief.pop(obj, None)
-            return f"There is no {obj} here. You are in the {self.room}.", True, False, False
+            if self.belief.get(obj) == self.room:  # a guess elsewhere says nothing of the other rooms
+                del self.belief[obj]
+            if obj == w.target:
+                self._rule_out(self.target_hinted)
+                self.target_absent.add(self.room)
+            return f"There is no {obj} here.", True, False, False
         rec = w.placement.pop(obj)
         self.belief.pop(obj, None)
+        if obj == w.target:
+            self.target_hinted = []
         self.holding = obj
         return f"You pick up the {obj} from the {rec}.", True, False, False
 
@@ -371,6 +423,7 @@ class HouseholdEnv(TextEnv):
             return self._invalid(f"there is no {rec} in the {self.room}; here: {', '.join(w.receptacles[self.room])}")
         w.placement[obj] = rec
         self.belief[obj] = self.room
+        self.target_absent.discard(self.room)
         self.holding = None
         if obj == w.target and rec == w.goal:
             return f"You put the {obj} on the {rec}. Task complete.", True, True, True
@@ -389,6 +442,40 @@ class HouseholdEnv(TextEnv):
             return f"You give the {obj} to the human. Task complete.", True, True, True
         return f"The human does not need the {obj}.", True, False, False
 
+    def _rule_out(self, hinted: list[str]) -> None:
+        """The agent has looked here: a hinted room it has checked is no longer a candidate."""
+        if self.room in hinted:
+            hinted.remove(self.room)
+
+    def _notes(self) -> str:
+        """What the agent knows now, restated after every action (module docstring, "Observations").
+
+        Only what the agent has been told or has seen: the map, its own looks, the human's words.
+        Small models cannot carry the map across a long prompt; a reader of this line can.
+        """
+        w = self.world
+        assert w is not None
+        held = f"the {self.holding}" if self.holding else "nothing"
+        parts = [f"You are in the {self.room} and hold {held}."]
+        if self.holding != w.target:
+            # Until the agent holds the object, only where to find it is news; the goal comes after.
+            if self.target_hinted:
+                parts.append(f"The {w.target} may be in {_join_or([f'the {r}' for r in self.target_hinted])}.")
+            elif w.target in self.belief:
+                parts.append(f"The {w.target} was last seen in the {self.belief[w.target]}.")
+            else:
+                parts.append(f"You do not know where the {w.target} is.")
+        elif w.goal == "human":
+            if self.human_known is not None:
+                parts.append(f"The human is in the {self.human_known}.")
+            elif self.human_hinted:
+                parts.append(f"The human may be in {_join_or([f'the {r}' for r in self.human_hinted])}.")
+            else:
+                parts.append("You do not know where the human is.")
+        else:
+            parts.append(f"The {w.goal} is in the {w.room_of(w.goal)}.")
+        return " ".join(parts)
+
     def _event(self) -> str:
         """The human acts (s_obj: moves the object; s_hum: walks away) and says where, as vaguely as set."""
         w = self.world
@@ -399,12 +486,15 @@ class HouseholdEnv(TextEnv):
                 self.human_known = None
             w.human_room = w.event_to
             self.human_known = w.event_to if len(w.hint_rooms) == 1 else None
+            self.human_hinted = list(w.hint_rooms) if len(w.hint_rooms) > 1 else []
             return f"The human says: \"I'm heading to {where}.\" The human leaves."
         if self.holding == w.target:
             return f"The human says: \"Oh, you have the {w.target} already.\""
         w.placement[w.target] = w.event_to
+        self.target_absent, self.explored_here = set(), False  # it moved: every room is open again
         if len(w.hint_rooms) == 1:
             self.belief[w.target] = w.hint_rooms[0]
             return f"The human says: \"I moved the {w.target} to the {w.event_to}.\""
         self.belief.pop(w.target, None)
+        self.target_hinted = list(w.hint_rooms)
         return f"The human says: \"I moved the {w.target}; it is in {where} now.\""

@@ -284,8 +284,8 @@ def run_ours(train, evals, args, freeze: str = "0", share: bool = True) -> dict:
     from agentcritic.rm import RewardConfig, RewardModel, RewardTrainer
 
     rm = RewardModel("minilm", max_length=args.max_length, pooling=args.pooling, seed=args.seed)
-    if args.single_text:  # one segment "Instruction: ...\n<trajectory>", as TRL reads it, instead of a text pair
-        rm.settings.pair_input = False
+    if args.pair_input:  # (intent, trajectory) as a segment pair instead of one "Instruction: …" text
+        rm.settings.pair_input = True
     cfg = RewardConfig(
         learning_rate=args.lr,
         num_epochs=args.epochs,
@@ -303,6 +303,7 @@ def run_ours(train, evals, args, freeze: str = "0", share: bool = True) -> dict:
         mixed_precision="bf16" if args.bf16 else "no",
         group_by_length=not args.no_group,
         share_texts=share,
+        length_group_batches=args.group_batches,
     )
     t0, c0 = time.perf_counter(), time.process_time()
     trainer = RewardTrainer(rm, cfg, train, eval_dataset=[])
@@ -413,13 +414,14 @@ def main() -> None:
         help="comma list of our variants: 0 (defaults), emb (freeze_embeddings), N (freeze_layers=N)",
     )
     ap.add_argument("--threads", type=int, default=None, help="torch threads for both (default: torch's choice)")
-    ap.add_argument("--single-text", action="store_true", help="our model: one text segment instead of a text pair")
+    ap.add_argument("--pair-input", action="store_true", help="our model: (intent, trajectory) as a segment pair")
     ap.add_argument("--no-group", action="store_true", help="our trainer: random batches, no length grouping")
     ap.add_argument(
         "--bf16",
         action="store_true",
         help="bf16 autocast for both (fast on CPUs with avx512_bf16 or AMX; TRL's default)",
     )
+    ap.add_argument("--group-batches", type=int, default=50, help="our trainer: batches per length-sorted chunk")
     ap.add_argument("--share", default="on", help="comma list: on / off (our share_texts)")
     ap.add_argument("--data", nargs="+", default=None, help="synthesized preferences.jsonl files to train on")
     ap.add_argument("--json", default=None, help="also write the results here")
@@ -482,9 +484,10 @@ def main() -> None:
         acc = float(np.mean((c > r) + 0.5 * (c == r)))
         label = f"agentcritic RewardTrainer (pooling={model.info['pooling']}"
         label += ", no length grouping" if args.no_group else ""
-        label += ", single text segment" if args.single_text else ""
+        label += ", segment-pair input" if args.pair_input else ""
         label += ", bf16" if args.bf16 else ""
         label += "" if share else ", share_texts off"
+        label += "" if args.group_batches == 50 or args.no_group else f", chunks of {args.group_batches} batches"
         label += {"0": ", defaults)", "emb": ", token embeddings frozen)"}.get(
             freeze, f", embeddings + first {freeze} layers frozen)"
         )

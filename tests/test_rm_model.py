@@ -69,6 +69,19 @@ def test_long_trajectory_keeps_intent_first_observation_and_last_steps(rm) -> No
     assert "cut" not in rm.tokenizer.decode(short["input_ids"])
 
 
+def test_encoders_read_one_instruction_text_unless_told_to_read_a_segment_pair(rm) -> None:
+    (feat,) = rm.encode([("buy the blue kettle", traj(2))])
+    text = rm.tokenizer.decode(feat["input_ids"])
+    assert text.lower().startswith("[cls] instruction : buy the blue kettle observation")
+    assert text.count("[SEP]") == 1 and set(feat.get("token_type_ids", [0])) == {0}
+    rm.settings.pair_input = True
+    try:
+        (pair,) = rm.encode([("buy the blue kettle", traj(2))])
+    finally:
+        rm.settings.pair_input = False
+    assert rm.tokenizer.decode(pair["input_ids"]).count("[SEP]") == 2 and 1 in pair["token_type_ids"]
+
+
 def test_scores_keep_input_order_under_length_sorting(rm) -> None:
     pairs = pairs_of_mixed_length()
     batched = rm.score(pairs, batch_size=2)  # sorted by length inside, several batches

@@ -284,7 +284,9 @@ def load_backbone(
             pooling = "cls"
         else:
             add_mean_pooling_layer(model)
-    info = BackboneInfo(name=str(name or DEFAULT_BACKBONE), encoder=encoder, pooling=pooling, pair_input=encoder)
+    # One text segment ("Instruction: …" + the trajectory) for encoders too, as TRL feeds them: on
+    # MiniLM it trained as well as or better than a (intent, trajectory) segment pair (BENCHMARKS.md).
+    info = BackboneInfo(name=str(name or DEFAULT_BACKBONE), encoder=encoder, pooling=pooling, pair_input=False)
     if lora is not None:
         model = apply_lora(model, lora)
         info.extra["lora"] = lora.to_dict() if isinstance(lora, LoraSettings) else dict(lora)

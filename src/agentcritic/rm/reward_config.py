@@ -46,6 +46,9 @@ class TrainerConfig(StageConfig):
     group_by_length: bool = Field(
         True, description="batch inputs of similar length together so little padding is computed"
     )
+    length_group_batches: int = Field(
+        50, ge=1, description="batches per length-sorted chunk: fewer mixes the data more, more pads less"
+    )
     output_dir: str | None = Field(
         None, description="checkpoints, metrics.json and the final model go here; None keeps all in memory"
     )

@@ -8,8 +8,9 @@ pair into model input the same way at training, scoring and serving time:
   trajectory part of its env's ``render_for_rm`` — first observation, then ``Action:``/
   ``Observation:`` lines, with what the env hides from reward models removed, such as game24's
   verdict on the answer); models saved with the older plain rendering (``"steps"``) keep it;
-- encoders read the pair as a text pair ``[CLS] intent [SEP] trajectory [SEP]``; decoders read
-  ``"Instruction: {intent}\\n" + trajectory`` and pool the last token;
+- every backbone reads one text, ``"Instruction: {intent}\\n" + trajectory`` (TRL's layout);
+  decoders pool the last token. ``settings.pair_input`` makes an encoder read the text pair
+  ``[CLS] intent [SEP] trajectory [SEP]`` instead (models saved that way keep it);
 - too long for ``max_length`` *tokens*: keep the intent (capped at a quarter of the budget), the
   first observation (capped at a third), and as many of the last steps as fit, with a
   ``[... N earlier steps cut ...]`` marker between them (armap.md §3).
@@ -61,7 +62,7 @@ class TextSettings:
     """How text becomes model input; saved with the model so scoring matches training."""
 
     max_length: int = 512
-    pair_input: bool = True
+    pair_input: bool = False  # True: (intent, trajectory) as a segment pair (encoders); models saved so keep it
     intent_template: str = "Instruction: {intent}\n"
     step_marker: str = "Action:"
     cut_marker: str = "[... {n} earlier steps cut ...]"

@@ -377,7 +377,9 @@ class BaseTrainer:
     # ------------------------------------------------------------------ pieces
     def _local_batches(self, lengths: list[int], epoch: int, units: list[Any] | None = None) -> list[list[int]]:
         cfg = self.config
-        batches = length_grouped_batches(lengths, cfg.batch_size, cfg.seed, epoch, cfg.group_by_length, units=units)
+        batches = length_grouped_batches(
+            lengths, cfg.batch_size, cfg.seed, epoch, cfg.group_by_length, mega=cfg.length_group_batches, units=units
+        )
         acc = self.accelerator
         n = acc.num_processes if acc is not None else 1
         if n > 1:
@@ -473,6 +475,8 @@ class BaseTrainer:
             "gradient_accumulation_steps",
             "seed",
             "group_by_length",
+            "length_group_batches",
+            "share_texts",
             "max_length",
             "freeze_embeddings",
             "freeze_layers",

@@ -148,6 +148,30 @@ def test_rows_are_resumed_from_the_shard(setup, tmp_path: Path) -> None:
     assert len(lines) == 4 and len({json.loads(l)["key"] for l in lines}) == 4
 
 
+def test_every_method_at_c0_repeats_one_played_episode(setup) -> None:
+    env, table = setup
+    factory = DeciderFactory(table, prm=constant_prm)
+    played = []
+
+    def agent(seed):
+        played.append(seed)
+        return ParityAgent()
+
+    methods = ["always", "dp", "never", "random"]
+    rows = run_method_episodes(env, agent, ExpertIntervention(), TASKS[:2], methods, [0.0, INF], factory,
+                               split="test", progress=False)
+    # per task: one C = 0 episode for all four methods, then always, dp and random at C = inf
+    assert len(played) == 2 * (1 + 3) and len(rows) == 2 * (4 + 3)
+    at_zero = [r for r in rows if r["budget"] == "0"]
+    assert sorted(r["method"] for r in at_zero) == sorted(methods * 2)
+    for task in TASKS[:2]:
+        same = [r for r in at_zero if r["task_id"] == task]
+        assert len({(r["success"], tuple(r["actions"]), r["interventions"]) for r in same}) == 1
+        assert all(r["interventions"] == 0 for r in same)
+    assert [r.get("same_as") for r in at_zero if r["method"] == "always"] == [None, None]  # the one played
+    assert all(r["same_as"].startswith("test|always|C=0|") for r in at_zero if r["method"] != "always")
+
+
 @pytest.mark.slow
 def test_cli_collect_train_prm_eval_helper_end_to_end(tmp_path: Path) -> None:
     from typer.testing import CliRunner
@@ -174,6 +198,18 @@ def test_cli_collect_train_prm_eval_helper_end_to_end(tmp_path: Path) -> None:
         assert row["budget"] == "inf" or row["max_interventions"] <= int(row["budget"])
     assert {r["budget"] for r in res["dp_train"]} == {"0", "1", "inf"}
     assert (tmp_path / "e" / "success_vs_interventions.png").exists()
+    # the same evaluation in two worker processes gives the same episodes
+    r = run.invoke(app, ["eval-helper", "--data", str(tmp_path / "c"), "--prm", str(tmp_path / "p"),
+                         "--methods", "never,always,random,prm_threshold,prm_gain,dp", "--budgets", "0,1,inf",
+                         "--limit", "2", "--workers", "2", "--out", str(tmp_path / "w")])
+    assert r.exit_code == 0, r.output
+
+    def episodes(folder):
+        return {json.loads(line)["key"]: {k: v for k, v in json.loads(line)["record"].items()}
+                for line in (folder / "episodes.jsonl").read_text().splitlines()}
+
+    assert episodes(tmp_path / "w") == episodes(tmp_path / "e")
+    assert json.loads((tmp_path / "w" / "results.json").read_text())["results"] == res["results"]
     r = run.invoke(app, ["eval-helper", "--data", str(tmp_path / "c"), "--prm", str(tmp_path / "p"),
                          "--out", str(tmp_path / "e2")])
     assert r.exit_code == 2 and "--helper" in r.output

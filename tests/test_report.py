@@ -47,7 +47,38 @@ def run_dir(tmp_path_factory) -> Path:
         "per_env": {"shop": {"n": 40, "accuracy": 0.875, "mean_margin": 1.5}},
         "histogram": {"edges": [-2.0, -1.0, 0.0, 1.0, 2.0], "chosen": [1, 3, 10, 26], "rejected": [20, 12, 6, 2]},
     }))
+    _self_regulation_stages(run)
     return run
+
+
+def _self_regulation_stages(run: Path) -> None:
+    """What train-prm, train-helper and eval-helper leave in their folders (small, hand-made numbers)."""
+    from agentcritic.helper.evaluate_helper import summarise_rows
+    from agentcritic.helper.prm import plot_reliability
+
+    (run / "prm").mkdir()
+    reliability = {"ece": 0.04, "bins": [{"mean_predicted": 0.2, "observed": 0.25, "count": 30},
+                                         {"mean_predicted": 0.7, "observed": 0.65, "count": 50}]}
+    (run / "prm" / "metrics.json").write_text(json.dumps({
+        "sizes": {"train_examples": 400, "eval_examples": 80, "held_out_tasks": 4},
+        "eval": {"auroc": 0.812, "brier": 0.17, "reliability": reliability}}))
+    plot_reliability(reliability, run / "prm" / "reliability.png", auroc=0.812)
+    (run / "helper").mkdir()
+    (run / "helper" / "helper.json").write_text(json.dumps({"kind": "classifier", "backbone": "minilm"}))
+    (run / "helper" / "metrics.json").write_text(json.dumps({"eval": {"balanced_accuracy": 0.925, "n": 300}}))
+    (run / "helper" / "dp.json").write_text(json.dumps({"budgets": [
+        {"budget": 0, "predicted_success": 0.1, "mean_usage": 0.0},
+        {"budget": 1, "predicted_success": 0.6, "mean_usage": 0.9}]}))
+    episodes = [{"method": m, "budget": c, "success": ok, "interventions": k, "cost": float(k), "steps": 5}
+                for m, c, ok, k in [("never", "0", False, 0), ("never", "0", True, 0), ("always", "1", True, 1),
+                                    ("always", "1", False, 1), ("helper", "1", True, 1), ("helper", "1", True, 0)]]
+    rows = summarise_rows(episodes, [0, 1])
+    (run / "eval-helper").mkdir()
+    (run / "eval-helper" / "results.json").write_text(json.dumps({
+        "env": "household", "split": "test", "tasks": 2, "budgets": ["0", "1"], "methods": ["never", "always", "helper"],
+        "results": rows, "policy": "smollm2", "intervention": "expert",
+        "dp_train": [{"budget": "1", "predicted_success": 0.6, "success_rate": 0.55, "predicted_interventions": 0.9,
+                      "mean_interventions": 0.95}]}))
 
 
 class _Collect(HTMLParser):
@@ -133,6 +164,13 @@ def test_chromium_renders_the_plots_table_and_trajectories(run_dir, tmp_path) ->
     assert {"methods per env metric", "score vs cost", "reward-model score vs env reward"} <= set(alts)
     assert "synthesis pairs per source synth-shop" in alts and "RM accuracy per source rm-eval" in alts
     assert "RM score histograms rm-eval" in alts
+    # self-regulation: the PRM, the helper, the DP and every method x budget, with their plots
+    assert ["0.812", "0.170", "0.040", "80", "4", "400"] in dom.rows  # PRM AUROC, Brier, ECE, sizes
+    assert ["minilm", "0.925", "300"] in dom.rows  # helper balanced accuracy vs the DP labels
+    assert ["1", "0.600", "0.900"] in dom.rows  # the DP's predicted success and usage at budget 1
+    assert ["helper", "1", "1.000", "0.500", "1", "2"] in dom.rows and ["never", "1", "0.500", "0.000", "0", "2"] in dom.rows
+    assert ["1", "0.600", "0.550", "0.900", "0.950"] in dom.rows  # DP predicted vs measured
+    assert {"success vs interventions", "PRM reliability prm"} <= set(alts)
     for img in dom.imgs:
         head, _, data = img["src"].partition(",")
         assert head == "data:image/png;base64"

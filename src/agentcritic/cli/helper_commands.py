@@ -126,6 +126,8 @@ def eval_helper(
     budgets: Optional[str] = typer.Option(None, help="budgets C, e.g. 0,1,2,3,5,inf"),
     methods: Optional[str] = typer.Option(None, help="comma-separated: never,always,random,prm_threshold,prm_gain,dp,helper"),
     out: Path = typer.Option(..., help="run folder: results.jsonl, results.json, success_vs_interventions.png"),
+    workers: Optional[int] = typer.Option(None, help="parallel worker processes (each loads the policy and models)"),
+    executor: Optional[str] = typer.Option(None, help="pool (local processes) | ray"),
     config: Optional[Path] = typer.Option(None, help="TOML config; flags override it"),
     set_: list[str] = typer.Option([], "--set", help="override any config field: KEY=VALUE (repeatable)"),
 ) -> None:
@@ -136,7 +138,8 @@ def eval_helper(
 
     try:
         flags = {"data": str(data) if data else None, "prm": str(prm) if prm else None,
-                 "helper": str(helper) if helper else None, "split": split, "limit": limit}
+                 "helper": str(helper) if helper else None, "split": split, "limit": limit,
+                 "workers": workers, "executor": executor}
         overrides = overrides_from_flags(flags, set_)
         grid = _floats(budgets, "budgets")
         if grid is not None:

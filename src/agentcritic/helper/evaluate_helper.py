@@ -11,7 +11,10 @@ wrapped in a :class:`~agentcritic.helper.gate.Gate` (hard cap C). The run folder
   cost, episodes; and ``dp_train``: the DP's predicted vs measured success on training tasks;
 - ``success_vs_interventions.png``: success rate vs interventions per episode, all methods.
 
-Decisions: ``never`` does not depend on C and runs once (its row is repeated for every C);
+Decisions: ``never`` does not depend on C and runs once (its row is repeated for every C); at
+C = 0 the Gate never asks, so every method's C = 0 episode is the ``never`` episode, played once
+and reported under each method (``same_as``: the key of the episode played); ``--workers N`` (or ``--executor ray``)
+plays the episodes in worker processes, each building its own env, policy, PRM, helper and table;
 ``random`` draws a fresh seeded stream per episode so a resumed run equals an uninterrupted one;
 with the ``prefix`` state key the DP knows only logged (training) states, so on held-out tasks it
 asks nowhere it has no entry (its ``misses`` are reported) — its fair test is ``dp_train``.
@@ -23,6 +26,7 @@ import math
 import statistics
 import time
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -92,6 +96,69 @@ class DeciderFactory:
 
 
 # ----------------------------------------------------------------------------------- episodes
+@dataclass(frozen=True)
+class EvalJob:
+    """One (method, budget, task, sample) of the evaluation; ``same_as`` is the key of the episode
+    it is identical to (every method at C = 0 plays the ``never`` episode), else None."""
+
+    key: str
+    method: str
+    budget: float
+    task: str
+    sample: int
+    same_as: str | None = None
+
+
+def episode_key(split: str, method: str, budget: float, task: str, sample: int) -> str:
+    return f"{split}|{method}|C={budget_label(budget)}|{task}|{sample}"
+
+
+def plan_jobs(tasks: Sequence[str], methods: Sequence[str], budgets: Sequence[float], *, split: str,
+              samples: int = 1) -> list[EvalJob]:
+    """Every (method, budget, task, sample), each marked with the episode it repeats, if any.
+
+    ``never`` ignores C and is planned once, at the first budget. At C = 0 the Gate never asks, and
+    the episode's seeds do not depend on the method, so every method's C = 0 episode is the same
+    one (the ``never`` episode): the first is played, the others repeat it.
+    """
+    jobs, first_at_zero = [], {}
+    for method in methods:
+        for budget in (budgets[:1] if method == "never" else budgets):
+            for task in tasks:
+                for sample in range(samples):
+                    key = episode_key(split, method, budget, task, sample)
+                    same_as = None
+                    if budget == 0:
+                        same_as = first_at_zero.setdefault((task, sample), key)
+                    jobs.append(EvalJob(key, method, budget, task, sample, None if same_as == key else same_as))
+    return jobs
+
+
+def play_job(env: Any, make_agent: Callable[[int], Any], intervention: Any, factory: DeciderFactory,
+             job: EvalJob, seed: int = 0) -> dict[str, Any]:
+    """Play one job's episode (its decider behind a Gate with cap C) and return its row."""
+    from agentcritic.agents import derive_seed
+    from agentcritic.helper.episode import run_helped_episode
+
+    ep_seed = derive_seed(seed, job.task, job.sample) % (2**31)
+    decider_seed = derive_seed(seed, job.method, budget_label(job.budget), job.task, job.sample)
+    decider = factory.decider(job.method, job.budget, decider_seed)
+    misses = getattr(decider, "misses", None)
+    gate = Gate(decider, job.budget)
+    gate.reset()
+    episode = run_helped_episode(env, make_agent(ep_seed), intervention, job.task,
+                                 lambda state, step: gate.ask(state, step), seed=ep_seed)
+    row = {
+        "method": job.method, "budget": budget_label(job.budget), "task_id": job.task, "sample": job.sample,
+        "success": episode.success, "interventions": episode.interventions, "cost": episode.cost,
+        "steps": len(episode.trajectory.steps), "error": episode.error,
+        "actions": episode.trajectory.actions, "actors": [s.actor for s in episode.trajectory.steps],
+    }
+    if misses is not None:
+        row["table_misses"] = decider.misses - misses  # decisions on states the table has no entry for
+    return row
+
+
 def run_method_episodes(
     env: Any,
     make_agent: Callable[[int], Any],
@@ -106,43 +173,88 @@ def run_method_episodes(
     seed: int = 0,
     shard: Any = None,
     progress: bool = True,
+    workers: Any = None,
 ) -> list[dict[str, Any]]:
-    """Run every (method, budget, task, sample) not yet in ``shard``; return all rows (old and new)."""
+    """Run every (method, budget, task, sample) not yet in ``shard``; return all rows (old and new).
+
+    In this process by default; with ``workers`` (an :class:`EvalWorkers`, and a shard) the episodes
+    run in its process pool or on Ray, each worker holding its own env, models and deciders.
+    """
     from tqdm.auto import tqdm
 
-    from agentcritic.agents import derive_seed
-    from agentcritic.helper.episode import run_helped_episode
-
-    jobs = []
-    for method in methods:
-        for budget in (budgets[:1] if method == "never" else budgets):
-            for task in tasks:
-                for sample in range(samples):
-                    key = f"{split}|{method}|C={budget_label(budget)}|{task}|{sample}"
-                    jobs.append((key, method, budget, task, sample))
+    jobs = plan_jobs(tasks, methods, budgets, split=split, samples=samples)
     rows: dict[str, dict[str, Any]] = {}
     if shard is not None:
         for key, rec in shard:
             rows[key] = rec
-    todo = [j for j in jobs if j[0] not in rows]
-    bar = tqdm(todo, desc=f"eval-helper {split}", unit="ep", disable=not progress or not todo, dynamic_ncols=True)
-    for key, method, budget, task, sample in bar:
-        ep_seed = derive_seed(seed, task, sample) % (2**31)
-        gate = Gate(factory.decider(method, budget, derive_seed(seed, method, budget_label(budget), task, sample)),
-                    budget)
-        gate.reset()
-        episode = run_helped_episode(env, make_agent(ep_seed), intervention, task,
-                                     lambda state, step: gate.ask(state, step), seed=ep_seed)
-        row = {
-            "split": split, "method": method, "budget": budget_label(budget), "task_id": task, "sample": sample,
-            "success": episode.success, "interventions": episode.interventions, "cost": episode.cost,
-            "steps": len(episode.trajectory.steps), "error": episode.error,
-            "actions": episode.trajectory.actions, "actors": [s.actor for s in episode.trajectory.steps],
-        }
-        if shard is not None:
-            shard.append(key, row)
-        rows[key] = row
-    return [rows[j[0]] for j in jobs]
+    todo = [j for j in jobs if j.same_as is None and j.key not in rows]
+    if workers is not None and todo:
+        if shard is None:
+            raise EvalHelperError("running the evaluation in workers needs a shard to write to")
+        workers.run(todo, shard, seed=seed, progress=f"eval-helper {split}" if progress else None)
+        rows.update({key: rec for key, rec in shard})
+    else:
+        bar = tqdm(todo, desc=f"eval-helper {split}", unit="ep", disable=not progress or not todo,
+                   dynamic_ncols=True)
+        for job in bar:
+            row = {"split": split, **play_job(env, make_agent, intervention, factory, job, seed)}
+            if shard is not None:
+                shard.append(job.key, row)
+            rows[job.key] = row
+    out = []
+    for job in jobs:
+        if job.same_as is None:
+            out.append(rows[job.key])
+        else:
+            out.append({**rows[job.same_as], "method": job.method, "budget": budget_label(job.budget),
+                        "same_as": job.same_as})
+    return out
+
+
+class EvalWorkers:
+    """A pool (or Ray) of workers for :func:`run_method_episodes`; ``spec`` is what each worker
+    needs to rebuild the evaluation's parts once: env, policy, intervention, table, PRM and helper."""
+
+    def __init__(self, spec: dict[str, Any], workers: int, executor: str = "pool") -> None:
+        self.spec, self.workers, self.executor = spec, workers, executor
+
+    def run(self, jobs: Sequence[EvalJob], shard: Any, *, seed: int, progress: str | None) -> None:
+        from agentcritic.parallel import EpisodeJob, run_jobs
+
+        spec = self.spec
+        episode_jobs = [
+            EpisodeJob(key=j.key, env=spec["env"], task_id=j.task, seed=seed, policy=spec["policy"],
+                       env_kwargs=spec["env_kwargs"], policy_kwargs=spec["policy_kwargs"],
+                       meta={"job": [j.method, j.budget, j.task, j.sample], "split": j.key.split("|", 1)[0],
+                             "spec": spec})
+            for j in jobs
+        ]
+        run_jobs(episode_jobs, shard, workers=self.workers, executor=self.executor, progress=progress,
+                 fn=eval_episode)
+
+
+_WORKER_PARTS: dict[str, tuple[Any, Any, Any]] = {}
+
+
+def worker_parts(spec: dict[str, Any]) -> tuple[Any, Any, Any]:
+    """(agent factory, intervention, DeciderFactory) of ``spec``, built once per worker process."""
+    import json
+
+    key = json.dumps(spec, sort_keys=True, default=str)
+    if key not in _WORKER_PARTS:
+        _WORKER_PARTS[key] = build_parts(spec)
+    return _WORKER_PARTS[key]
+
+
+def eval_episode(job: Any) -> tuple[str, dict[str, Any]]:
+    """Worker entry point (any executor): play one :class:`EvalJob` carried in ``job.meta``."""
+    from agentcritic.parallel import worker_env
+
+    make_agent, intervention, factory = worker_parts(job.meta["spec"])
+    method, budget, task, sample = job.meta["job"]
+    eval_job = EvalJob(job.key, method, float(budget), task, int(sample))
+    row = play_job(worker_env(job.env, job.env_kwargs), make_agent, intervention, factory, eval_job, job.seed)
+    return job.key, {"split": job.meta["split"], **row}
 
 
 def summarise_rows(rows: Iterable[dict[str, Any]], budgets: Sequence[float]) -> list[dict[str, Any]]:
@@ -210,30 +322,9 @@ def format_table(rows: list[dict[str, Any]], dp_train: list[dict[str, Any]] | No
 
 def plot_success_vs_interventions(rows: list[dict[str, Any]], path: str | Path, title: str = "") -> Path:
     """One line per method through its budgets: success rate vs mean interventions per episode."""
-    import matplotlib
+    from agentcritic.report.plots import save_png, success_vs_interventions_figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6.5, 4.5), dpi=120)
-    for method in dict.fromkeys(r["method"] for r in rows):
-        pts = [r for r in rows if r["method"] == method]
-        xs = [r["mean_interventions"] for r in pts]
-        ys = [r["success_rate"] for r in pts]
-        ax.plot(xs, ys, marker="o", lw=1.2, label=method)
-        for r, x, y in zip(pts, xs, ys, strict=True):
-            ax.annotate(f"C={r['budget']}", (x, y), textcoords="offset points", xytext=(3, 3), fontsize=6)
-    ax.set(xlabel="interventions per episode (mean)", ylabel="success rate", ylim=(-0.02, 1.02),
-           title=title or "Success vs interventions")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, loc="lower right")
-    fig.tight_layout()
-    path = Path(path)
-    tmp = path.with_suffix(".tmp.png")
-    fig.savefig(tmp)
-    plt.close(fig)
-    tmp.replace(path)
-    return path
+    return save_png(success_vs_interventions_figure(rows, title), path)
 
 
 # ----------------------------------------------------------------------------------- the stage
@@ -252,72 +343,102 @@ def _collect_config(data: str) -> dict[str, Any]:
     return CollectConfig.model_validate(doc["collect"]).model_dump()
 
 
-def run_eval_helper(config: EvalHelperConfig, out: str | Path, progress: bool = True) -> dict[str, Any]:
-    """Evaluate every method × budget into run folder ``out`` (resumable); return the results."""
-    from agentcritic import envs
+def eval_spec(config: EvalHelperConfig) -> dict[str, Any]:
+    """Everything :func:`build_parts` needs, as plain data (it travels to every worker)."""
+    collect = _collect_config(config.data)
+    env_kwargs = dict(collect["env_kwargs"] if config.env_kwargs is None else config.env_kwargs)
+    if collect.get("max_steps") and config.env_kwargs is None:
+        env_kwargs["max_steps"] = collect["max_steps"]
+    policy_kwargs = {} if collect["policy"] in ("expert", "random") else {
+        "mode": collect["mode"], "temperature": collect["temperature"], "few_shot": collect["few_shot"],
+        "llm": collect["llm"]}
+    return {
+        "env": config.env or collect["env"], "env_kwargs": env_kwargs, "policy": collect["policy"],
+        "policy_kwargs": policy_kwargs, "intervention": collect["intervention"], "data": config.data,
+        "prm": config.prm, "helper": config.helper if "helper" in config.methods else None,
+        "state_key": config.state_key, "n_min": config.n_min, "kappa": config.kappa, "seed": config.seed,
+        "helped_actor": config.helped_actor, "device": config.device, "threads": None,
+    }
+
+
+def build_parts(spec: dict[str, Any]) -> tuple[Callable[[int], Any], Any, DeciderFactory]:
+    """(agent factory, intervention, deciders fitted on the training table) of an :func:`eval_spec`."""
     from agentcritic.agents import make_agent
     from agentcritic.helper.helper_trainer import load_prm, prm_scorer, read_episodes
     from agentcritic.helper.interventions import make_intervention
     from agentcritic.helper.tabular import TabularModel
 
-    start = time.perf_counter()
-    out = Path(out)
-    collect = _collect_config(config.data)
-    env_name = config.env or collect["env"]
-    env_kwargs = dict(collect["env_kwargs"] if config.env_kwargs is None else config.env_kwargs)
-    if collect.get("max_steps") and config.env_kwargs is None:
-        env_kwargs["max_steps"] = collect["max_steps"]
-    store = RunStore(out, config={"eval_helper": config.model_dump(mode="json")})
-    episodes = read_episodes(config.data)
-    scorer = prm_scorer(load_prm(config.prm, config.device), config.helped_actor)
-    table = TabularModel.from_episodes(episodes, state_key=config.state_key, prm=scorer, n_min=config.n_min,
-                                       kappa=config.kappa)
+    if spec.get("threads"):
+        import torch
+
+        torch.set_num_threads(int(spec["threads"]))
+    scorer = prm_scorer(load_prm(spec["prm"], spec["device"]), spec["helped_actor"])
+    table = TabularModel.from_episodes(read_episodes(spec["data"]), state_key=spec["state_key"], prm=scorer,
+                                       n_min=spec["n_min"], kappa=spec["kappa"])
     helper = None
-    if "helper" in config.methods:
-        if not config.helper:
-            raise EvalHelperError("method 'helper' needs --helper RUN (a train-helper run folder); "
-                                  "or leave 'helper' out of --methods")
+    if spec["helper"]:
         from agentcritic.helper.helper_model import load_helper
 
-        helper = load_helper(config.helper, device=config.device)
-    factory = DeciderFactory(table, prm=scorer, helper=helper, seed=config.seed)
-    env = envs.make(env_name, **env_kwargs)
-    policy_kwargs = {} if collect["policy"] in ("expert", "random") else {
-        "mode": collect["mode"], "temperature": collect["temperature"], "few_shot": collect["few_shot"],
-        "llm": collect["llm"]}
+        helper = load_helper(spec["helper"], device=spec["device"])
+    factory = DeciderFactory(table, prm=scorer, helper=helper, seed=spec["seed"])
+    policy, policy_kwargs = spec["policy"], spec["policy_kwargs"]
 
     def agent_for(seed: int) -> Any:
-        return make_agent(collect["policy"], seed=seed, **policy_kwargs)
+        return make_agent(policy, seed=seed, **policy_kwargs)
 
-    intervention = make_intervention(InterventionConfig(**collect["intervention"]))
+    return agent_for, make_intervention(InterventionConfig(**spec["intervention"])), factory
+
+
+def run_eval_helper(config: EvalHelperConfig, out: str | Path, progress: bool = True) -> dict[str, Any]:
+    """Evaluate every method × budget into run folder ``out`` (resumable); return the results."""
+    import os
+
+    from agentcritic import envs
+
+    start = time.perf_counter()
+    out = Path(out)
+    if "helper" in config.methods and not config.helper:
+        raise EvalHelperError("method 'helper' needs --helper RUN (a train-helper run folder); "
+                              "or leave 'helper' out of --methods")
+    spec = eval_spec(config)
+    store = RunStore(out, config={"eval_helper": config.model_dump(mode="json")})
+    workers = None
+    if config.workers > 1 or config.executor == "ray":
+        threads = max(1, (os.cpu_count() or 1) // max(1, config.workers))
+        workers = EvalWorkers({**spec, "threads": threads}, config.workers, config.executor)
+    agent_for, intervention, factory = build_parts(spec)
+    table = factory.table
+    env = envs.make(spec["env"], **spec["env_kwargs"])
     tasks = env.task_ids(config.split, limit=config.limit)
     shard = store.shard(STAGE)
     try:
         rows = run_method_episodes(env, agent_for, intervention, tasks, config.methods, config.budgets, factory,
                                    split=config.split, samples=config.samples, seed=config.seed, shard=shard,
-                                   progress=progress)
+                                   progress=progress, workers=workers)
         summary = summarise_rows(rows, config.budgets)
-        misses = {budget_label(b): getattr(factory._cache.get(("dp", b)), "misses", None) for b in config.budgets}
+        misses = {budget_label(b): sum(r.get("table_misses", 0) for r in rows
+                                       if r["method"] == "dp" and r["budget"] == budget_label(b) and not r.get("same_as"))
+                  for b in config.budgets} if "dp" in config.methods else {}
         dp_train: list[dict[str, Any]] = []
         if config.dp_on_train and "dp" in config.methods:
             train_tasks = table.tasks[: config.train_limit] if config.train_limit else table.tasks
             train_rows = run_method_episodes(env, agent_for, intervention, train_tasks, ["dp"], config.budgets,
                                              factory, split="train", samples=config.samples, seed=config.seed,
-                                             shard=shard, progress=progress)
+                                             shard=shard, progress=progress, workers=workers)
             predicted = dp_predictions(factory, train_tasks, config.budgets)
             for row in summarise_rows(train_rows, config.budgets):
                 dp_train.append({**row, **predicted[row["budget"]]})
     finally:
         env.close()
     results = {
-        "env": env_name, "split": config.split, "tasks": len(tasks), "budgets": [budget_label(b) for b in config.budgets],
+        "env": spec["env"], "split": config.split, "tasks": len(tasks), "budgets": [budget_label(b) for b in config.budgets],
         "methods": config.methods, "results": summary, "dp_train": dp_train, "dp_lookup_misses": misses,
-        "tabular_model": table.summary(), "intervention": collect["intervention"]["kind"], "policy": collect["policy"],
+        "tabular_model": table.summary(), "intervention": spec["intervention"]["kind"], "policy": spec["policy"],
         "seconds": round(time.perf_counter() - start, 2),
     }
     store.write_json("results.json", results)
     plot_success_vs_interventions(summary, out / "success_vs_interventions.png",
-                                  title=f"{env_name} ({config.split}, {len(tasks)} tasks): success vs interventions")
+                                  title=f"{spec['env']} ({config.split}, {len(tasks)} tasks): success vs interventions")
     store.mark_done("eval_helper", rows=len(rows))
     store.close()
     results["table"] = format_table(summary, dp_train)

@@ -112,6 +112,8 @@ class EvalHelperConfig(StageConfig):
     seed: int = Field(0, description="base seed of the episodes and of the random baseline")
     helped_actor: str = Field("intervention", description="actor tag the PRM was trained with for helped steps")
     device: str | None = Field(None, description="torch device for the PRM and the helper")
+    workers: int = Field(1, ge=1, description="parallel worker processes (each loads the policy, PRM and helper)")
+    executor: Literal["pool", "ray"] = Field("pool", description="local process pool or Ray")
 
     _methods_known = field_validator("methods")(classmethod(lambda cls, v: _check_methods(v)))
 

@@ -92,11 +92,9 @@ def _find(metrics: Any, name: str) -> Any:
 
 def plot_reliability(reliability: dict[str, Any], path: str | Path, auroc: float | None = None) -> Path:
     """The reliability plot: mean predicted P(success) per bin vs the observed success rate."""
-    import matplotlib
+    from agentcritic.report.plots import pyplot, save_png
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     bins = [b for b in reliability["bins"] if b["count"]]
     fig, ax = plt.subplots(figsize=(4.5, 4.5), dpi=120)
     ax.plot([0, 1], [0, 1], ls="--", color="grey", lw=1, label="perfect calibration")
@@ -111,9 +109,4 @@ def plot_reliability(reliability: dict[str, Any], path: str | Path, auroc: float
     ax.set(xlim=(0, 1), ylim=(0, 1), xlabel="predicted P(success)", ylabel="observed success rate", title=title)
     ax.legend(loc="upper left", fontsize=8)
     fig.tight_layout()
-    path = Path(path)
-    tmp = path.with_suffix(".tmp.png")
-    fig.savefig(tmp)
-    plt.close(fig)
-    tmp.replace(path)
-    return path
+    return save_png(fig, path)

@@ -2,21 +2,22 @@
 
 It gathers what the run's stages left in the folder (or its sub-folders): ``results.jsonl`` from
 evaluation, ``synth_stats.json`` from synthesis, ``rm_eval.json`` (and the trainer's
-``metrics.json``) from reward-model training. Plots are inline PNG data URIs and the style is
+``metrics.json``) from reward-model training, and the self-regulation stages' files
+(:mod:`agentcritic.report.selfreg`). Plots are inline PNG data URIs and the style is
 inline, so the file opens anywhere, offline, with no external URL.
 """
 
 from __future__ import annotations
 
 import html
-import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from agentcritic.evaluate import load_records, results_table
-from agentcritic.report import plots
+from agentcritic.report import plots, selfreg
+from agentcritic.report.parts import ReportError, details, find_files, img, read_json
 from agentcritic.report.tables import dict_table, to_html, to_markdown
 from agentcritic.store import atomic_write
 
@@ -35,10 +36,6 @@ img.plot{max-width:100%;border:1px solid #eee;margin:.5em 0}
 """
 
 
-class ReportError(ValueError):
-    """A run folder with nothing to report, or a stage file that cannot be read."""
-
-
 @dataclass
 class Report:
     """Where the report went and the results table as Markdown (printed by the CLI)."""
@@ -46,41 +43,6 @@ class Report:
     path: Path
     markdown: str
     records: int
-
-
-def find_files(run: Path, name: str) -> list[Path]:
-    """``run/name`` and every ``run/**/name``, in a stable order (the run's own first)."""
-    return sorted(run.rglob(name), key=lambda p: (len(p.relative_to(run).parts), str(p)))
-
-
-def read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text("utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ReportError(f"{path}: not valid JSON ({exc})") from exc
-
-
-def flatten(data: Any, prefix: str = "") -> dict[str, Any]:
-    """Scalars of a nested JSON object as ``{"a.b": value}`` (lists are summarised by length)."""
-    out: dict[str, Any] = {}
-    if isinstance(data, dict):
-        for k, v in data.items():
-            out.update(flatten(v, f"{prefix}{k}."))
-    elif isinstance(data, list):
-        out[prefix.rstrip(".")] = f"[{len(data)} items]"
-    else:
-        out[prefix.rstrip(".")] = data
-    return out
-
-
-def _img(uri: str | None, alt: str) -> str:
-    return f'<img class="plot" alt="{html.escape(alt)}" src="{uri}">' if uri else ""
-
-
-def _details(data: Any, skip: tuple[str, ...] = ()) -> str:
-    flat = {k: v for k, v in flatten(data).items() if not k.startswith(skip)}
-    rows = [{"field": k, "value": v} for k, v in flat.items()]
-    return f"<details><summary>all fields</summary>{dict_table(rows, ['field', 'value'])}</details>"
 
 
 def synth_section(run: Path, path: Path) -> str:
@@ -97,9 +59,9 @@ def synth_section(run: Path, path: Path) -> str:
     per_source = data.get("per_source")
     if isinstance(per_source, dict) and per_source:
         parts.append(dict_table([{"source": k, "pairs": v} for k, v in per_source.items()], ["source", "pairs"]))
-        parts.append(_img(plots.named_bars(per_source, f"{data.get('env', '')}: pairs per negative source", "pairs"),
+        parts.append(img(plots.named_bars(per_source, f"{data.get('env', '')}: pairs per negative source", "pairs"),
                           f"synthesis pairs per source {path.parent.name}"))
-    parts.append(_details(data))
+    parts.append(details(data))
     return "".join(parts)
 
 
@@ -117,14 +79,14 @@ def rm_section(run: Path, path: Path) -> str:
             parts.append(dict_table(rows, [label, "n", "accuracy", "mean_margin"]))
             if key == "per_source":
                 acc = {r["source"]: r["accuracy"] for r in rows if r["accuracy"] is not None}
-                parts.append(_img(plots.named_bars(acc, "held-out pairwise accuracy per negative source", "accuracy"),
+                parts.append(img(plots.named_bars(acc, "held-out pairwise accuracy per negative source", "accuracy"),
                                   f"RM accuracy per source {path.parent.name}"))
     cross = data.get("cross_domain")
     if isinstance(cross, dict):
         parts.append(f"<p>Cross-domain (envs not trained on: {html.escape(', '.join(cross.get('envs', [])))}): "
                      f"accuracy {cross.get('accuracy', 0):.3f} on {cross.get('n')} pairs</p>")
-    parts.append(_img(plots.score_histograms(data.get("histogram")), f"RM score histograms {path.parent.name}"))
-    parts.append(_details(data, skip=("histogram",)))
+    parts.append(img(plots.score_histograms(data.get("histogram")), f"RM score histograms {path.parent.name}"))
+    parts.append(details(data, skip=("histogram",)))
     return "".join(parts)
 
 
@@ -178,10 +140,11 @@ def build_report(run: str | Path, out: str | Path | None = None) -> Report:
     records = [rec for path in result_files for rec in load_records(path)]
     synth = find_files(run, "synth_stats.json")
     rm_eval = find_files(run, "rm_eval.json")
-    if not records and not synth and not rm_eval:
+    helping = selfreg.sections(run)
+    if not records and not synth and not rm_eval and not helping:
         raise ReportError(
-            f"{run}: nothing to report (no results.jsonl, synth_stats.json or rm_eval.json in it or its sub-folders); "
-            "run `agentcritic evaluate` or `agentcritic run CONFIG.toml` first"
+            f"{run}: nothing to report (no results.jsonl, synth_stats.json, rm_eval.json or eval-helper results "
+            "in it or its sub-folders); run `agentcritic evaluate` or `agentcritic run CONFIG.toml` first"
         )
     table = results_table(records)
     markdown = to_markdown(table) if records else ""
@@ -201,15 +164,16 @@ def build_report(run: str | Path, out: str | Path | None = None) -> Report:
                     "(best of N by the env's own reward) is not a method.</p>")
         body.append(to_html(table))
         body.append("<h2>Plots</h2>")
-        body.append(_img(plots.method_bars(table), "methods per env metric"))
-        body.append(_img(plots.score_vs_cost(records), "score vs cost"))
-        body.append(_img(plots.rm_vs_env(records), "reward-model score vs env reward"))
+        body.append(img(plots.method_bars(table), "methods per env metric"))
+        body.append(img(plots.score_vs_cost(records), "score vs cost"))
+        body.append(img(plots.rm_vs_env(records), "reward-model score vs env reward"))
     if synth:
         body.append("<h2>Reward-data synthesis</h2>")
         body.extend(synth_section(run, p) for p in synth)
     if rm_eval:
         body.append("<h2>Reward model accuracy</h2>")
         body.extend(rm_section(run, p) for p in rm_eval)
+    body.extend(helping)
     if records:
         body.append("<h2>Example trajectories</h2>")
         body.append(example_trajectories(records))

@@ -14,7 +14,8 @@ from typing import Any
 from agentcritic.evaluate import ResultsTable
 
 
-def _pyplot():
+def pyplot():
+    """matplotlib's pyplot on the Agg backend (no display needed)."""
     import matplotlib
 
     matplotlib.use("Agg", force=True)
@@ -25,11 +26,23 @@ def _pyplot():
 
 def to_data_uri(fig: Any) -> str:
     """Render ``fig`` to an inline PNG and close it."""
-    plt = _pyplot()
+    plt = pyplot()
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=96, bbox_inches="tight")
     plt.close(fig)
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def save_png(fig: Any, path: Any) -> Any:
+    """Write ``fig`` to ``path`` atomically (a temporary file, then a rename) and close it."""
+    from pathlib import Path
+
+    path = Path(path)
+    tmp = path.with_suffix(".tmp.png")
+    fig.savefig(tmp)
+    pyplot().close(fig)
+    tmp.replace(path)
+    return path
 
 
 def method_bars(table: ResultsTable) -> str | None:
@@ -37,7 +50,7 @@ def method_bars(table: ResultsTable) -> str | None:
     rows = [r for r in table.rows if not r.oracle]
     if not rows or not table.columns:
         return None
-    plt = _pyplot()
+    plt = pyplot()
     labels = [c.label for c in table.columns]
     width = 0.8 / len(rows)
     fig, ax = plt.subplots(figsize=(max(6.0, 1.6 * len(labels) + 0.3 * len(rows)), 4.0))
@@ -69,7 +82,7 @@ def score_vs_cost(records: list[dict[str, Any]]) -> str | None:
     """
     if not records:
         return None
-    plt = _pyplot()
+    plt = pyplot()
     use_calls = any((r.get("cost") or {}).get("llm_calls", 0) for r in records)
     cost_key, cost_label = ("llm_calls", "LLM calls per task") if use_calls else ("seconds", "seconds per task")
     envs = list(dict.fromkeys(r["env"] for r in records))
@@ -101,7 +114,7 @@ def rm_vs_env(records: list[dict[str, Any]]) -> str | None:
                 points.setdefault(r["env"], []).append((float(c["rm_score"]), float(c["score"])))
     if not points:
         return None
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(5.5, 4.0))
     for env, pts in points.items():
         ax.scatter([p[0] for p in pts], [p[1] for p in pts], s=14, alpha=0.6, label=f"{env} ({len(pts)})")
@@ -118,7 +131,7 @@ def named_bars(values: dict[str, float], title: str, ylabel: str) -> str | None:
     values = {k: float(v) for k, v in values.items() if isinstance(v, (int, float))}
     if not values:
         return None
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(5.5, 0.4 * len(values) + 1.2))
     names = list(values)
     ax.barh(names, [values[n] for n in names])
@@ -137,7 +150,7 @@ def score_histograms(histogram: Any) -> str | None:
     chosen, rejected = histogram.get("chosen") or [], histogram.get("rejected") or []
     if len(chosen) != len(edges) - 1 or len(rejected) != len(edges) - 1:
         return None
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(5.5, 3.4))
     widths = [b - a for a, b in zip(edges, edges[1:])]
     ax.bar(edges[:-1], chosen, width=widths, align="edge", alpha=0.6, label="chosen")
@@ -147,3 +160,38 @@ def score_histograms(histogram: Any) -> str | None:
     ax.set_title("Held-out RM scores: chosen vs rejected")
     ax.legend(fontsize=8)
     return to_data_uri(fig)
+
+
+def success_vs_interventions_figure(rows: list[dict[str, Any]], title: str = "") -> Any:
+    """One line per method through its budgets: success rate vs mean interventions per episode
+    (the rows of ``eval-helper``'s ``results.json``)."""
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(6.5, 4.5), dpi=120)
+    for method in dict.fromkeys(r["method"] for r in rows):
+        pts = [r for r in rows if r["method"] == method]
+        xs = [r["mean_interventions"] for r in pts]
+        ys = [r["success_rate"] for r in pts]
+        ax.plot(xs, ys, marker="o", lw=1.2, label=method)
+        for r, x, y in zip(pts, xs, ys, strict=True):
+            ax.annotate(f"C={r['budget']}", (x, y), textcoords="offset points", xytext=(3, 3), fontsize=6)
+    ax.set(xlabel="interventions per episode (mean)", ylabel="success rate", ylim=(-0.02, 1.02),
+           title=title or "Success vs interventions")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    return fig
+
+
+def success_vs_interventions(rows: list[dict[str, Any]], title: str = "") -> str | None:
+    """:func:`success_vs_interventions_figure` as an inline PNG (None without rows)."""
+    return to_data_uri(success_vs_interventions_figure(rows, title)) if rows else None
+
+
+def file_data_uri(path: Any) -> str | None:
+    """A PNG a stage wrote (e.g. ``reliability.png``) as an inline data URI; None when missing."""
+    from pathlib import Path
+
+    path = Path(path)
+    if not path.is_file():
+        return None
+    return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode("ascii")

@@ -172,6 +172,22 @@ def test_every_method_at_c0_repeats_one_played_episode(setup) -> None:
     assert all(r["same_as"].startswith("test|always|C=0|") for r in at_zero if r["method"] != "always")
 
 
+def test_memo_scorer_scores_each_state_once_and_survives_a_reload(tmp_path: Path) -> None:
+    from agentcritic.helper.evaluate_helper import MemoScorer
+
+    seen = []
+
+    def prm(items):
+        seen.extend(items)
+        return [0.25 if h else 0.75 for _, h in items]
+
+    memo = MemoScorer(prm)
+    assert list(memo([("a", False), ("a", True), ("b", False)])) == [0.75, 0.25, 0.75]
+    assert list(memo([("b", False), ("a", True)])) == [0.75, 0.25] and len(seen) == 3
+    again = MemoScorer.load(prm, memo.save(tmp_path / "scores.json"))
+    assert list(again([("a", False), ("c", True)])) == [0.75, 0.25] and seen[3:] == [("c", True)]
+
+
 @pytest.mark.slow
 def test_cli_collect_train_prm_eval_helper_end_to_end(tmp_path: Path) -> None:
     from typer.testing import CliRunner

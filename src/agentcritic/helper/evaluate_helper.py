@@ -361,6 +361,43 @@ def eval_spec(config: EvalHelperConfig) -> dict[str, Any]:
     }
 
 
+class MemoScorer:
+    """A PRM scorer that remembers (state text, helped) → P(success), so that the parent's scores of
+    the training table are not recomputed by every worker (``save`` / ``load``: one JSON file)."""
+
+    def __init__(self, scorer: Callable[..., Any], known: dict[str, float] | None = None) -> None:
+        self.scorer, self.known = scorer, dict(known or {})
+
+    @staticmethod
+    def key(text: str, helped: bool) -> str:
+        import hashlib
+
+        return f"{int(bool(helped))}:{hashlib.sha1(text.encode('utf-8')).hexdigest()}"
+
+    def __call__(self, items: Sequence[tuple[str, bool]]) -> np.ndarray:
+        keys = [self.key(t, h) for t, h in items]
+        missing = [i for i, k in enumerate(keys) if k not in self.known]
+        if missing:
+            scores = np.asarray(self.scorer([items[i] for i in missing]), dtype=np.float64).reshape(-1)
+            self.known.update((keys[i], float(v)) for i, v in zip(missing, scores, strict=True))
+        return np.array([self.known[k] for k in keys], dtype=np.float64)
+
+    def save(self, path: str | Path) -> Path:
+        import json
+
+        from agentcritic.store import atomic_write
+
+        atomic_write(Path(path), json.dumps(self.known, sort_keys=True))
+        return Path(path)
+
+    @classmethod
+    def load(cls, scorer: Callable[..., Any], path: str | Path | None) -> MemoScorer:
+        import json
+
+        known = json.loads(Path(path).read_text("utf-8")) if path and Path(path).is_file() else {}
+        return cls(scorer, known)
+
+
 def build_parts(spec: dict[str, Any]) -> tuple[Callable[[int], Any], Any, DeciderFactory]:
     """(agent factory, intervention, deciders fitted on the training table) of an :func:`eval_spec`."""
     from agentcritic.agents import make_agent
@@ -372,7 +409,8 @@ def build_parts(spec: dict[str, Any]) -> tuple[Callable[[int], Any], Any, Decide
         import torch
 
         torch.set_num_threads(int(spec["threads"]))
-    scorer = prm_scorer(load_prm(spec["prm"], spec["device"]), spec["helped_actor"])
+    scorer = MemoScorer.load(prm_scorer(load_prm(spec["prm"], spec["device"]), spec["helped_actor"]),
+                             spec.get("prm_scores"))
     table = TabularModel.from_episodes(read_episodes(spec["data"]), state_key=spec["state_key"], prm=scorer,
                                        n_min=spec["n_min"], kappa=spec["kappa"])
     helper = None
@@ -402,12 +440,14 @@ def run_eval_helper(config: EvalHelperConfig, out: str | Path, progress: bool = 
                               "or leave 'helper' out of --methods")
     spec = eval_spec(config)
     store = RunStore(out, config={"eval_helper": config.model_dump(mode="json")})
+    agent_for, intervention, factory = build_parts(spec)
+    table = factory.table
     workers = None
     if config.workers > 1 or config.executor == "ray":
         threads = max(1, (os.cpu_count() or 1) // max(1, config.workers))
-        workers = EvalWorkers({**spec, "threads": threads}, config.workers, config.executor)
-    agent_for, intervention, factory = build_parts(spec)
-    table = factory.table
+        scores = factory.prm.save(out / "prm_scores.json")  # the table's PRM scores, not recomputed
+        workers = EvalWorkers({**spec, "threads": threads, "prm_scores": str(scores.resolve())}, config.workers,
+                              config.executor)
     env = envs.make(spec["env"], **spec["env_kwargs"])
     tasks = env.task_ids(config.split, limit=config.limit)
     shard = store.shard(STAGE)

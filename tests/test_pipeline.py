@@ -170,13 +170,19 @@ def test_the_shipped_demo_runs_end_to_end_on_a_tiny_budget(tmp_path) -> None:
                    f'{synth}.negatives=["edit", "cross_policy", "truncate"]']
     shrink += [f'rm.backbone="{tiny}"', "rm.train={num_epochs = 1, batch_size = 8, eval_fraction = 0.2}",
                'evaluate.policy="random"', "evaluate.limit=1", "evaluate.calibration.limit=3"]
+    shrink += ['collect-household.policy="random"', "collect-household.limit=3", "collect-household.p_grid=[0, 1]",
+               f'prm.backbone="{tiny}"', "prm.max_length=64", "prm.training={num_epochs = 1, batch_size = 8}",
+               f'helper.helper={{backbone = "{tiny}", max_steps = 2, batch_size = 8, max_length = 64, '
+               "labels = {budget = 1}}", "eval-helper.limit=1", "eval-helper.budgets=[0, 1, inf]",
+               "eval-helper.train_limit=1"]
     out = tmp_path / "demo"
     args = ["demo", "--out", str(out), "--workers", "1", *[x for item in shrink for x in ("--set", item)]]
     res = cli(*args)
     assert res.returncode == 0, res.stderr[-3000:]
     assert f"Report: {out / 'report.html'}" in res.stdout
     stages = json.loads((out / "manifest.json").read_text())["stages"]
-    assert set(stages) == {"synth-game24", "synth-shop", "rm", "rm-eval", "evaluate", "report"}
+    assert set(stages) == {"synth-game24", "synth-shop", "rm", "rm-eval", "evaluate", "collect-household", "prm",
+                           "helper", "eval-helper", "report"}
     assert all(s["done"] for s in stages.values())
     assert (out / "rm" / "model").is_dir() and (out / "rm-eval" / "rm_eval.json").exists()
     records = [json.loads(line)["record"] for line in (out / "evaluate" / "results.jsonl").read_text().splitlines()]
@@ -184,10 +190,15 @@ def test_the_shipped_demo_runs_end_to_end_on_a_tiny_budget(tmp_path) -> None:
         (env, m) for env in ("game24", "shop") for m in ("Greedy", "Sampling", "ARMAP-R", "ARMAP-B", "ARMAP-M"))
     assert all(r["rm_score"] is not None for r in records if r["method"].startswith("ARMAP"))
     html = (out / "report.html").read_text()
-    for section in ("Results", "Reward-data synthesis", "Reward model accuracy", "Example trajectories"):
+    for section in ("Results", "Reward-data synthesis", "Reward model accuracy", "When to ask for help",
+                    "Example trajectories"):
         assert f"<h2>{section}</h2>" in html
+    helping = json.loads((out / "eval-helper" / "results.json").read_text())
+    assert helping["env"] == "household" and {r["method"] for r in helping["results"]} == {
+        "never", "always", "random", "prm_threshold", "prm_gain", "dp", "helper"}
+    assert 'alt="success vs interventions"' in html and 'id="helper-results"' in html
     again = cli(*args)
-    assert again.returncode == 0 and again.stdout.count("done, skipped") == 6
+    assert again.returncode == 0 and again.stdout.count("done, skipped") == 10
 
 
 @pytest.mark.parametrize("name", sorted(p.name for p in (TESTS.parent / "src/agentcritic/configs").glob("*.toml")))
@@ -202,12 +213,16 @@ def test_every_shipped_config_validates(name) -> None:
     assert evaluations or name == "armap-rm.toml"  # the reward-model-only run plans nothing
 
 
-def test_the_demo_covers_the_five_methods_on_game24_and_shop() -> None:
+def test_the_demo_covers_the_five_methods_on_game24_and_shop_and_the_helper_on_household() -> None:
     from agentcritic.demo import shipped_config
 
     pipeline, configs = load_pipeline(shipped_config())
     kinds = [s.kind for s in pipeline.stages]
-    assert kinds == ["synthesize", "synthesize", "train-rm", "eval-rm", "evaluate", "report"]
+    assert kinds == ["synthesize", "synthesize", "train-rm", "eval-rm", "evaluate", "collect", "train-prm",
+                     "train-helper", "eval-helper", "report"]
+    collect, helping = configs[5], configs[8]
+    assert collect.env == "household" and collect.policy == "smollm2" and collect.intervention.kind == "expert"
+    assert helping.methods == ["never", "always", "random", "prm_threshold", "prm_gain", "dp", "helper"]
     (evaluate,) = [c for s, c in zip(pipeline.stages, configs) if s.kind == "evaluate"]
     assert evaluate.envs == ["game24", "shop"] and evaluate.policy == "smollm2"
     assert [m.row_label for m in evaluate.methods] == ["Greedy", "Sampling", "ARMAP-R", "ARMAP-B", "ARMAP-M"]

@@ -3,7 +3,9 @@
 ``configs/demo.toml`` (shipped inside the package too, so an installed ``agentcritic`` finds it)
 lists the stages: synthesize reward data on game24 and shop (explore → refine intents →
 negatives), train the MiniLM reward model on both, evaluate Greedy, Sampling, ARMAP-R, ARMAP-B and
-ARMAP-M with the SmolLM2 policy on a test subset of each, and write the HTML report. Every stage
+ARMAP-M with the SmolLM2 policy on a test subset of each; then the self-regulation half on
+``household`` (collect with random help → PRM → budgeted DP → MiniLM helper → every method ×
+budget on held-out tasks); and write the HTML report. Every stage
 resumes, so an interrupted demo re-run with the same ``--out`` picks up where it stopped.
 """
 

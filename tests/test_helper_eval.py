@@ -184,8 +184,10 @@ def test_memo_scorer_scores_each_state_once_and_survives_a_reload(tmp_path: Path
     memo = MemoScorer(prm)
     assert list(memo([("a", False), ("a", True), ("b", False)])) == [0.75, 0.25, 0.75]
     assert list(memo([("b", False), ("a", True)])) == [0.75, 0.25] and len(seen) == 3
-    again = MemoScorer.load(prm, memo.save(tmp_path / "scores.json"))
+    again = MemoScorer.load(prm, memo.save(tmp_path / "scores.json", "prm-1"), "prm-1")
     assert list(again([("a", False), ("c", True)])) == [0.75, 0.25] and seen[3:] == [("c", True)]
+    other = MemoScorer.load(prm, tmp_path / "scores.json", "prm-2")  # another PRM's scores are not reused
+    assert other.known == {} and list(other([("a", False)])) == [0.75] and seen[4:] == [("a", False)]
 
 
 @pytest.mark.slow

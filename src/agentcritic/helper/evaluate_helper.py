@@ -382,20 +382,33 @@ class MemoScorer:
             self.known.update((keys[i], float(v)) for i, v in zip(missing, scores, strict=True))
         return np.array([self.known[k] for k in keys], dtype=np.float64)
 
-    def save(self, path: str | Path) -> Path:
+    def save(self, path: str | Path, source: str = "") -> Path:
+        """Write the scores with ``source`` (which PRM made them) to one JSON file, atomically."""
         import json
 
         from agentcritic.store import atomic_write
 
-        atomic_write(Path(path), json.dumps(self.known, sort_keys=True))
+        atomic_write(Path(path), json.dumps({"source": source, "scores": self.known}, sort_keys=True))
         return Path(path)
 
     @classmethod
-    def load(cls, scorer: Callable[..., Any], path: str | Path | None) -> MemoScorer:
+    def load(cls, scorer: Callable[..., Any], path: str | Path | None, source: str = "") -> MemoScorer:
+        """A memo over ``scorer`` holding the scores in ``path`` if they came from ``source``."""
         import json
 
-        known = json.loads(Path(path).read_text("utf-8")) if path and Path(path).is_file() else {}
+        known = {}
+        if path and Path(path).is_file():
+            doc = json.loads(Path(path).read_text("utf-8"))
+            if doc.get("source") == source:
+                known = doc.get("scores", {})
         return cls(scorer, known)
+
+
+def prm_identity(path: str | Path) -> str:
+    """Which PRM scored: its folder and the size and time of its files (a retrained PRM differs)."""
+    root = Path(path).resolve()
+    files = sorted(f for f in root.rglob("*") if f.is_file() and f.suffix in (".safetensors", ".bin", ".json"))
+    return f"{root}|" + ";".join(f"{f.relative_to(root)}:{f.stat().st_size}:{f.stat().st_mtime_ns}" for f in files)
 
 
 def build_parts(spec: dict[str, Any]) -> tuple[Callable[[int], Any], Any, DeciderFactory]:
@@ -410,7 +423,7 @@ def build_parts(spec: dict[str, Any]) -> tuple[Callable[[int], Any], Any, Decide
 
         torch.set_num_threads(int(spec["threads"]))
     scorer = MemoScorer.load(prm_scorer(load_prm(spec["prm"], spec["device"]), spec["helped_actor"]),
-                             spec.get("prm_scores"))
+                             spec.get("prm_scores"), prm_identity(spec["prm"]))
     table = TabularModel.from_episodes(read_episodes(spec["data"]), state_key=spec["state_key"], prm=scorer,
                                        n_min=spec["n_min"], kappa=spec["kappa"])
     helper = None
@@ -438,16 +451,17 @@ def run_eval_helper(config: EvalHelperConfig, out: str | Path, progress: bool = 
     if "helper" in config.methods and not config.helper:
         raise EvalHelperError("method 'helper' needs --helper RUN (a train-helper run folder); "
                               "or leave 'helper' out of --methods")
-    spec = eval_spec(config)
     store = RunStore(out, config={"eval_helper": config.model_dump(mode="json")})
+    # the training table's PRM scores are kept in the run: a resumed run and the workers reuse them
+    scores = (out / "prm_scores.json").resolve()
+    spec = {**eval_spec(config), "prm_scores": str(scores)}
     agent_for, intervention, factory = build_parts(spec)
+    factory.prm.save(scores, prm_identity(config.prm))
     table = factory.table
     workers = None
     if config.workers > 1 or config.executor == "ray":
         threads = max(1, (os.cpu_count() or 1) // max(1, config.workers))
-        scores = factory.prm.save(out / "prm_scores.json")  # the table's PRM scores, not recomputed
-        workers = EvalWorkers({**spec, "threads": threads, "prm_scores": str(scores.resolve())}, config.workers,
-                              config.executor)
+        workers = EvalWorkers({**spec, "threads": threads}, config.workers, config.executor)
     env = envs.make(spec["env"], **spec["env_kwargs"])
     tasks = env.task_ids(config.split, limit=config.limit)
     shard = store.shard(STAGE)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -90,11 +91,29 @@ def run_jobs(
 EXECUTORS = ("pool", "ray")
 
 
+def die_with_parent(parent: int) -> None:
+    """Pool-worker initializer: end this worker when the run's process dies (SIGKILL included),
+    so an interrupted run leaves no workers behind. Linux asks the kernel (PR_SET_PDEATHSIG);
+    elsewhere the pool's own shutdown is all there is."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+    import signal
+
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:  # the parent died before the request was made
+        os._exit(1)
+
+
 def _run_pool(todo, shard, workers, fn, bar, stats) -> None:
     # spawn, not fork: the parent may hold a JVM gateway or torch threads that do not survive fork.
     ctx = get_context("spawn")
     workers = max(1, min(workers, len(todo)))
-    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=die_with_parent,
+                             initargs=(os.getpid(),)) as pool:
         pending = set()
         it = iter(todo)
         # Keep a bounded window of jobs in flight so results stream to disk as they finish.

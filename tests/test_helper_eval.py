@@ -188,6 +188,8 @@ def test_memo_scorer_scores_each_state_once_and_survives_a_reload(tmp_path: Path
     assert list(again([("a", False), ("c", True)])) == [0.75, 0.25] and seen[3:] == [("c", True)]
     other = MemoScorer.load(prm, tmp_path / "scores.json", "prm-2")  # another PRM's scores are not reused
     assert other.known == {} and list(other([("a", False)])) == [0.75] and seen[4:] == [("a", False)]
+    (tmp_path / "torn.json").write_text('{"source": "prm-1", "scores": {"0:')  # a torn or foreign file
+    assert MemoScorer.load(prm, tmp_path / "torn.json", "prm-1").known == {}
 
 
 @pytest.mark.slow

@@ -398,9 +398,12 @@ class MemoScorer:
 
         known = {}
         if path and Path(path).is_file():
-            doc = json.loads(Path(path).read_text("utf-8"))
-            if doc.get("source") == source:
-                known = doc.get("scores", {})
+            try:
+                doc = json.loads(Path(path).read_text("utf-8"))
+            except (json.JSONDecodeError, UnicodeDecodeError):
+                doc = {}  # an unreadable cache is only a cache: score again (and overwrite it)
+            if isinstance(doc, dict) and doc.get("source") == source and isinstance(doc.get("scores"), dict):
+                known = doc["scores"]
         return cls(scorer, known)
 
 

@@ -173,7 +173,7 @@ def test_every_method_at_c0_repeats_one_played_episode(setup) -> None:
 
 
 def test_memo_scorer_scores_each_state_once_and_survives_a_reload(tmp_path: Path) -> None:
-    from agentcritic.helper.evaluate_helper import MemoScorer
+    from agentcritic.helper.prm_scores import MemoScorer
 
     seen = []
 
@@ -233,6 +233,38 @@ def test_cli_collect_train_prm_eval_helper_end_to_end(tmp_path: Path) -> None:
     r = run.invoke(app, ["eval-helper", "--data", str(tmp_path / "c"), "--prm", str(tmp_path / "p"),
                          "--out", str(tmp_path / "e2")])
     assert r.exit_code == 2 and "--helper" in r.output
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("env", ["shop", "textworld"])
+def test_the_whole_pipeline_runs_unchanged_on_shop_and_textworld(env: str, tmp_path: Path) -> None:
+    """collect -> train-prm -> train-helper -> eval-helper with the expert, the same commands as household."""
+    from typer.testing import CliRunner
+
+    from agentcritic.cli import app
+    from agentcritic.rm.backbone import make_tiny_backbone
+
+    tiny = str(make_tiny_backbone(tmp_path / "tiny", "bert"))
+    run = CliRunner()
+    steps = [
+        ["collect", "--env", env, "--policy", "random", "--limit", "3", "--n", "1", "--p-grid", "0,0.5,1",
+         "--out", str(tmp_path / "c")],
+        ["train-prm", "--data", str(tmp_path / "c"), "--out", str(tmp_path / "p"), "--backbone", tiny,
+         "--set", "max_length=64", "--set", "training.progress=false"],
+        ["train-helper", "--data", str(tmp_path / "c"), "--prm", str(tmp_path / "p"), "--out", str(tmp_path / "h"),
+         "--backbone", tiny, "--max-steps", "2", "--budget", "1", "--set", "helper.max_length=64"],
+        ["eval-helper", "--data", str(tmp_path / "c"), "--prm", str(tmp_path / "p"), "--helper", str(tmp_path / "h"),
+         "--methods", "never,always,dp,helper", "--budgets", "0,1,inf", "--limit", "1", "--out", str(tmp_path / "e")],
+    ]
+    for args in steps:
+        r = run.invoke(app, args)
+        assert r.exit_code == 0, f"{args[0]}: {r.output}"
+    res = json.loads((tmp_path / "e" / "results.json").read_text())
+    assert res["env"] == env and res["intervention"] == "expert" and res["tabular_model"]["state_key"] == "bins"
+    rows = {(row["method"], row["budget"]): row for row in res["results"]}
+    assert set(rows) == {(m, b) for m in ("never", "always", "dp", "helper") for b in ("0", "1", "inf")}
+    assert rows[("always", "inf")]["success_rate"] == 1.0  # the expert at every step solves the task
+    assert rows[("always", "1")]["max_interventions"] == 1 and rows[("never", "inf")]["mean_interventions"] == 0
 
 
 def test_prm_examples_carry_the_actor_tag_and_hold_out_whole_tasks(tmp_path: Path) -> None:

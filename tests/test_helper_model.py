@@ -163,7 +163,8 @@ def write_episodes(path, episodes, store_rows: bool = True):
 
 @pytest.mark.slow
 def test_train_helper_stage_from_episodes_and_a_prm(tiny_bert, tmp_path):
-    from agentcritic.helper.helper_trainer import TrainHelperConfig, read_episodes, run_train_helper
+    from agentcritic.helper.episode_files import read_episodes
+    from agentcritic.helper.helper_trainer import TrainHelperConfig, run_train_helper
     from agentcritic.rm import ProcessRewardModel
 
     from test_helper_dp import random_episodes
@@ -178,7 +179,7 @@ def test_train_helper_stage_from_episodes_and_a_prm(tiny_bert, tmp_path):
     cfg = TrainHelperConfig(
         data=str(collect),
         prm=str(tmp_path / "prm"),
-        helper=config(num_epochs=1, backbone=str(tiny_bert), labels=HelperLabelConfig(budget=2)),
+        helper=config(num_epochs=1, backbone=str(tiny_bert), labels=HelperLabelConfig(budget=2, state_key="prefix")),
     )
     metrics = run_train_helper(cfg, tmp_path / "run")
     run = tmp_path / "run"
@@ -195,8 +196,37 @@ def test_train_helper_stage_from_episodes_and_a_prm(tiny_bert, tmp_path):
     assert again["train"]["steps"] == metrics["train"]["steps"]
 
 
+@pytest.mark.slow
+def test_train_helper_defaults_to_bins_and_keeps_the_prm_scores(tiny_bert, tmp_path, monkeypatch):
+    from agentcritic.helper.helper_trainer import TrainHelperConfig, run_train_helper
+    from agentcritic.rm import ProcessRewardModel
+    from agentcritic.rm.reward_trainer import TrainingError
+
+    from test_helper_dp import random_episodes
+
+    write_episodes(tmp_path / "episodes.jsonl", random_episodes(1, n_tasks=6, n_episodes=40))
+    ProcessRewardModel(tiny_bert, max_length=64).save_pretrained(tmp_path / "prm" / "model")
+    helper = config(num_epochs=1, backbone=str(tiny_bert), labels=HelperLabelConfig(budget=2))
+    assert helper.labels.state_key == "bins"
+    with pytest.raises(TrainingError, match="give --prm"):  # bins are PRM-score bins: no PRM, a clear error
+        run_train_helper(TrainHelperConfig(data=str(tmp_path / "episodes.jsonl"), helper=helper), tmp_path / "none")
+
+    cfg = TrainHelperConfig(data=str(tmp_path / "episodes.jsonl"), prm=str(tmp_path / "prm"), helper=helper)
+    run_train_helper(cfg, tmp_path / "a")
+    assert json.loads((tmp_path / "a" / "dp.json").read_text())["table"]["state_key"] == "bins"
+    scores = json.loads((tmp_path / "a" / "prm_scores.json").read_text())
+    assert scores["scores"] and str(tmp_path / "prm") in scores["source"]
+
+    # a run holding those scores does not call the PRM again
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "prm_scores.json").write_text((tmp_path / "a" / "prm_scores.json").read_text())
+    monkeypatch.setattr(ProcessRewardModel, "score", lambda *a, **k: pytest.fail("the PRM was called again"))
+    run_train_helper(cfg, tmp_path / "b")
+    assert (tmp_path / "b" / "labels.jsonl").read_text() == (tmp_path / "a" / "labels.jsonl").read_text()
+
+
 def test_bad_episode_files_name_file_and_line(tmp_path):
-    from agentcritic.helper.helper_trainer import EpisodeDataError, read_episodes
+    from agentcritic.helper.episode_files import EpisodeDataError, read_episodes
 
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"transitions": [], "success": true}\n{"not": "an episode"}\n')

@@ -10,7 +10,7 @@ import typer
 
 from agentcritic.cli.app import app, fail, overrides_from_flags, register_user_error, user_errors
 
-register_user_error("agentcritic.helper.helper_trainer", "EpisodeDataError")
+register_user_error("agentcritic.helper.episode_files", "EpisodeDataError")
 register_user_error("agentcritic.helper.tabular", "TabularError")
 register_user_error("agentcritic.rm.reward_model", "ModelFolderError")
 register_user_error("agentcritic.rm.reward_trainer", "TrainingError")
@@ -168,7 +168,7 @@ def train_helper_command(
     backbone: Optional[str] = typer.Option(
         None, "--backbone", help="minilm (default) | smollm2-lora | a local HF folder"
     ),
-    state_key: Optional[str] = typer.Option(None, "--state-key", help="tabular state: prefix (default) | bins"),
+    state_key: Optional[str] = typer.Option(None, "--state-key", help="tabular state: bins (default; needs --prm) | prefix"),
     budget: Optional[int] = typer.Option(None, "--budget", help="largest budget left the DP labels cover (default 5)"),
     labels: Optional[str] = typer.Option(None, "--labels", help="budget (exact DP, default) | lagrangian"),
     epochs: Optional[int] = typer.Option(None, "--epochs", help="passes over the labelled examples"),

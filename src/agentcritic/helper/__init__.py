@@ -42,6 +42,12 @@ _EXPORTS = {
     "DecisionState": "agentcritic.helper.gate",
     "load_helper": "agentcritic.helper.helper_model",
     "train_helper": "agentcritic.helper.helper_trainer",
+    # collected episodes and the PRM as the table's scorer
+    "read_episodes": "agentcritic.helper.episode_files",
+    "EpisodeDataError": "agentcritic.helper.episode_files",
+    "load_prm": "agentcritic.helper.prm_scores",
+    "prm_scorer": "agentcritic.helper.prm_scores",
+    "MemoScorer": "agentcritic.helper.prm_scores",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -16,8 +16,9 @@ C = 0 the Gate never asks, so every method's C = 0 episode is the ``never`` epis
 and reported under each method (``same_as``: the key of the episode played); ``--workers N`` (or ``--executor ray``)
 plays the episodes in worker processes, each building its own env, policy, PRM, helper and table;
 ``random`` draws a fresh seeded stream per episode so a resumed run equals an uninterrupted one;
-with the ``prefix`` state key the DP knows only logged (training) states, so on held-out tasks it
-asks nowhere it has no entry (its ``misses`` are reported) — its fair test is ``dp_train``.
+the DP's table uses ``bins`` keys by default, which held-out tasks reach; with the ``prefix`` key it
+knows only logged (training) states, so on held-out tasks it asks nowhere it has no entry (its
+``misses`` are reported) and its fair test is ``dp_train``.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ import numpy as np
 
 from agentcritic.helper.gate import Gate
 from agentcritic.helper.helper_config import EvalHelperConfig, InterventionConfig
+from agentcritic.helper.prm_scores import SCORES_FILE, MemoScorer, load_prm, prm_identity, prm_scorer
 from agentcritic.store import RunStore
 
 STAGE = "episodes"
@@ -361,63 +363,10 @@ def eval_spec(config: EvalHelperConfig) -> dict[str, Any]:
     }
 
 
-class MemoScorer:
-    """A PRM scorer that remembers (state text, helped) → P(success), so that the parent's scores of
-    the training table are not recomputed by every worker (``save`` / ``load``: one JSON file)."""
-
-    def __init__(self, scorer: Callable[..., Any], known: dict[str, float] | None = None) -> None:
-        self.scorer, self.known = scorer, dict(known or {})
-
-    @staticmethod
-    def key(text: str, helped: bool) -> str:
-        import hashlib
-
-        return f"{int(bool(helped))}:{hashlib.sha1(text.encode('utf-8')).hexdigest()}"
-
-    def __call__(self, items: Sequence[tuple[str, bool]]) -> np.ndarray:
-        keys = [self.key(t, h) for t, h in items]
-        missing = [i for i, k in enumerate(keys) if k not in self.known]
-        if missing:
-            scores = np.asarray(self.scorer([items[i] for i in missing]), dtype=np.float64).reshape(-1)
-            self.known.update((keys[i], float(v)) for i, v in zip(missing, scores, strict=True))
-        return np.array([self.known[k] for k in keys], dtype=np.float64)
-
-    def save(self, path: str | Path, source: str = "") -> Path:
-        """Write the scores with ``source`` (which PRM made them) to one JSON file, atomically."""
-        import json
-
-        from agentcritic.store import atomic_write
-
-        atomic_write(Path(path), json.dumps({"source": source, "scores": self.known}, sort_keys=True))
-        return Path(path)
-
-    @classmethod
-    def load(cls, scorer: Callable[..., Any], path: str | Path | None, source: str = "") -> MemoScorer:
-        """A memo over ``scorer`` holding the scores in ``path`` if they came from ``source``."""
-        import json
-
-        known = {}
-        if path and Path(path).is_file():
-            try:
-                doc = json.loads(Path(path).read_text("utf-8"))
-            except (json.JSONDecodeError, UnicodeDecodeError):
-                doc = {}  # an unreadable cache is only a cache: score again (and overwrite it)
-            if isinstance(doc, dict) and doc.get("source") == source and isinstance(doc.get("scores"), dict):
-                known = doc["scores"]
-        return cls(scorer, known)
-
-
-def prm_identity(path: str | Path) -> str:
-    """Which PRM scored: its folder and the size and time of its files (a retrained PRM differs)."""
-    root = Path(path).resolve()
-    files = sorted(f for f in root.rglob("*") if f.is_file() and f.suffix in (".safetensors", ".bin", ".json"))
-    return f"{root}|" + ";".join(f"{f.relative_to(root)}:{f.stat().st_size}:{f.stat().st_mtime_ns}" for f in files)
-
-
 def build_parts(spec: dict[str, Any]) -> tuple[Callable[[int], Any], Any, DeciderFactory]:
     """(agent factory, intervention, deciders fitted on the training table) of an :func:`eval_spec`."""
     from agentcritic.agents import make_agent
-    from agentcritic.helper.helper_trainer import load_prm, prm_scorer, read_episodes
+    from agentcritic.helper.episode_files import read_episodes
     from agentcritic.helper.interventions import make_intervention
     from agentcritic.helper.tabular import TabularModel
 
@@ -456,7 +405,7 @@ def run_eval_helper(config: EvalHelperConfig, out: str | Path, progress: bool = 
                               "or leave 'helper' out of --methods")
     store = RunStore(out, config={"eval_helper": config.model_dump(mode="json")})
     # the training table's PRM scores are kept in the run: a resumed run and the workers reuse them
-    scores = (out / "prm_scores.json").resolve()
+    scores = (out / SCORES_FILE).resolve()
     spec = {**eval_spec(config), "prm_scores": str(scores)}
     agent_for, intervention, factory = build_parts(spec)
     factory.prm.save(scores, prm_identity(config.prm))

@@ -105,7 +105,9 @@ class EvalHelperConfig(StageConfig):
     )
     dp_on_train: bool = Field(True, description="also run the DP policy on the training tasks (predicted vs measured)")
     train_limit: int | None = Field(None, ge=1, description="training tasks for the DP's measured run (default: all logged)")
-    state_key: Literal["prefix", "bins"] = Field("prefix", description="tabular state of the DP")
+    state_key: Literal["prefix", "bins"] = Field(
+        "bins", description="tabular state of the DP: bins (shared across tasks) or prefix (per-task tree)"
+    )
     n_min: int = Field(1, ge=1, description="visits of (s, h) below which the PRM gives the value")
     kappa: float = Field(0.0, ge=0.0, description="shrinkage of table values towards the PRM")
     samples: int = Field(1, ge=1, description="episodes per task and method (more for a stochastic policy)")

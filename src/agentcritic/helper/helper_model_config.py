@@ -17,7 +17,9 @@ from agentcritic.rm.reward_config import TrainerConfig
 class HelperLabelConfig(StageConfig):
     """The tabular model and DP whose decisions the helper learns."""
 
-    state_key: Literal["prefix", "bins"] = Field("prefix", description="tabular state: exact per-task tree or bins")
+    state_key: Literal["prefix", "bins"] = Field(
+        "bins", description="tabular state: bins (step, PRM bin, last actor; needs --prm) or the exact per-task prefix tree"
+    )
     n_min: int = Field(1, ge=1, description="visits of (s, h) below which the PRM gives its value")
     kappa: float = Field(0.0, ge=0.0, description="shrinkage of table values towards the PRM (0 = none)")
     n_bins: int = Field(10, ge=1, description="PRM-score bins of the 'bins' state key")

@@ -27,6 +27,7 @@ from pydantic import Field
 from agentcritic.config import StageConfig
 
 from agentcritic.helper.dp import BudgetSolution, LambdaSearch, search_lambda, solve_budget
+from agentcritic.helper.episode_files import read_episodes
 from agentcritic.helper.helper_model import (
     SMOLLM2_ALIASES,
     HelperClassifier,
@@ -35,12 +36,12 @@ from agentcritic.helper.helper_model import (
     write_helper_settings,
 )
 from agentcritic.helper.helper_model_config import HelperConfig, HelperLabelConfig
-from agentcritic.helper.tabular import Episode, TabularError, TabularModel, as_episode
+from agentcritic.helper.prm_scores import SCORES_FILE, MemoScorer, load_prm, prm_identity, prm_scorer
+from agentcritic.helper.tabular import TabularModel
 from agentcritic.rm.backbone import LoraSettings
 from agentcritic.rm.metrics import auroc
 from agentcritic.rm.reward_trainer import BaseTrainer, TrainingError, TrainState, _fingerprint
 from agentcritic.store import RunStore, atomic_write
-from agentcritic.types import RecordError
 
 STAGE = "train_helper"
 
@@ -259,77 +260,6 @@ class TrainHelperConfig(StageConfig):
     helper: HelperConfig = Field(default_factory=HelperConfig, description="helper backbone, labels and training")
 
 
-class EpisodeDataError(ValueError):
-    """An episodes file that cannot be read; the message names the file and line."""
-
-
-def read_episodes(path: str | Path) -> list[Episode]:
-    """Episodes from a collect run folder or a JSONL file.
-
-    Each line is an episode ``{"transitions": [Transition, ...], "success": bool}``, either bare or
-    as a store record ``{"key": ..., "record": {...}}``. A folder is read through its ``*.jsonl``
-    files whose records hold ``transitions`` (other shards are skipped); a torn last line is skipped.
-    """
-    root = Path(path)
-    if root.is_dir():
-        files = sorted(root.glob("*.jsonl"))
-    elif root.exists():
-        files = [root]
-    else:
-        raise EpisodeDataError(f"{root}: no such file or folder (give the collect run folder)")
-    episodes: list[Episode] = []
-    for file in files:
-        episodes.extend(_read_episode_file(file, skip_other=root.is_dir()))
-    if not episodes:
-        raise EpisodeDataError(f"{root}: no episodes found (expected JSONL lines with a 'transitions' list)")
-    return episodes
-
-
-def _read_episode_file(file: Path, skip_other: bool) -> list[Episode]:
-    out: list[Episode] = []
-    with open(file, "rb") as f:
-        for lineno, raw in enumerate(f, start=1):
-            if not raw.endswith(b"\n"):
-                break  # torn tail of a run still in progress (or killed)
-            if not raw.strip():
-                continue
-            try:
-                row = json.loads(raw)
-            except json.JSONDecodeError as exc:
-                raise EpisodeDataError(f"{file}:{lineno}: invalid JSON ({exc})") from exc
-            rec = row.get("record", row) if isinstance(row, dict) else row
-            if not isinstance(rec, dict) or "transitions" not in rec:
-                if skip_other and lineno == 1:
-                    return []  # another kind of shard in the run folder
-                raise EpisodeDataError(f"{file}:{lineno}: not an episode (no 'transitions' list)")
-            try:
-                out.append(as_episode(rec, lineno))
-            except (TabularError, RecordError) as exc:
-                raise EpisodeDataError(f"{file}:{lineno}: {exc}") from exc
-    return out
-
-
-def load_prm(path: str | Path, device: str | None = None) -> Any:
-    """A ProcessRewardModel from a saved folder or a train-prm run folder (its ``model/``)."""
-    from agentcritic.rm.process_reward_model import ProcessRewardModel
-    from agentcritic.rm.reward_model import SETTINGS_FILE
-
-    root = Path(path)
-    for candidate in (root, root / "model"):
-        if (candidate / SETTINGS_FILE).exists():
-            return ProcessRewardModel.from_pretrained(candidate, device=device)
-    raise EpisodeDataError(f"{root}: no saved PRM here or in {root / 'model'} (train one with `agentcritic train-prm`)")
-
-
-def prm_scorer(prm: Any, helped_actor: str = "intervention", batch_size: int = 64) -> Callable[..., np.ndarray]:
-    """(state text, helped) pairs → P(success), with the actor tag the PRM was trained with."""
-
-    def score(items: Sequence[tuple[str, bool]]) -> np.ndarray:
-        return prm.score([(t, helped_actor if h else "agent") for t, h in items], batch_size=batch_size)
-
-    return score
-
-
 def run_train_helper(config: TrainHelperConfig, out: str | Path) -> dict[str, Any]:
     """The whole stage into run folder ``out`` (resumable; a finished run returns its metrics).
 
@@ -342,9 +272,14 @@ def run_train_helper(config: TrainHelperConfig, out: str | Path) -> dict[str, An
         return json.loads((out / "metrics.json").read_text("utf-8"))
     episodes = read_episodes(config.data)
     labels_cfg = config.helper.labels
+    if config.prm is None and labels_cfg.state_key == "bins":
+        raise TrainingError("the 'bins' state key (the default) bins states by PRM score: give --prm RUN "
+                            "(a train-prm run folder), or use --state-key prefix")
     scorer = None
     if config.prm is not None:
-        scorer = prm_scorer(load_prm(config.prm, config.device), config.helped_actor, config.prm_batch_size)
+        # the PRM's scores of the table's states are kept in the run: a rerun does not score them again
+        scorer = MemoScorer.load(prm_scorer(load_prm(config.prm, config.device), config.helped_actor,
+                                            config.prm_batch_size), out / SCORES_FILE, prm_identity(config.prm))
     table = TabularModel.from_episodes(
         episodes,
         state_key=labels_cfg.state_key,
@@ -353,6 +288,8 @@ def run_train_helper(config: TrainHelperConfig, out: str | Path) -> dict[str, An
         kappa=labels_cfg.kappa,
         n_bins=labels_cfg.n_bins,
     )
+    if scorer is not None:
+        scorer.save(out / SCORES_FILE, prm_identity(config.prm))
     solution = solve_for_labels(table, labels_cfg)
     examples = label_examples(table, labels_cfg, solution)
     store.write_json("dp.json", dp_summary(table, labels_cfg.budget))

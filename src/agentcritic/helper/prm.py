@@ -33,7 +33,7 @@ def held_out_tasks(tasks: list[str], fraction: float, seed: int) -> set[str]:
 
 def prm_examples(config: TrainPRMConfig) -> tuple[list[Any], list[Any], dict[str, Any]]:
     """(train examples, held-out examples, sizes) from the collect run in ``config.data``."""
-    from agentcritic.helper.helper_trainer import read_episodes
+    from agentcritic.helper.episode_files import read_episodes
     from agentcritic.rm.process_reward_model import examples_from_transitions
 
     episodes = read_episodes(config.data)
@@ -61,7 +61,7 @@ def run_train_prm(config: TrainPRMConfig, out: str | Path) -> dict[str, Any]:
         return json.loads((out / "metrics.json").read_text("utf-8"))
     train, evals, sizes = prm_examples(config)
     if not train:
-        from agentcritic.helper.helper_trainer import EpisodeDataError
+        from agentcritic.helper.episode_files import EpisodeDataError
 
         raise EpisodeDataError(f"{config.data}: no training examples (every task was held out); collect more tasks")
     model = ProcessRewardModel(config.backbone, max_length=config.max_length, seed=config.training.seed,

@@ -437,10 +437,13 @@ class ScoringModel:
     def _transform(self, logits: Any) -> Any:
         return logits
 
-    def score_features(self, feats: Sequence[Feature], batch_size: int = 32, raw: bool = False) -> np.ndarray:
+    def score_features(
+        self, feats: Sequence[Feature], batch_size: int = 32, raw: bool = False, progress: str | None = None
+    ) -> np.ndarray:
         """Scores for tokenised inputs: length-sorted batches, no grad, input order restored.
 
-        ``raw`` returns the head's logits even where ``score`` applies a link (the PRM's sigmoid).
+        ``raw`` returns the head's logits even where ``score`` applies a link (the PRM's sigmoid);
+        ``progress``: a progress bar over the batches with this label (None: none).
         """
         import torch
 
@@ -458,6 +461,10 @@ class ScoringModel:
         max_padding = CPU_MAX_PADDING if device.type == "cpu" else None
         chunks = length_batches([len(feats[i]["input_ids"]) for i in order], batch_size, max_padding)
         try:
+            if progress:
+                from tqdm.auto import tqdm
+
+                chunks = tqdm(chunks, desc=progress, unit="batch", leave=False)
             with torch.inference_mode():
                 for lo, hi in chunks:
                     chunk = order[lo:hi]

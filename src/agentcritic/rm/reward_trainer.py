@@ -521,7 +521,8 @@ class BaseTrainer:
         acc = self.accelerator
         bs = self.config.eval_batch_size
         if acc is None or acc.num_processes == 1:
-            return self.model.score_features(feats, batch_size=bs, raw=True)
+            label = "scoring held-out" if self.config.progress and len(feats) > 4 * bs else None
+            return self.model.score_features(feats, batch_size=bs, raw=True, progress=label)
         from accelerate.utils import gather_object
 
         mine = list(range(acc.process_index, len(feats), acc.num_processes))

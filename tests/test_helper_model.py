@@ -210,6 +210,7 @@ def test_train_helper_defaults_to_bins_and_keeps_the_prm_scores(tiny_bert, tmp_p
     assert helper.labels.state_key == "bins"
     with pytest.raises(TrainingError, match="give --prm"):  # bins are PRM-score bins: no PRM, a clear error
         run_train_helper(TrainHelperConfig(data=str(tmp_path / "episodes.jsonl"), helper=helper), tmp_path / "none")
+    assert not (tmp_path / "none").exists()  # refused before any run folder is made
 
     cfg = TrainHelperConfig(data=str(tmp_path / "episodes.jsonl"), prm=str(tmp_path / "prm"), helper=helper)
     run_train_helper(cfg, tmp_path / "a")

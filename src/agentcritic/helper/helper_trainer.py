@@ -267,14 +267,14 @@ def run_train_helper(config: TrainHelperConfig, out: str | Path) -> dict[str, An
     ``labels.jsonl`` (the examples), then the helper (``model/``, ``helper.json``, ``metrics.json``).
     """
     out = Path(out)
+    if config.prm is None and config.helper.labels.state_key == "bins":  # before anything is written
+        raise TrainingError("the 'bins' state key (the default) bins states by PRM score: give --prm RUN "
+                            "(a train-prm run folder), or use --state-key prefix")
     store = RunStore(out, config.model_dump())
     if store.is_done(STAGE) and (out / "metrics.json").exists():
         return json.loads((out / "metrics.json").read_text("utf-8"))
     episodes = read_episodes(config.data)
     labels_cfg = config.helper.labels
-    if config.prm is None and labels_cfg.state_key == "bins":
-        raise TrainingError("the 'bins' state key (the default) bins states by PRM score: give --prm RUN "
-                            "(a train-prm run folder), or use --state-key prefix")
     scorer = None
     if config.prm is not None:
         # the PRM's scores of the table's states are kept in the run: a rerun does not score them again

@@ -152,6 +152,21 @@ def test_sampling_record_reports_the_mean_and_the_oracle_separately() -> None:
     assert [c["rm_score"] for c in rec["candidates"]] == [0.1, 0.5, 0.9]
 
 
+def test_shop_records_keep_the_price_paid_of_every_candidate() -> None:
+    """So a custom target (RM - w * price) can re-rank stored Best-of-N samples without a rerun."""
+    from agentcritic.types import Step
+
+    def bought(price: float | None) -> Trajectory:
+        info = {"page": "done", "price": price} if price is not None else {}
+        return Trajectory(env="shop", task_id="7", instruction="buy", steps=[Step("click[Buy Now]", "o", info=info)],
+                          success=False, score=0.5)
+
+    samples = [bought(12.5), bought(None), bought(40.0)]
+    rec = make_record(_job("best_of_n"), PlanResult(samples[2], 0.9, samples, Cost(), {"target_scores": [0.1, 0.5, 0.9]}), 1.0)
+    assert [c["price"] for c in rec["candidates"]] == [12.5, 0.0, 40.0]
+    assert rec["price"] == 40.0
+
+
 def _rec(policy, method, env, split, score, success, calls=0, oracle=None):
     return {"policy": policy, "method": method, "env": env, "split": split, "task_id": "t", "seed": 0,
             "score": score, "success": success, "oracle_score": oracle, "oracle_success": None if oracle is None else 1.0,
@@ -234,6 +249,22 @@ def test_reflexion_threshold_is_calibrated_on_dev_data_and_kept_for_resume(tmp_p
     cfg = tiny_config(limit=1, samples=1, methods=[{"method": "reflexion", "params": {"max_trials": 1}}])
     run_evaluation(cfg, tmp_path / "ev2", progress=False)
     assert json.loads((tmp_path / "ev2" / "calibration.json").read_text()) == {}
+
+
+@pytest.mark.parametrize("kept", ['{"game24|another target": {"threshold": 0.5}}', "{not json"])
+def test_a_calibration_file_lacking_the_target_is_completed_not_trusted(tmp_path, kept) -> None:
+    """calibration.json is a cache: a foreign or torn one is calibrated again, never a crash in a worker."""
+    target = {"kind": "env", "terms": {"length": 0.01}}
+    cfg = tiny_config(limit=1, samples=1, target=target, calibration={"limit": 4},
+                      methods=[{"method": "reflexion", "params": {"max_trials": 2}}])
+    (tmp_path / "ev").mkdir()
+    (tmp_path / "ev" / "calibration.json").write_text(kept)
+    run_evaluation(cfg, tmp_path / "ev", progress=False)
+    calibration = json.loads((tmp_path / "ev" / "calibration.json").read_text())
+    fresh = [v for k, v in calibration.items() if k != "game24|another target"]
+    assert len(fresh) == 1 and fresh[0]["successes"] == 4
+    (rec,) = load_records(tmp_path / "ev" / "results.jsonl")
+    assert rec["params"]["threshold"] == fresh[0]["threshold"]
 
 
 def test_a_run_resumes_with_other_workers(tmp_path) -> None:

@@ -95,6 +95,28 @@ def test_a_changed_config_is_refused_for_an_existing_run(tmp_path) -> None:
     assert res.returncode == 2 and "another config" in res.stderr and "Traceback" not in res.stderr
 
 
+def test_stages_run_one_by_one_may_each_have_their_own_overrides(tmp_path) -> None:
+    """Only the stages a call runs (or skips as done) must match their record."""
+    out = tmp_path / "run"
+    cfg = tmp_path / "tiny.toml"
+    cfg.write_text(TINY.format(out=out))
+    assert cli("run", str(cfg), "--stage", "eval-game24", "--set", "eval-game24.limit=1").returncode == 0
+    res = cli("run", str(cfg), "--stage", "eval-shop", "--set", "eval-shop.limit=1")
+    assert res.returncode == 0, res.stderr
+    assert len((out / "eval-shop" / "results.jsonl").read_text().splitlines()) == 1
+    # each stage keeps the settings it ran with
+    import tomllib
+
+    recorded = {s["name"]: s["settings"] for s in tomllib.loads((out / "config.toml").read_text())["pipeline"]["stages"]}
+    assert recorded["eval-game24"]["limit"] == 1 and recorded["eval-shop"]["limit"] == 1
+    # a stage run again under other settings is refused, done or not, with or without --stage
+    for args in (["--stage", "eval-game24"], ["--set", "eval-game24.limit=1"], []):
+        res = cli("run", str(cfg), *args)
+        assert res.returncode == 2 and "another config" in res.stderr, (args, res.stderr)
+        assert "eval-game24" in res.stderr or "eval-shop" in res.stderr
+    assert len((out / "eval-game24" / "results.jsonl").read_text().splitlines()) == 2  # nothing rerun
+
+
 def test_unknown_stage_kind_names_the_kind_the_line_and_the_valid_kinds(tmp_path) -> None:
     cfg = tmp_path / "bad.toml"
     cfg.write_text('[[stages]]\nkind = "report"\n\n[[stages]]\nkind = "train-dragon"\n')

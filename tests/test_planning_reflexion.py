@@ -85,6 +85,24 @@ def test_a_templated_reflection_reaches_the_next_prompt_and_changes_the_attempt(
     assert agent.reflections == ["keep it simple"]  # the caller's agent is left as it was
 
 
+@pytest.mark.parametrize("avoid", [False, True])
+def test_avoid_first_actions_makes_every_retry_a_new_episode(game24, avoid) -> None:
+    """An agent that ignores its reflections repeats itself, unless the reflection is made binding."""
+    agent = ReActAgent(llm.load("scripted", default_score=-1.0), mode="choose", few_shot=False)
+    result = make_planner("reflexion", agent, EnvRewardTarget(), max_trials=3,
+                          avoid_first_actions=avoid).solve(game24, "901")
+    firsts = [a.actions[0] for a in result.candidates]
+    assert result.meta["trials"] == 3
+    if not avoid:
+        assert len({tuple(a.actions) for a in result.candidates}) == 1
+    else:
+        assert len(set(firsts)) == 3
+        # each retry took the best action left: the first listed one not tried before
+        listed = game24.reset(task_id="901")[1]["admissible_actions"]
+        assert firsts == [a for a in listed if a in firsts][:3] == listed[:3]
+    assert agent.reflections == []
+
+
 def test_a_generating_agent_writes_its_own_reflection(game24) -> None:
     lm = llm.load("scripted", answers={
         "This attempt failed": "Reflection: I wrote the answer too early; combine numbers step by step.",

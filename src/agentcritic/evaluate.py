@@ -11,7 +11,7 @@ A record (one line of ``results.jsonl``)::
     env, split, method (the table label), planner (the planner name), params, policy, task_id,
     seed, score, success, rm_score, steps, cost {llm_calls, prompt_tokens, completion_tokens,
     rm_calls, env_steps, seconds}, oracle_score, oracle_success, candidates [{score, success,
-    steps, rm_score}], meta (the planner's), trajectory (the chosen one)
+    steps, price (shop), rm_score}], meta (the planner's), trajectory (the chosen one)
 
 ``score`` and ``success`` are the env's own reward and success of the chosen trajectory; for
 Sampling they are the means over its N samples (one random sample's expected result, armap.md §4),
@@ -307,8 +307,24 @@ def calibration_key(env: str, target: TargetSpec | None) -> str:
     return env + "|" + (json.dumps(target.model_dump(mode="json"), sort_keys=True) if target else "none")
 
 
-def calibrate_thresholds(config: EvalConfig, progress: bool = True) -> dict[str, dict[str, Any]]:
-    """Reflexion thresholds per (env, target) that need one, calibrated on dev trajectories.
+def read_calibration(path: Path) -> dict[str, dict[str, Any]]:
+    """The thresholds a run kept in ``calibration.json``; {} where there is none or it is unreadable
+    (it is a cache: what it lacks is calibrated again)."""
+    if not path.exists():
+        return {}
+    try:
+        data = json.loads(path.read_text("utf-8"))
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError):
+        return {}
+    if not isinstance(data, dict):
+        return {}
+    return {k: v for k, v in data.items() if isinstance(v, dict) and isinstance(v.get("threshold"), (int, float))}
+
+
+def calibrate_thresholds(config: EvalConfig, progress: bool = True,
+                         known: set[str] | None = None) -> dict[str, dict[str, Any]]:
+    """Reflexion thresholds per (env, target) that need one and are not ``known``, calibrated on dev
+    trajectories.
 
     The dev trajectories come from ``config.calibration.policies`` and are labelled by the env's own
     success; the threshold maximises the balanced accuracy of "accept when target score >= t"
@@ -324,7 +340,8 @@ def calibrate_thresholds(config: EvalConfig, progress: bool = True) -> dict[str,
         for spec in config.methods:
             target = spec.target or config.target
             key = calibration_key(name, target)
-            if spec.method == "reflexion" and "threshold" not in spec.params and key not in [k for k, *_ in todo]:
+            if (spec.method == "reflexion" and "threshold" not in spec.params and key not in (known or set())
+                    and key not in [k for k, *_ in todo]):
                 todo.append((key, name, target))
     out: dict[str, dict[str, Any]] = {}
     cal = config.calibration
@@ -389,7 +406,7 @@ def make_record(job: EvalJob, result: Any, elapsed: float) -> dict[str, Any]:
         target_scores = [c.meta.get("rm_score") for c in result.candidates]
     candidates = [
         {"score": float(c.score or 0.0), "success": bool(c.success), "steps": len(c.steps),
-         "rm_score": None if s is None else float(s)}
+         "price": _price_paid(c), "rm_score": None if s is None else float(s)}
         for c, s in zip(result.candidates, target_scores)
     ]
     score, success = float(traj.score or 0.0), float(bool(traj.success))
@@ -432,10 +449,10 @@ def run_evaluation(config: EvalConfig, out: str | Path, progress: bool = True) -
     # workers and executor change no result, so a run may resume with others
     claimed = config.model_dump(mode="json", exclude={"workers", "executor"})
     with RunStore(out, config={"evaluate": claimed}) as store:
-        if (store.root / "calibration.json").exists():
-            calibration = json.loads((store.root / "calibration.json").read_text("utf-8"))
-        else:
-            calibration = calibrate_thresholds(config, progress)
+        calibration = read_calibration(store.root / "calibration.json")
+        missing = calibrate_thresholds(config, progress, known=set(calibration))
+        if missing or not (store.root / "calibration.json").exists():
+            calibration.update(missing)
             store.write_json("calibration.json", calibration)
         jobs = eval_jobs(config, {k: v["threshold"] for k, v in calibration.items()})
         stats = run_jobs(jobs, store.shard(STAGE), workers=config.workers, executor=config.executor,

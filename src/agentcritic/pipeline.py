@@ -46,7 +46,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from agentcritic.config import ConfigError, StageConfig, read_toml, validate
-from agentcritic.store import RunStore
+from agentcritic.store import RunStore, StoreError, as_recorded
 
 
 class PipelineError(ValueError):
@@ -265,6 +265,32 @@ def resolve_paths(config: StageConfig, fields: tuple[str, ...], run_dir: Path) -
 RESUMABLE_WITH_OTHER = {"workers", "executor"}
 
 
+def claim_stages(store: RunStore, stages: list[dict[str, Any]], only: list[str] | None) -> None:
+    """Check the run folder's record of each stage that this call runs or skips as done; record the call's.
+
+    A stage whose recorded settings differ from this call's is refused, so a done stage is never
+    skipped under other settings and an unfinished one never resumes under them. Stages outside
+    ``--stage`` are neither run nor skipped, so their settings may differ: ``--stage B --set
+    B.limit=20`` runs in a folder made by ``--stage A --set A.limit=5``, and A keeps its record.
+    A stage is recorded when a call first runs it.
+    """
+    recorded = {s["name"]: s for s in store.config().get("pipeline", {}).get("stages", [])}
+    changed = [s["name"] for s in stages if (not only or s["name"] in only)
+               and s["name"] in recorded and (recorded[s["name"]]["kind"], recorded[s["name"]].get("settings"))
+               != (s["kind"], as_recorded(s["settings"]))]
+    if changed:
+        raise StoreError(
+            f"{store.root} already holds a run with another config (stages {changed} have other settings); "
+            "choose a new --out folder, or re-run with the same settings to resume it"
+        )
+    # a stage outside --stage keeps its record, or stays unrecorded until a call runs it
+    kept = [s if not only or s["name"] in only else recorded[s["name"]]
+            for s in stages if not only or s["name"] in only or s["name"] in recorded]
+    names = {s["name"] for s in stages}
+    kept += [s for name, s in recorded.items() if name not in names]
+    store.record_config({"pipeline": {"stages": kept}})
+
+
 def run_pipeline(
     pipeline: PipelineConfig,
     configs: list[StageConfig],
@@ -280,12 +306,13 @@ def run_pipeline(
     unknown = sorted(set(only or []) - {s.name for s in pipeline.stages})
     if unknown:
         raise ConfigError(f"--stage {unknown}: no such stage; the stages are {[s.name for s in pipeline.stages]}")
-    claimed = {"pipeline": {"stages": [
+    claimed = [
         # workers and executor change no result, so a run may resume with others
         {"kind": s.kind, "name": s.name, "settings": c.model_dump(mode="json", exclude=RESUMABLE_WITH_OTHER)}
         for s, c in zip(pipeline.stages, configs)
-    ]}}
-    with RunStore(run_dir, config=claimed) as store:
+    ]
+    with RunStore(run_dir) as store:
+        claim_stages(store, claimed, only)
         for i, (spec, config) in enumerate(zip(pipeline.stages, configs), start=1):
             if only and spec.name not in only:
                 continue

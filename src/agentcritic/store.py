@@ -198,8 +198,14 @@ class RunStore:
                     "choose a new --out folder, or re-run with the same settings to resume it"
                 )
             return
-        doc = dict(clean)
-        doc["run"] = {"created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "versions": package_versions()}
+        self.record_config(config)
+
+    def record_config(self, config: dict[str, Any]) -> None:
+        """Write ``config`` as the run's recorded config, keeping the ``run`` header (created,
+        versions) of one already there; for callers that check a config part by part themselves."""
+        doc = dict(_toml_ready(config))
+        doc["run"] = self.config().get("run") or {
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "versions": package_versions()}
         atomic_write(self.config_path, tomli_w.dumps(doc))
 
     def config(self) -> dict[str, Any]:
@@ -256,6 +262,13 @@ class RunStore:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def as_recorded(value: Any) -> Any:
+    """``value`` as it reads back from a recorded config.toml (None dropped, tuples as lists)."""
+    import tomllib
+
+    return tomllib.loads(tomli_w.dumps({"value": _toml_ready(value)})).get("value")
 
 
 def _toml_ready(value: Any) -> Any:

@@ -18,6 +18,13 @@ Decisions:
 - **Temperatures.** The first attempt runs at ``temperature`` (0: the Greedy baseline's episode);
   later ones at ``retry_temperature`` when given, so a reflection that does not move the argmax
   still gets a different attempt.
+- **Binding the reflection** (``avoid_first_actions``, off by default: the paper's method is the
+  reflection in the prompt and nothing else). A small policy may ignore its reflections: with
+  SmolLM2-135M in ``choose`` mode every retry repeated the first attempt, on every game24 and shop
+  task measured (BENCHMARKS.md). When on, a retry's first step is offered the env's actions without
+  the first actions of the failed attempts (the templated reflection's "start with a different
+  action than …", made binding), so no two attempts are the same episode; where that would leave
+  no action, all are offered. It acts through the listed actions, so only ``choose`` mode feels it.
 """
 
 from __future__ import annotations
@@ -51,6 +58,8 @@ class ReflexionConfig(StageConfig):
                                             "(unset: temperature)")
     max_steps: int | None = Field(None, ge=1, description="step limit of an episode (the env's own when unset)")
     reflection_tokens: int = Field(96, ge=8, description="tokens at most in an LLM-written reflection")
+    avoid_first_actions: bool = Field(False, description="choose mode: a retry may not start with the first "
+                                      "action of an earlier failed attempt (makes the reflection binding)")
 
 
 def calibrate_threshold(scores_of_successes: Sequence[float], scores_of_failures: Sequence[float]) -> float:
@@ -119,6 +128,29 @@ def reflection_messages(trajectory: Trajectory, score: float) -> list[dict[str, 
     ]
 
 
+class WithoutFirstActions:
+    """A proxy of ``env`` whose first listed actions after ``reset`` leave out ``avoid``."""
+
+    def __init__(self, env: Any, avoid: Sequence[str]) -> None:
+        self.__dict__["_env"] = env
+        self.__dict__["_avoid"] = set(avoid)
+
+    def reset(self, *args: Any, **kwargs: Any) -> tuple[str, dict[str, Any]]:
+        obs, info = self.__dict__["_env"].reset(*args, **kwargs)
+        listed = info.get("admissible_actions")
+        if listed:
+            kept = [a for a in listed if a not in self.__dict__["_avoid"]]
+            if kept:
+                info = {**info, "admissible_actions": kept}
+        return obs, info
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.__dict__["_env"], name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        setattr(self.__dict__["_env"], name, value)
+
+
 class Reflexion:
     """Attempt → score → accept at the threshold, or reflect and retry; return the best attempt."""
 
@@ -164,8 +196,11 @@ class Reflexion:
             temperature = self.config.temperature
             if trial > 0 and self.config.retry_temperature is not None:
                 temperature = self.config.retry_temperature
+            env: Any = meter.env
+            if self.config.avoid_first_actions and attempts:
+                env = WithoutFirstActions(env, [a.actions[0] for a in attempts if a.actions])
             with agent_settings(self.agent, temperature=temperature, reflections=base + reflections):
-                traj = rollout(meter.env, self.agent, task_id, seed=derive_seed(seed, "trial", trial) % (2**31),
+                traj = rollout(env, self.agent, task_id, seed=derive_seed(seed, "trial", trial) % (2**31),
                                max_steps=self.config.max_steps,
                                meta={"planner": self.method, "trial": trial, "reflections": list(reflections)})
             score = float(self.target.score([traj])[0])

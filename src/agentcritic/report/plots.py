@@ -142,24 +142,30 @@ def named_bars(values: dict[str, float], title: str, ylabel: str) -> str | None:
     return to_data_uri(fig)
 
 
-def score_histograms(histogram: Any) -> str | None:
-    """Reward-model scores of chosen vs rejected held-out trajectories (``rm_eval.json``'s histogram)."""
-    if not isinstance(histogram, dict) or not histogram.get("edges"):
-        return None
+def score_histogram_figure(histogram: dict[str, Any], title: str = "Held-out RM scores: chosen vs rejected") -> Any:
+    """Reward-model scores of chosen vs rejected pairs (an ``rm_eval.json`` histogram) as a figure."""
     edges = [float(e) for e in histogram["edges"]]
-    chosen, rejected = histogram.get("chosen") or [], histogram.get("rejected") or []
-    if len(chosen) != len(edges) - 1 or len(rejected) != len(edges) - 1:
-        return None
     plt = pyplot()
-    fig, ax = plt.subplots(figsize=(5.5, 3.4))
+    fig, ax = plt.subplots(figsize=(5.5, 3.4), dpi=120)
     widths = [b - a for a, b in zip(edges, edges[1:])]
-    ax.bar(edges[:-1], chosen, width=widths, align="edge", alpha=0.6, label="chosen")
-    ax.bar(edges[:-1], rejected, width=widths, align="edge", alpha=0.6, label="rejected")
+    ax.bar(edges[:-1], histogram["chosen"], width=widths, align="edge", alpha=0.6, label="chosen")
+    ax.bar(edges[:-1], histogram["rejected"], width=widths, align="edge", alpha=0.6, label="rejected")
     ax.set_xlabel("RM score")
     ax.set_ylabel("pairs")
-    ax.set_title("Held-out RM scores: chosen vs rejected")
+    ax.set_title(title)
     ax.legend(fontsize=8)
-    return to_data_uri(fig)
+    fig.tight_layout()
+    return fig
+
+
+def score_histograms(histogram: Any) -> str | None:
+    """:func:`score_histogram_figure` inline, or None where the histogram is missing or malformed."""
+    if not isinstance(histogram, dict) or not histogram.get("edges"):
+        return None
+    bins = len(histogram["edges"]) - 1
+    if len(histogram.get("chosen") or []) != bins or len(histogram.get("rejected") or []) != bins:
+        return None
+    return to_data_uri(score_histogram_figure(histogram))
 
 
 def success_vs_interventions_figure(rows: list[dict[str, Any]], title: str = "") -> Any:

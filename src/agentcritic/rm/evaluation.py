@@ -358,32 +358,13 @@ def format_report(report: dict[str, Any]) -> str:
 
 def plot_histograms(report: dict[str, Any], path: str | os.PathLike[str], title: str = "reward model scores") -> Path:
     """Chosen vs rejected score histograms of a report as a PNG (needs matplotlib)."""
-    import io
-
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from agentcritic.report.plots import save_png, score_histogram_figure
 
     hist = report.get("histogram")
     if not hist:
         raise ValueError("the report has no histogram (no pairs were scored)")
-    edges = np.asarray(hist["edges"])
-    width = np.diff(edges)
-    fig, ax = plt.subplots(figsize=(6, 3.5), dpi=120)
-    ax.bar(edges[:-1], hist["chosen"], width=width, align="edge", alpha=0.6, label="chosen")
-    ax.bar(edges[:-1], hist["rejected"], width=width, align="edge", alpha=0.6, label="rejected")
-    ax.set_xlabel("reward")
-    ax.set_ylabel("pairs")
-    ax.set_title(f"{title} (accuracy {_fmt(report.get('accuracy'))}, n={report.get('n')})")
-    ax.legend()
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    plt.close(fig)
-    out = Path(path)
-    atomic_write(out, buf.getvalue())
-    return out
+    title = f"{title} (accuracy {_fmt(report.get('accuracy'))}, n={report.get('n')})"
+    return save_png(score_histogram_figure(hist, title), path)
 
 
 __all__ = [

@@ -275,19 +275,23 @@ def claim_stages(store: RunStore, stages: list[dict[str, Any]], only: list[str] 
     A stage is recorded when a call first runs it.
     """
     recorded = {s["name"]: s for s in store.config().get("pipeline", {}).get("stages", [])}
-    changed = [s["name"] for s in stages if (not only or s["name"] in only)
-               and s["name"] in recorded and (recorded[s["name"]]["kind"], recorded[s["name"]].get("settings"))
-               != (s["kind"], as_recorded(s["settings"]))]
+    kept, changed = [], []
+    for stage in stages:
+        name = stage["name"]
+        if only and name not in only:
+            if name in recorded:  # outside --stage: keeps its record, or stays unrecorded until it runs
+                kept.append(recorded.pop(name))
+            continue
+        before = recorded.pop(name, None)
+        if before is not None and (before["kind"], before.get("settings")) != (stage["kind"], as_recorded(stage["settings"])):
+            changed.append(name)
+        kept.append(stage)
     if changed:
         raise StoreError(
             f"{store.root} already holds a run with another config (stages {changed} have other settings); "
             "choose a new --out folder, or re-run with the same settings to resume it"
         )
-    # a stage outside --stage keeps its record, or stays unrecorded until a call runs it
-    kept = [s if not only or s["name"] in only else recorded[s["name"]]
-            for s in stages if not only or s["name"] in only or s["name"] in recorded]
-    names = {s["name"] for s in stages}
-    kept += [s for name, s in recorded.items() if name not in names]
+    kept += recorded.values()  # stages no longer in the config keep their records
     store.record_config({"pipeline": {"stages": kept}})
 
 

@@ -38,6 +38,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from agentcritic.rendering import trajectory_text
 from agentcritic.types import Preference, Step, Trajectory
 
 # ----------------------------------------------------------------------------------- data
@@ -508,7 +509,7 @@ def main() -> None:
             lengths = [len(f["input_ids"]) for f in rm.encode(items)]
             full = [
                 len(ids)
-                for ids in rm.tokenizer([i for i, _ in items], [rm.render(t) for _, t in items], verbose=False)[
+                for ids in rm.tokenizer([i for i, _ in items], [trajectory_text(t) for _, t in items], verbose=False)[
                     "input_ids"
                 ]
             ]

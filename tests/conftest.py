@@ -22,3 +22,30 @@ def tiny_bert(tmp_path_factory):
     from agentcritic.rm.backbone import make_tiny_backbone
 
     return make_tiny_backbone(tmp_path_factory.mktemp("tiny") / "bert", "bert")
+
+
+@pytest.fixture
+def fed_texts():
+    """``fed_texts(model, fn)``: run ``fn()`` and return the texts ``model`` handed its tokenizer as
+    single-text inputs, in order: exactly what the model read."""
+
+    def run(model, fn):
+        real, seen = model.tokenizer, []
+
+        class Recording:
+            def __call__(self, texts, *args, **kwargs):
+                if not args and isinstance(texts, list):
+                    seen.extend(texts)
+                return real(texts, *args, **kwargs)
+
+            def __getattr__(self, name):
+                return getattr(real, name)
+
+        model.tokenizer = Recording()
+        try:
+            fn()
+        finally:
+            model.tokenizer = real
+        return seen
+
+    return run

@@ -51,10 +51,10 @@ def test_rollout_expert_on_game24_and_resume_writes_nothing_twice(tmp_path) -> N
     first = records(out / "rollouts.jsonl")
     assert len(first) == 5 and all(r["success"] for r in first.values())
     res = run_cli("rollout", "--env", "game24", "--policy", "expert", "--limit", "5", "--out", str(out))
-    assert res.returncode == 0 and "(0 new, 5 resumed)" in res.stdout
+    assert res.returncode == 0 and "this rollout is done; nothing to do" in res.stdout, res.stdout
     assert records(out / "rollouts.jsonl") == first
     manifest = json.loads((out / "manifest.json").read_text())
-    assert manifest["stages"]["rollouts"]["done"] is True
+    assert manifest["stages"]["rollout"]["done"] is True
 
 
 def test_a_different_config_in_the_same_folder_is_refused(tmp_path) -> None:

@@ -112,7 +112,7 @@ def test_rerunning_train_rm_resumes_and_a_changed_config_is_refused(trained) -> 
     args = ["train-rm", "--data", str(trained["data"]), "--out", str(out), "--backbone", str(trained["backbone"])]
     res = run_cli(*args, *TRAIN_FLAGS)
     assert res.returncode == 0, res.stderr
-    assert "already trained; nothing to do" in res.stdout
+    assert "this train-rm is done; nothing to do" in res.stdout
     assert (out / "metrics.json").read_text() == before
     assert (out / "model" / "model.safetensors").read_bytes() == weights
     res = run_cli(*args, *TRAIN_FLAGS[:-2], "--set", "train.save_steps=5")

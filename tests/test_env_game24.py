@@ -8,6 +8,7 @@ from fractions import Fraction
 import pytest
 
 from agentcritic import envs
+from agentcritic.rendering import render
 from agentcritic.envs.game24 import Game24Env, load_puzzles, solvable
 from agentcritic.envs.game24_expr import MAX_LENGTH, ExpressionError, evaluate
 
@@ -270,9 +271,9 @@ def test_reward_model_text_hides_the_verdict_but_keeps_the_steps(env: Game24Env)
 
     traj = rollout(env, ExpertAgent(), _task((3, 3, 8, 8)))
     assert traj.success and traj.steps[-1].observation.startswith("Correct:")
-    text = env.render_for_rm(traj)
+    text = render(traj.instruction, traj)
     assert "Correct" not in text and text.endswith("Observation: Answer submitted.")
     assert f"Action: {traj.steps[-1].action}" in text  # the answer line itself stays
-    assert envs.rm_steps_text(traj) == text.split("\n", 1)[1]  # the same text without the intent line
+    assert text.startswith(f"Instruction: {traj.instruction}\nObservation: ")
     wrong = Trajectory("game24", "1", "x", [Step("Answer: 8 * 3 = 24", "Wrong answer: it uses the numbers 3 8")])
-    assert "Wrong" not in envs.rm_steps_text(wrong)
+    assert "Wrong" not in render("x", wrong)

@@ -15,6 +15,7 @@ from agentcritic.envs.shop.pages import BUTTONS
 from agentcritic.envs.shop.reward import purchase_reward, shop_reward, type_reward
 from agentcritic.envs.shop.search import MAX_RESULTS, build_index
 from agentcritic.envs.shop.vocab import OPTION_VALUES, PRODUCT_TYPES
+from agentcritic.rendering import render
 from agentcritic.types import Step, Trajectory
 
 
@@ -344,7 +345,7 @@ def test_small_catalogue_and_other_seed_work() -> None:
     assert clone.num_products == 100 and clone.last_observation == env.last_observation
 
 
-def test_render_for_rm_drops_the_instruction_echo(env: ShopEnv) -> None:
+def test_reward_model_text_drops_the_instruction_echo(env: ShopEnv) -> None:
     obs, _ = env.reset(task_id="test-0")
     steps = []
     for _ in range(3):
@@ -353,7 +354,7 @@ def test_render_for_rm_drops_the_instruction_echo(env: ShopEnv) -> None:
         steps.append(Step(action=action, observation=o, reward=r))
     traj = Trajectory(env="shop", task_id="test-0", instruction="my refined intent", steps=steps,
                       meta={"first_observation": obs})
-    text = env.render_for_rm(traj)
+    text = render("my refined intent", traj)
     assert text.startswith("Instruction: my refined intent\nObservation: Search\n")
     assert env.goal.instruction not in text
     assert "Back to Search [SEP] Page 1" in text and "Price: $" in text

@@ -8,24 +8,22 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
 from agentcritic.config import ConfigError, validate
-from agentcritic.evaluate import EvalConfig, EvalJob, load_records, make_record, results_table, run_evaluation
-from agentcritic.planning.base import Cost, PlanResult
+from agentcritic.evaluate import EvalConfig, EvalJob, load_records, make_record, run_evaluation
+from agentcritic.planning.accounting import Cost
+from agentcritic.planning.base import PlanResult
+from agentcritic.report.tables import results_table, to_markdown
 from agentcritic.types import Trajectory
-
-TESTS = Path(__file__).parent
-PLANNER = "eval_planners:make"
 
 
 def tiny_config(**kw) -> EvalConfig:
     data = {
         "envs": ["game24"], "policy": "random", "limit": 3, "samples": 2,
-        "methods": [{"method": PLANNER, "label": "One", "params": {"n": 1}},
-                    {"method": PLANNER, "label": "BestOf4", "params": {"n": 4}}],
+        "methods": [{"method": "best_of_n", "label": "One", "params": {"n": 1}},
+                    {"method": "best_of_n", "label": "BestOf4", "params": {"n": 4}}],
         "target": {"kind": "env"},
     }
     data.update(kw)
@@ -78,8 +76,13 @@ def test_run_evaluation_writes_one_record_per_job_and_resumes(tmp_path) -> None:
     again = run_evaluation(cfg, tmp_path / "ev", progress=False)
     assert again["written"] == 0 and again["resumed_from"] == 12
     assert load_records(tmp_path / "ev" / "results.jsonl") == records
+    from agentcritic.pipeline import run_kind
+
+    outcome = run_kind("evaluate", cfg, tmp_path / "ev", progress=False)  # the contract marks it done
+    assert not outcome.skipped and outcome.summary["written"] == 0
     manifest = json.loads((tmp_path / "ev" / "manifest.json").read_text())
     assert manifest["stages"]["evaluate"]["done"] is True
+    assert run_kind("evaluate", cfg, tmp_path / "ev", progress=False).skipped
 
 
 def test_worker_pool_gives_the_same_records(tmp_path) -> None:
@@ -92,14 +95,14 @@ def test_worker_pool_gives_the_same_records(tmp_path) -> None:
 
 def test_sigkill_mid_run_then_resume_gives_the_uninterrupted_records(tmp_path) -> None:
     cfg = tmp_path / "eval.toml"
+    # MCTS with 200 rollouts and Best-of-16 take tens of milliseconds a task: time to kill the run mid-way
     cfg.write_text(
         'envs = ["game24"]\npolicy = "random"\nsplit = "train"\nlimit = 40\ntarget = {kind = "env"}\n'
-        f'methods = [{{method = "{PLANNER}", label = "A", params = {{n = 2, delay = 0.03}}}},\n'
-        f'           {{method = "{PLANNER}", label = "B", params = {{n = 1, delay = 0.03}}}}]\n'
+        'methods = [{method = "mcts", label = "A", params = {rollouts = 200}},\n'
+        '           {method = "best_of_n", label = "B", params = {n = 16}}]\n'
     )
-    env = {**os.environ, "PYTHONPATH": str(TESTS)}
     cli = [sys.executable, "-m", "agentcritic.cli", "evaluate", "--config", str(cfg)]
-    ref = subprocess.run([*cli, "--out", str(tmp_path / "ref")], capture_output=True, text=True, env=env, timeout=300)
+    ref = subprocess.run([*cli, "--out", str(tmp_path / "ref")], capture_output=True, text=True, timeout=300)
     assert ref.returncode == 0, ref.stderr
     assert "| random | A |" in ref.stdout and "Game24 (train) success %" in ref.stdout
     expected = strip_times(load_records(tmp_path / "ref" / "results.jsonl"))
@@ -107,7 +110,7 @@ def test_sigkill_mid_run_then_resume_gives_the_uninterrupted_records(tmp_path) -
 
     out = tmp_path / "killed"
     proc = subprocess.Popen([*cli, "--out", str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            env=env, start_new_session=True)
+                            start_new_session=True)
     shard = out / "results.jsonl"
     deadline = time.time() + 120
     while time.time() < deadline and not (shard.exists() and shard.read_bytes().count(b"\n") >= 15):
@@ -118,7 +121,7 @@ def test_sigkill_mid_run_then_resume_gives_the_uninterrupted_records(tmp_path) -
     assert 15 <= partial < 80, "the run was not interrupted mid-way"
     with open(shard, "ab") as f:  # a record torn by the kill
         f.write(b'{"key": "game24|train|A|1|')
-    res = subprocess.run([*cli, "--out", str(out)], capture_output=True, text=True, env=env, timeout=300)
+    res = subprocess.run([*cli, "--out", str(out)], capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr
     assert f"({80 - partial} new, {partial} resumed)" in res.stdout
     lines = [json.loads(line) for line in shard.read_text().splitlines()]
@@ -127,8 +130,11 @@ def test_sigkill_mid_run_then_resume_gives_the_uninterrupted_records(tmp_path) -
 
 
 def _job(method: str) -> EvalJob:
-    return EvalJob(key="k", env="shop", split="test", task_id="7", seed=3, label="Sampling", method=method,
-                   params={"n": 3}, target=None, policy="smollm2", policy_label="smollm2 (choose)")
+    from agentcritic.specs import EnvSpec, PolicySpec
+
+    return EvalJob(key="k", env=EnvSpec(name="shop"), split="test", task_id="7", seed=3, label="Sampling",
+                   method=method, params={"n": 3}, target=None, policy=PolicySpec(name="smollm2"),
+                   policy_label="smollm2 (choose)")
 
 
 def _traj(score: float, success: bool, steps: int = 2) -> Trajectory:
@@ -212,8 +218,6 @@ def test_results_table_has_the_papers_layout() -> None:
     assert oracle.oracle and oracle.values["Shop reward ×100"] == pytest.approx(95.0)
     assert oracle.values["Game24 success %"] is None  # no oracle numbers recorded for game24
 
-    from agentcritic.report.tables import to_markdown
-
     md = to_markdown(table).splitlines()
     assert md[0].startswith("| policy | method | Game24 success % | Shop reward ×100 |")
     assert md[0].endswith("| tasks | steps | price paid | LLM calls/task | tokens/task | RM calls/task | env steps/task | s/task |")
@@ -284,7 +288,8 @@ def test_cli_flags_build_the_config_and_a_missing_rm_is_a_clear_error(tmp_path) 
     assert "| random | Greedy |" in res.stdout and "| random | ARMAP-B |" in res.stdout
     res = subprocess.run([*cli, "--method", "mcts", "--rm", str(tmp_path / "no-rm"), "--out", str(tmp_path / "bad")],
                          capture_output=True, text=True, timeout=300)
-    assert res.returncode == 2 and "no reward model folder" in res.stderr and "Traceback" not in res.stderr
+    assert res.returncode == 2 and "target.rm" in res.stderr and "does not exist" in res.stderr
+    assert "Traceback" not in res.stderr and not (tmp_path / "bad" / "config.toml").exists()
 
 
 @pytest.mark.slow

@@ -68,9 +68,16 @@ def test_the_next_state_key_is_the_actions_taken(tmp_path: Path) -> None:
 
 
 def test_a_rerun_writes_nothing_and_another_config_is_refused(tmp_path: Path) -> None:
-    run_collect(_small(limit=2), tmp_path, progress=False)
-    again = run_collect(_small(limit=2), tmp_path, progress=False)
-    assert again["written"] == 0 and again["resumed_from"] == again["episodes"] == 12
+    from agentcritic.pipeline import run_kind
+
+    first = run_kind("collect", _small(limit=2), tmp_path, progress=False)
+    assert not first.skipped and first.summary["episodes"] == 12
+    lines = (tmp_path / "episodes.jsonl").read_text()
+    again = run_kind("collect", _small(limit=2), tmp_path, progress=False)
+    assert again.skipped and (tmp_path / "episodes.jsonl").read_text() == lines
+    # the body itself resumes inside the stage: nothing is written twice
+    body = run_collect(_small(limit=2), tmp_path, progress=False)
+    assert body["written"] == 0 and body["resumed_from"] == body["episodes"] == 12
     result = CliRunner().invoke(app, ["collect", "--policy", "random", "--limit", "2", "--n", "3",
                                       "--out", str(tmp_path)])
     assert result.exit_code == 2 and "another config" in result.output

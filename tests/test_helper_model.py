@@ -22,7 +22,7 @@ from agentcritic.helper.helper_model import (  # noqa: E402
     helper_text,
     load_helper,
 )
-from agentcritic.helper.helper_model_config import HelperConfig, HelperLabelConfig  # noqa: E402
+from agentcritic.helper.helper_config import HelperConfig, HelperLabelConfig  # noqa: E402
 from agentcritic.helper.helper_trainer import (  # noqa: E402
     HelperTrainer,
     balanced_accuracy,
@@ -32,7 +32,7 @@ from agentcritic.helper.helper_trainer import (  # noqa: E402
 )
 from agentcritic.helper.tabular import TabularModel  # noqa: E402
 from agentcritic.rm.backbone import make_tiny_backbone  # noqa: E402
-from agentcritic.rm.reward_trainer import TrainingError  # noqa: E402
+from agentcritic.rm.base_trainer import TrainingError  # noqa: E402
 
 from test_helper_dp import critical_episodes, critical_prm  # noqa: E402
 
@@ -200,7 +200,7 @@ def test_train_helper_stage_from_episodes_and_a_prm(tiny_bert, tmp_path):
 def test_train_helper_defaults_to_bins_and_keeps_the_prm_scores(tiny_bert, tmp_path, monkeypatch):
     from agentcritic.helper.helper_trainer import TrainHelperConfig, run_train_helper
     from agentcritic.rm import ProcessRewardModel
-    from agentcritic.rm.reward_trainer import TrainingError
+    from agentcritic.rm.base_trainer import TrainingError
 
     from test_helper_dp import random_episodes
 

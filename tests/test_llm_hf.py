@@ -224,7 +224,7 @@ def test_unknown_backend_lists_the_valid_ones() -> None:
 def test_hf_needs_a_model_folder(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="path"):
         llm.load("hf")
-    with pytest.raises(llm.LLMError, match="config.json"):
+    with pytest.raises(llm.LLMOptionsError, match="config.json"):  # a wrong path: retrying cannot help
         llm.load("hf", path=tmp_path)
 
 

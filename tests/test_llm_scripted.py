@@ -5,7 +5,17 @@ from __future__ import annotations
 import pytest
 
 from agentcritic import llm
-from agentcritic.llm.base import Usage, as_messages, cut_at_stop, render_plain
+from agentcritic.llm.base import (
+    Message,
+    PromptLM,
+    Usage,
+    as_messages,
+    cut_at_stop,
+    generate_inputs,
+    render_plain,
+    usage_tokens,
+)
+from agentcritic.llm.cache import LRUCache
 
 
 def test_answers_from_a_list_in_order_then_runs_out() -> None:
@@ -79,3 +89,49 @@ def test_plain_template_and_stop_helpers() -> None:
 def test_scripted_is_never_the_default() -> None:
     assert llm.DEFAULT_BACKEND == "smollm2"
     assert "scripted" not in llm.load.__defaults__
+
+
+class _CountingPromptLM(PromptLM):
+    """A PromptLM whose score of a continuation is minus its length; it records what it was asked."""
+
+    def __init__(self, plain: bool) -> None:
+        super().__init__()
+        self._scores = LRUCache(16)
+        self.plain = plain
+        self.asked: list[list[str]] = []
+
+    @property
+    def _plain_template(self) -> bool:
+        return self.plain
+
+    def _render_chat(self, messages: list[Message]) -> str:
+        return "|".join(f"<{m['role']}>{m['content']}" for m in messages) + "|<assistant>"
+
+    def _score_new(self, prompt: str, continuations: list[str]) -> list[float]:
+        self.asked.append(list(continuations))
+        return [-float(len(c)) for c in continuations]
+
+    def generate(self, messages, n=1, temperature=0.0, max_tokens=128, stop=None, seed=None):  # noqa: ANN001
+        raise NotImplementedError
+
+
+def test_a_prompt_lm_scores_each_new_continuation_once_and_caches_it() -> None:
+    lm = _CountingPromptLM(plain=True)
+    assert lm.render("Hi") == render_plain("Hi") and lm.candidate_prefix == " "
+    # " ab" twice and an empty candidate: one question, for the distinct non-empty one
+    assert lm.score("Hi", ["ab", "", "ab"]) == [-3.0, 0.0, -3.0]
+    assert lm.asked == [[" ab"]]
+    assert lm.score("Hi", ["ab", "abcd"]) == [-3.0, -5.0]
+    assert lm.asked == [[" ab"], [" abcd"]]  # " ab" came from the cache
+    chat = _CountingPromptLM(plain=False)
+    assert chat.render("Hi") == "<user>Hi|<assistant>" and chat.candidate_prefix == ""
+    assert chat.score("Hi", ["ab"]) == [-2.0]
+
+
+def test_generate_inputs_checks_the_arguments_and_normalises_messages_and_stops() -> None:
+    assert generate_inputs("hi", 1, 0.0, 8, "\n") == ([{"role": "user", "content": "hi"}], ["\n"])
+    assert generate_inputs("hi", 1, 0.0, 8, ["", ""])[1] is None
+    with pytest.raises(ValueError, match="n must be at least 1"):
+        generate_inputs("hi", 0, 0.0, 8, None)
+    assert usage_tokens({"usage": {"prompt_tokens": 7, "completion_tokens": None}}) == (7, 0)
+    assert usage_tokens({}) == (0, 0)

@@ -15,6 +15,7 @@ import pytest
 SCRIPT = textwrap.dedent('''
     import os, sys, time
     from agentcritic.parallel import EpisodeJob, run_jobs
+    from agentcritic.specs import EnvSpec, PolicySpec
     from agentcritic.store import Shard
 
     def slow(job):
@@ -24,7 +25,8 @@ SCRIPT = textwrap.dedent('''
         return job.key, {}
 
     if __name__ == "__main__":
-        jobs = [EpisodeJob(key=str(i), env="game24", task_id="900", seed=i, policy="random") for i in range(8)]
+        jobs = [EpisodeJob(key=str(i), env=EnvSpec(name="game24"), task_id="900", seed=i,
+                           policy=PolicySpec(name="random")) for i in range(8)]
         with Shard(os.path.join(sys.argv[1], "shard.jsonl")) as shard:
             run_jobs(jobs, shard, workers=2, progress=None, fn=slow)
 ''')

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -35,8 +34,8 @@ policy = "random"
 limit = 3
 target = {{ kind = "env" }}
 methods = [
-  {{ method = "eval_planners:make", label = "Greedy", params = {{ n = 1 }} }},
-  {{ method = "eval_planners:make", label = "ARMAP-B", params = {{ n = 3 }} }},
+  {{ method = "greedy", label = "Greedy" }},
+  {{ method = "best_of_n", label = "ARMAP-B", params = {{ n = 3 }} }},
 ]
 
 [[stages]]
@@ -46,7 +45,7 @@ envs = ["shop"]
 policy = "random"
 limit = 2
 target = {{ kind = "env" }}
-methods = [{{ method = "eval_planners:make", label = "Greedy" }}]
+methods = [{{ method = "greedy", label = "Greedy" }}]
 
 [[stages]]
 kind = "report"
@@ -54,8 +53,7 @@ kind = "report"
 
 
 def cli(*args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(TESTS)}
-    return subprocess.run([*CLI, *args], capture_output=True, text=True, env=env, timeout=300)
+    return subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=300)
 
 
 def test_run_executes_every_stage_into_its_folder_and_skips_done_ones(tmp_path) -> None:
@@ -75,14 +73,18 @@ def test_run_executes_every_stage_into_its_folder_and_skips_done_ones(tmp_path) 
 
     again = cli("run", str(cfg))
     assert again.returncode == 0, again.stderr
-    assert again.stdout.count("done, skipped") == 3
+    assert again.stdout.count("done before, skipped") == 3
 
     # an interrupted stage (not marked done) runs again and resumes inside: nothing is written twice
     data = json.loads((out / "manifest.json").read_text())
     del data["stages"]["eval-shop"], data["stages"]["report"]
     (out / "manifest.json").write_text(json.dumps(data))
+    for name, kind in (("eval-shop", "evaluate"), ("report", "report")):
+        stage = json.loads((out / name / "manifest.json").read_text())
+        del stage["stages"][kind]
+        (out / name / "manifest.json").write_text(json.dumps(stage))
     third = cli("run", str(cfg))
-    assert third.returncode == 0 and third.stdout.count("done, skipped") == 1
+    assert third.returncode == 0 and third.stdout.count("done before, skipped") == 1
     assert len((out / "eval-shop" / "results.jsonl").read_text().splitlines()) == 2
 
 
@@ -107,7 +109,8 @@ def test_stages_run_one_by_one_may_each_have_their_own_overrides(tmp_path) -> No
     # each stage keeps the settings it ran with
     import tomllib
 
-    recorded = {s["name"]: s["settings"] for s in tomllib.loads((out / "config.toml").read_text())["pipeline"]["stages"]}
+    recorded = {name: tomllib.loads((out / name / "config.toml").read_text())["stage"]["settings"]
+                for name in ("eval-game24", "eval-shop")}
     assert recorded["eval-game24"]["limit"] == 1 and recorded["eval-shop"]["limit"] == 1
     # a stage run again under other settings is refused, done or not, with or without --stage
     for args in (["--stage", "eval-game24"], ["--set", "eval-game24.limit=1"], []):
@@ -220,7 +223,7 @@ def test_the_shipped_demo_runs_end_to_end_on_a_tiny_budget(tmp_path) -> None:
         "never", "always", "random", "prm_threshold", "prm_gain", "dp", "helper"}
     assert 'alt="success vs interventions"' in html and 'id="helper-results"' in html
     again = cli(*args)
-    assert again.returncode == 0 and again.stdout.count("done, skipped") == 10
+    assert again.returncode == 0 and again.stdout.count("done before, skipped") == 10
 
 
 @pytest.mark.parametrize("name", sorted(p.name for p in (TESTS.parent / "src/agentcritic/configs").glob("*.toml")))

@@ -208,7 +208,7 @@ def test_best_of_n_and_mcts_rank_with_a_real_reward_model(tmp_path, game24) -> N
     from agentcritic.rm.backbone import make_tiny_backbone
 
     rm = RewardModel(make_tiny_backbone(tmp_path / "tiny"), max_length=128)
-    target = make_target("rm", rm=rm, env=game24)
+    target = make_target("rm", rm=rm)
     best = make_planner("best_of_n", _uniform_agent(), target, n=4, temperature=1.0).solve(game24, "2", seed=0)
     expected = [float(x) for x in rm.score([(t.instruction, t) for t in best.candidates])]
     assert best.meta["target_scores"] == pytest.approx(expected, abs=1e-5)

@@ -1,4 +1,6 @@
-"""The HTML report: self-contained, rendered by headless Chromium with its plots and table present."""
+"""The HTML report: read from the typed results the real stages wrote, dispatched on the kind the
+manifest records; self-contained; rendered by headless Chromium with a short overview first (every
+row one line), each stage's own section below, its plots and tables present."""
 
 from __future__ import annotations
 
@@ -15,87 +17,91 @@ from pathlib import Path
 
 import pytest
 
-from agentcritic.config import validate
-from agentcritic.evaluate import EvalConfig, run_evaluation
-from agentcritic.report import ReportError, build_report
+from agentcritic.report.html import SECTIONS, ReportError, build_report
+from agentcritic.stage_results import KIND_RESULTS, read_result
 
 TESTS = Path(__file__).parent
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+# The stage folders of the run, in pipeline order, and their kinds.
+STAGES = {"evaluate": "evaluate", "synth-game24": "synthesize", "rm": "train-rm", "rm-eval": "eval-rm",
+          "rollouts": "rollout", "collect": "collect", "prm": "train-prm", "helper": "train-helper",
+          "eval-helper": "eval-helper"}
 
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory) -> Path:
-    """A run folder as the pipeline leaves it: evaluation, synthesis and RM stats in sub-folders."""
-    run = tmp_path_factory.mktemp("run")
-    cfg = validate(EvalConfig, {
-        "envs": ["game24", "shop"], "policy": "random", "limit": 3, "target": {"kind": "env"},
-        "methods": [{"method": "eval_planners:make", "label": "Greedy", "params": {"n": 1}},
-                    {"method": "eval_planners:make", "label": "ARMAP-B", "params": {"n": 4}}],
-    })
-    run_evaluation(cfg, run / "evaluate", progress=False)
-    (run / "synth-shop").mkdir()
-    (run / "synth-shop" / "synth_stats.json").write_text(json.dumps({
-        "env": "shop", "pairs": 42, "verification": {"checked": 30, "rate": 0.97, "verified": 29},
-        "per_source": {"edit:option": 20, "cross_policy": 12, "truncate": 10},
-        "trajectories": {"explored": 60, "positives": 30},
-    }))
-    (run / "rm-eval").mkdir()
-    (run / "rm-eval" / "rm_eval.json").write_text(json.dumps({
-        "n": 40, "accuracy": 0.875, "mean_margin": 1.5,
-        "per_source": {"edit:option": {"n": 20, "accuracy": 0.9, "mean_margin": 2.0},
-                       "truncate": {"n": 20, "accuracy": 0.85, "mean_margin": 1.0}},
-        "per_env": {"shop": {"n": 40, "accuracy": 0.875, "mean_margin": 1.5}},
-        "histogram": {"edges": [-2.0, -1.0, 0.0, 1.0, 2.0], "chosen": [1, 3, 10, 26], "rejected": [20, 12, 6, 2]},
-    }))
-    _self_regulation_stages(run)
+    """A run of every stage kind but the report, through the real pipeline, on tiny budgets (~10 s):
+    random policies and explorers, a tiny BERT for the reward model, the PRM and the helper."""
+    from agentcritic.pipeline import parse_pipeline, run_pipeline
+    from agentcritic.rm.backbone import make_tiny_backbone
+
+    root = tmp_path_factory.mktemp("report")
+    tiny = str(make_tiny_backbone(root / "tiny-bert", "bert"))
+    stages = [
+        {"kind": "evaluate", "envs": ["game24", "shop"], "policy": "random", "limit": 3, "target": {"kind": "env"},
+         "methods": [{"method": "greedy"}, {"method": "best_of_n", "params": {"n": 4}}]},
+        {"kind": "synthesize", "name": "synth-game24", "env": "game24", "tasks": 4, "trajectories_per_task": 1,
+         "explorer": "random", "guided_per_task": 2, "llm_intents": False, "rephrase": False,
+         "negatives": ["edit", "cross_policy", "truncate"]},
+        {"kind": "train-rm", "name": "rm", "data": ["synth-game24/preferences.jsonl"], "backbone": tiny,
+         "max_length": 64, "train": {"num_epochs": 1, "batch_size": 8, "eval_fraction": 0.3, "progress": False}},
+        {"kind": "eval-rm", "name": "rm-eval", "model": "rm", "data": ["rm/heldout_preferences.jsonl"], "progress": False},
+        {"kind": "rollout", "name": "rollouts", "env": "game24", "policy": "random", "limit": 3},
+        {"kind": "collect", "env": "household", "policy": "random", "limit": 3, "n": 1, "p_grid": [0, 1]},
+        {"kind": "train-prm", "name": "prm", "data": "collect", "backbone": tiny, "max_length": 64,
+         "training": {"num_epochs": 1, "batch_size": 8, "progress": False}},
+        {"kind": "train-helper", "name": "helper", "data": "collect", "prm": "prm",
+         "helper": {"backbone": tiny, "max_steps": 2, "batch_size": 8, "max_length": 64, "labels": {"budget": 1}}},
+        {"kind": "eval-helper", "data": "collect", "prm": "prm", "helper": "helper", "limit": 1,
+         "budgets": [0, 1, "inf"], "train_limit": 1},
+    ]
+    pipeline, configs = parse_pipeline({"stages": stages})
+    run = root / "run"
+    run_pipeline(pipeline, configs, out=run, echo=lambda _: None, progress=False)
     return run
 
 
-def _self_regulation_stages(run: Path) -> None:
-    """What train-prm, train-helper and eval-helper leave in their folders (small, hand-made numbers)."""
-    from agentcritic.helper.evaluate_helper import summarise_rows
-    from agentcritic.helper.prm import plot_reliability
-
-    (run / "prm").mkdir()
-    reliability = {"ece": 0.04, "bins": [{"mean_predicted": 0.2, "observed": 0.25, "count": 30},
-                                         {"mean_predicted": 0.7, "observed": 0.65, "count": 50}]}
-    (run / "prm" / "metrics.json").write_text(json.dumps({
-        "sizes": {"train_examples": 400, "eval_examples": 80, "held_out_tasks": 4},
-        "eval": {"auroc": 0.812, "brier": 0.17, "reliability": reliability}}))
-    plot_reliability(reliability, run / "prm" / "reliability.png", auroc=0.812)
-    (run / "helper").mkdir()
-    (run / "helper" / "helper.json").write_text(json.dumps({"kind": "classifier", "backbone": "minilm"}))
-    (run / "helper" / "metrics.json").write_text(json.dumps({"eval": {"balanced_accuracy": 0.925, "n": 300}}))
-    (run / "helper" / "dp.json").write_text(json.dumps({"budgets": [
-        {"budget": 0, "predicted_success": 0.1, "mean_usage": 0.0},
-        {"budget": 1, "predicted_success": 0.6, "mean_usage": 0.9}]}))
-    episodes = [{"method": m, "budget": c, "success": ok, "interventions": k, "cost": float(k), "steps": 5}
-                for m, c, ok, k in [("never", "0", False, 0), ("never", "0", True, 0), ("always", "1", True, 1),
-                                    ("always", "1", False, 1), ("helper", "1", True, 1), ("helper", "1", True, 0)]]
-    rows = summarise_rows(episodes, [0, 1])
-    (run / "eval-helper").mkdir()
-    (run / "eval-helper" / "results.json").write_text(json.dumps({
-        "env": "household", "split": "test", "tasks": 2, "budgets": ["0", "1"], "methods": ["never", "always", "helper"],
-        "results": rows, "policy": "smollm2", "intervention": "expert",
-        "dp_train": [{"budget": "1", "predicted_success": 0.6, "success_rate": 0.55, "predicted_interventions": 0.9,
-                      "mean_interventions": 0.95}]}))
+def test_every_stage_kind_has_its_section_and_every_stage_left_its_typed_result(run_dir) -> None:
+    assert set(SECTIONS) | {"report"} == set(KIND_RESULTS)  # the report stage is the page itself
+    manifest = json.loads((run_dir / "manifest.json").read_text())["stages"]
+    assert {name: entry["kind"] for name, entry in manifest.items()} == STAGES
+    for name, kind in STAGES.items():
+        assert isinstance(read_result(run_dir / name), KIND_RESULTS[kind])
 
 
 class _Collect(HTMLParser):
+    """The images, table rows (all, and per table id), in-page links and element ids of a page."""
+
     def __init__(self) -> None:
         super().__init__()
         self.imgs: list[dict[str, str]] = []
         self.rows: list[list[str]] = []
+        self.tables: dict[str, list[list[str]]] = {}
         self.links: list[str] = []
+        self.anchors: list[str] = []
+        self.ids: set[str] = set()
+        self.pre: dict[str, str] = {}
         self._row: list[str] | None = None
         self._cell = False
+        self._table: str | None = None
+        self._pre: str | None = None
 
     def handle_starttag(self, tag, attrs):
         a = dict(attrs)
+        if a.get("id"):
+            self.ids.add(a["id"])
         if tag == "img":
             self.imgs.append(a)
-        if tag in ("script", "link", "iframe") or "href" in a:
+        if tag in ("link", "iframe") or (tag == "script" and a.get("src")) or (
+                "href" in a and not a["href"].startswith("#")):
             self.links.append(f"{tag} {a}")
+        if tag == "a" and a.get("href", "").startswith("#"):
+            self.anchors.append(a["href"][1:])
+        if tag == "table":
+            self._table = a.get("id") or ""
+        if tag == "pre" and a.get("id"):
+            self._pre = a["id"]
+            self.pre[self._pre] = ""
         if tag == "tr":
             self._row = []
         if tag in ("td", "th") and self._row is not None:
@@ -105,13 +111,21 @@ class _Collect(HTMLParser):
     def handle_endtag(self, tag):
         if tag == "tr" and self._row is not None:
             self.rows.append(self._row)
+            if self._table:
+                self.tables.setdefault(self._table, []).append(self._row)
             self._row = None
         if tag in ("td", "th"):
             self._cell = False
+        if tag == "table":
+            self._table = None
+        if tag == "pre":
+            self._pre = None
 
     def handle_data(self, data):
         if self._cell and self._row is not None:
             self._row[-1] += data
+        if self._pre:
+            self.pre[self._pre] += data
 
 
 def _chromium(*args: str) -> subprocess.CompletedProcess:
@@ -127,6 +141,19 @@ def _chromium(*args: str) -> subprocess.CompletedProcess:
         shutil.rmtree(profile, ignore_errors=True)
 
 
+def _cell(value: object) -> str:
+    """A number as the report's small tables show it."""
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        return f"{value:.3f}" if abs(value) < 10 else f"{value:.1f}"
+    return str(value)
+
+
+def _row(*values: object) -> list[str]:
+    return [_cell(v) for v in values]
+
+
 def test_report_is_one_self_contained_file(run_dir) -> None:
     report = build_report(run_dir)
     assert report.path == run_dir / "report.html" and report.records == 12
@@ -134,43 +161,86 @@ def test_report_is_one_self_contained_file(run_dir) -> None:
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:|//)""", text), "the report must not load anything external"
     page = _Collect()
     page.feed(text)
-    assert page.links == []
+    assert page.links == [] and "<script" not in text
+    # every overview link leads to its stage's section
+    assert page.anchors == [f"stage-{name}" for name in STAGES] and set(page.anchors) <= page.ids
     # The Markdown table printed on stdout has the same rows as the HTML one.
     md_rows = [line.split(" | ")[1] for line in report.markdown.splitlines()[2:]]
     assert md_rows == ["Greedy", "ARMAP-B"]
     assert "| random | ARMAP-B |" in report.markdown and "Shop reward ×100" in report.markdown
 
 
+# Run at the end of the page in Chromium: the overview's row heights and where it ends, as JSON in a <pre>.
+MEASURE = """<script>
+const t = document.getElementById('overview'), out = document.createElement('pre');
+out.id = 'layout';
+out.textContent = JSON.stringify({rows: [...t.rows].map(r => r.getBoundingClientRect().height),
+                                  bottom: t.getBoundingClientRect().bottom + scrollY});
+document.body.appendChild(out);
+</script></body>"""
+
+
 @pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is missing: scripts/test.sh installs it")
-def test_chromium_renders_the_plots_table_and_trajectories(run_dir, tmp_path) -> None:
+def test_chromium_shows_a_short_overview_then_each_stages_section(run_dir, tmp_path) -> None:
     from PIL import Image
 
     report = build_report(run_dir)
-    res = _chromium("--dump-dom", report.path.resolve().as_uri())
+    measured = tmp_path / "measured.html"
+    measured.write_text(report.path.read_text().replace("</body>", MEASURE))
+    res = _chromium("--window-size=1280,1000", "--dump-dom", measured.resolve().as_uri())
     assert res.returncode == 0, res.stderr[-2000:]
     dom = _Collect()
     dom.feed(res.stdout)
-    # the results table, as the browser parsed it
-    results = [r for r in dom.rows if len(r) > 2 and r[0] == "random"]
-    assert [r[1] for r in results] == ["Greedy", "ARMAP-B"]
-    header = next(r for r in dom.rows if r[:2] == ["policy", "method"])
-    assert header[2:5] == ["Game24 success %", "Shop reward ×100", "Shop success %"]
-    assert ["shop", "42", "60", "30", "0.970"] in dom.rows  # synthesis: env, pairs, explored, positives, verified
-    assert ["edit:option", "20"] in dom.rows  # pairs per negative source
-    assert ["40", "0.875", "1.500"] in dom.rows  # RM held-out accuracy
-    assert ["truncate", "20", "0.850", "1.000"] in dom.rows  # RM accuracy per source
+    results = {name: read_result(run_dir / name) for name in STAGES}
+
+    # The first screen: one short row per stage (stage, kind, what it made, time, errors), in pipeline order.
+    overview = dom.tables["overview"]
+    assert overview[0] == ["stage", "kind", "made", "time", "errors"]
+    assert [r[:3] + r[4:] for r in overview[1:]] == [
+        [name, kind, results[name].headline(), "0"] for name, kind in STAGES.items()]
+    assert all(re.fullmatch(r"\d+\.\d s", r[3]) for r in overview[1:])
+    assert "episodes" in results["collect"].headline() and "pairs" in results["synth-game24"].headline()
+    layout = json.loads(dom.pre["layout"])
+    assert len(layout["rows"]) == 1 + len(STAGES)
+    assert max(layout["rows"]) < 60, f"an overview row is {max(layout['rows']):.0f} px tall: {layout['rows']}"
+    assert layout["bottom"] < 800  # the whole overview is on the first screen
+
+    # evaluate: the results table, as the browser parsed it
+    assert [r[1] for r in dom.tables["results"][1:]] == ["Greedy", "ARMAP-B"]
+    assert dom.tables["results"][0][2:5] == ["Game24 success %", "Shop reward ×100", "Shop success %"]
+    # rollout, synthesis and the reward model: the numbers the stages returned
+    roll = results["rollouts"]
+    assert _row("game24", "test", "random", 3, roll.success_rate, roll.mean_score, roll.mean_steps, 0) in dom.rows
+    syn = results["synth-game24"]
+    assert syn.pairs > 0 and syn.per_source
+    assert _row("game24", syn.pairs, syn.explored, syn.positives, syn.verification_rate, syn.candidates) in dom.rows
+    assert all(_row(source, n) in dom.rows for source, n in syn.per_source.items())
+    trm = results["rm"]
+    assert _row(trm.n_train, trm.n_heldout, trm.heldout_accuracy, trm.steps, trm.final_loss) in dom.rows
+    rm_eval = json.loads((run_dir / "rm-eval" / "rm_eval.json").read_text())
+    assert results["rm-eval"].pairs == rm_eval["n"] == trm.n_heldout
+    for source, group in rm_eval["per_source"].items():
+        assert _row(source, group["n"], group["accuracy"], group["mean_margin"]) in dom.rows
+    # self-regulation: the episodes per help rate, the PRM, the helper and every method x budget
+    assert all(_row(p.p, p.episodes, p.success_rate, p.mean_interventions, p.mean_steps, p.errors) in dom.rows
+               for p in results["collect"].per_p)
+    prm = results["prm"]
+    assert _row(prm.auroc, prm.brier, prm.ece, prm.eval_examples, prm.held_out_tasks, prm.train_examples) in dom.rows
+    helping = results["eval-helper"]
+    assert len(helping.rows) == 7 * 3  # seven methods at C = 0, 1, inf
+    assert dom.tables["helper-results"][1:] == [
+        _row(r.method, r.budget, r.success_rate, r.mean_interventions, r.max_interventions, r.episodes)
+        for r in helping.rows]
+    assert all(_row(r.budget, r.predicted_success, r.success_rate, r.predicted_interventions,
+                    r.mean_interventions) in dom.rows for r in helping.dp_train)
+    dp = json.loads((run_dir / "helper" / "dp.json").read_text())["budgets"]
+    assert all(_row(b["budget"], b["predicted_success"], b["mean_usage"]) in dom.rows for b in dp)
+
     # every plot is an inline PNG that decodes to a real image
-    alts = sorted(img["alt"] for img in dom.imgs)
-    assert {"methods per env metric", "score vs cost", "reward-model score vs env reward"} <= set(alts)
-    assert "synthesis pairs per source synth-shop" in alts and "RM accuracy per source rm-eval" in alts
-    assert "RM score histograms rm-eval" in alts
-    # self-regulation: the PRM, the helper, the DP and every method x budget, with their plots
-    assert ["0.812", "0.170", "0.040", "80", "4", "400"] in dom.rows  # PRM AUROC, Brier, ECE, sizes
-    assert ["minilm", "0.925", "300"] in dom.rows  # helper balanced accuracy vs the DP labels
-    assert ["1", "0.600", "0.900"] in dom.rows  # the DP's predicted success and usage at budget 1
-    assert ["helper", "1", "1.000", "0.500", "1", "2"] in dom.rows and ["never", "1", "0.500", "0.000", "0", "2"] in dom.rows
-    assert ["1", "0.600", "0.550", "0.900", "0.950"] in dom.rows  # DP predicted vs measured
-    assert {"success vs interventions", "PRM reliability prm"} <= set(alts)
+    alts = {img["alt"] for img in dom.imgs}
+    assert {"methods per env metric", "score vs cost", "reward-model score vs env reward",
+            "synthesis pairs per source synth-game24", "RM accuracy per source rm-eval", "RM score histograms rm-eval",
+            "PRM reliability prm", "success vs interventions"} <= alts
     for img in dom.imgs:
         head, _, data = img["src"].partition(",")
         assert head == "data:image/png;base64"
@@ -197,9 +267,46 @@ def test_report_command_prints_markdown_and_the_path(run_dir) -> None:
     assert (run_dir / "other.html").stat().st_size > 10_000
 
 
+def test_a_stage_folder_of_its_own_is_reported_as_that_stage(tmp_path) -> None:
+    from agentcritic.config import RolloutConfig
+    from agentcritic.pipeline import run_kind
+
+    run_kind("rollout", RolloutConfig(env="game24", policy="random", limit=2), tmp_path / "r", progress=False)
+    result = read_result(tmp_path / "r")
+    page = _Collect()
+    page.feed(build_report(tmp_path / "r").path.read_text())
+    assert [r[:3] for r in page.tables["overview"][1:]] == [[".", "rollout", result.headline()]]
+    assert result.episodes == 2 and _row("game24", "test", "random", 2) in [r[:4] for r in page.rows]
+    assert page.anchors == ["stage-run"] and "stage-run" in page.ids
+
+
 def test_nothing_to_report_is_a_clear_error(tmp_path) -> None:
     with pytest.raises(ReportError, match="nothing to report"):
         build_report(tmp_path)
     res = subprocess.run([sys.executable, "-m", "agentcritic.cli", "report", str(tmp_path / "missing")],
                          capture_output=True, text=True, timeout=120)
     assert res.returncode == 2 and "no such run folder" in res.stderr and "Traceback" not in res.stderr
+    # a stage folder whose result.json is not a stage's result: the error names the file, no traceback
+    (tmp_path / "result.json").write_text(json.dumps({"kind": "dragon", "errors": 0}))
+    res = subprocess.run([sys.executable, "-m", "agentcritic.cli", "report", str(tmp_path)],
+                         capture_output=True, text=True, timeout=120)
+    assert res.returncode == 2 and "Traceback" not in res.stderr
+    assert f"{tmp_path / 'result.json'}: not a stage result (kind 'dragon'" in " ".join(res.stderr.split())
+
+
+def test_a_finished_stage_without_its_result_is_named_not_guessed(tmp_path) -> None:
+    from agentcritic.config import RolloutConfig
+    from agentcritic.pipeline import run_kind
+    from agentcritic.store import RunStore
+
+    run_kind("rollout", RolloutConfig(env="game24", policy="random", limit=1), tmp_path / "a", progress=False)
+    (tmp_path / "old").mkdir()
+    (tmp_path / "old" / "results.jsonl").write_text("")  # what an older version left: no result.json
+    with RunStore(tmp_path) as store:
+        store.mark_done("a", kind="rollout", seconds=75.0, errors=0)
+        store.mark_done("old", kind="evaluate", seconds=1.0, errors=0)
+    page = _Collect()
+    page.feed(build_report(tmp_path).path.read_text())
+    assert [r[:2] + r[3:] for r in page.tables["overview"][1:]] == [["a", "rollout", "1 min 15 s", "0"]]
+    text = " ".join(build_report(tmp_path).path.read_text().split())
+    assert f"old (evaluate): finished, but {tmp_path / 'old' / 'result.json'} is missing" in text

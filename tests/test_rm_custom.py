@@ -1,4 +1,4 @@
-"""Scoring targets: the RM over render_for_rm, the env's reward, and base - sum(w * term)."""
+"""Scoring targets: the RM over the one rendering, the env's reward, and base - sum(w * term)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import pytest
 
 from agentcritic import envs
 from agentcritic.agents import ExpertAgent, rollout
+from agentcritic.rendering import render, trajectory_text
 from agentcritic.rm.custom import (
     CustomTarget,
     EnvRewardTarget,
@@ -37,11 +38,11 @@ class RecordingRM:
     """Stands in for a RewardModel: scores a pair by the length of its text, records every call."""
 
     def __init__(self) -> None:
-        self.pairs: list[tuple[str, str]] = []
+        self.pairs: list[tuple[str, Trajectory]] = []
 
     def score(self, pairs, batch_size=32):
         self.pairs.extend(pairs)
-        return [float(len(text)) for _, text in pairs]
+        return [float(len(render(intent, traj))) for intent, traj in pairs]
 
 
 def test_length_term_counts_actions() -> None:
@@ -104,50 +105,43 @@ def test_env_reward_target_is_the_env_score_and_counts_calls() -> None:
         target.score([unscored])
 
 
-def test_reward_target_reads_render_for_rm_with_the_instruction_as_intent(shop) -> None:
+def test_reward_target_hands_the_model_each_trajectory_with_its_instruction(shop) -> None:
     rm = RecordingRM()
-    target = RewardTarget(rm, shop)
+    target = RewardTarget(rm)
     traj = rollout(shop, ExpertAgent(), "test-1")
     other = rollout(shop, ExpertAgent(), "test-2")
     scores = target.score([traj, other, traj])
-    assert rm.pairs == [(traj.instruction, shop.render_for_rm(traj)), (other.instruction, shop.render_for_rm(other))]
-    assert scores[0] == scores[2] == float(len(shop.render_for_rm(traj)))
+    assert rm.pairs == [(traj.instruction, traj), (other.instruction, other)]
+    assert scores[0] == scores[2] == float(len(render(traj.instruction, traj)))
     assert target.calls == 2  # the repeat was a cache hit
     target.score([other])
     assert target.calls == 2 and len(rm.pairs) == 2
 
 
-def test_reward_target_reads_text_the_way_the_model_was_trained(tmp_path, game24) -> None:
+def test_reward_target_scores_what_the_model_reads_without_the_verdict(tmp_path, game24) -> None:
     from agentcritic.rm import RewardModel
     from agentcritic.rm.backbone import make_tiny_backbone
 
     rm = RewardModel(make_tiny_backbone(tmp_path / "tiny"), max_length=128)
     trajs = [rollout(game24, ExpertAgent(), "900"), rollout(game24, ExpertAgent(), "901")]
-    own = [float(x) for x in rm.score([(t.instruction, t) for t in trajs])]
-    env_text = [float(x) for x in rm.score([(t.instruction, game24.render_for_rm(t)) for t in trajs])]
-    assert own != pytest.approx(env_text)  # the two renderings really differ for the model
+    assert all(t.steps[-1].observation.startswith("Correct:") for t in trajs)
+    shown = [float(x) for x in rm.score([(t.instruction, trajectory_text(t)) for t in trajs])]
+    with_verdict = [float(x) for x in rm.score([(t.instruction, trajectory_text(t, raw=True)) for t in trajs])]
+    assert shown != pytest.approx(with_verdict)  # the verdict would change what the model reads
 
-    target = make_target("rm", rm=rm, env=game24)  # trained on its own step rendering: "model"
-    assert target.render == "model" and target.score(trajs) == pytest.approx(own, abs=1e-5)
+    target = make_target("rm", rm=rm)
+    assert target.score(trajs) == pytest.approx(shown, abs=1e-5)
     assert target.calls == 2
-    forced = make_target("rm", rm=rm, env=game24, render="env")
-    assert forced.score(trajs) == pytest.approx(env_text, abs=1e-5)
-
-    on_env = RewardModel(make_tiny_backbone(tmp_path / "tiny"), max_length=128, render=game24.render_for_rm)
-    assert on_env.settings.render == "render_for_rm"
-    assert RewardTarget(on_env, game24).render == "env"
-    with pytest.raises(ValueError, match=r"unknown render mode 'text'; valid modes are \['auto', 'env', 'model'\]"):
-        RewardTarget(rm, game24, render="text")
 
 
-def test_make_target_builds_each_kind_and_names_bad_input(game24) -> None:
+def test_make_target_builds_each_kind_and_names_bad_input() -> None:
     assert isinstance(make_target("env"), EnvRewardTarget)
     custom = make_target("env", terms={"length": 0.5})
     assert isinstance(custom, CustomTarget) and custom.score([_traj(2, 1.0)]) == [0.0]
-    assert isinstance(make_target("rm", rm=RecordingRM(), env=game24), RewardTarget)
+    assert isinstance(make_target("rm", rm=RecordingRM()), RewardTarget)  # no env needed to render
     with pytest.raises(ValueError, match=r"unknown target kind 'oracle'; valid kinds are \['rm', 'env'\]"):
         make_target("oracle")
     with pytest.raises(ValueError, match="needs rm="):
-        make_target("rm", env=game24)
-    with pytest.raises(ValueError, match="needs the env whose trajectories it scores"):
-        make_target("rm", rm=RecordingRM())
+        make_target("rm")
+    with pytest.raises(ValueError, match="needs a reward model with score"):
+        make_target("rm", rm=object())

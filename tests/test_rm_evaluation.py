@@ -16,7 +16,6 @@ from agentcritic.rm.evaluation import (
     env_of,
     evaluate_reward_model,
     format_report,
-    plot_histograms,
     preference_metrics,
     read_preference_files,
     read_preferences,
@@ -186,11 +185,22 @@ def test_evaluation_numbers_equal_a_direct_computation(tiny_bert) -> None:
     assert "edit:option" in table and "game24" in table and f"{report['accuracy']:.3f}" in table
 
 
-def test_plot_histograms_writes_a_png(tiny_bert, tmp_path) -> None:
-    pytest.importorskip("matplotlib")
-    report = preference_metrics([1.0, 2.0, 0.0], [0.0, 1.5, 0.5], ["a"] * 3, ["shop"] * 3)
-    path = plot_histograms(report, tmp_path / "rm_eval.png")
-    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+def test_the_histograms_are_data_and_the_report_draws_them(tmp_path) -> None:
+    from PIL import Image
+
+    from agentcritic.report.plots import write_score_histograms
+
+    report = preference_metrics([1.0, 2.0, 0.0], [0.0, 1.5, 0.5], ["a"] * 3, ["shop"] * 3, bins=4)
+    hist = report["histogram"]
+    assert len(hist["edges"]) == 5 and sum(hist["chosen"]) == sum(hist["rejected"]) == 3
+    path = write_score_histograms(report, tmp_path / "rm_eval.png")
+    assert path == tmp_path / "rm_eval.png" and path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    picture = Image.open(path)
+    assert picture.size[0] > 300 and picture.size[1] > 200
+    lo, hi = picture.convert("L").getextrema()
+    assert hi - lo > 50  # bars were drawn, not a blank canvas
+    with pytest.raises(ValueError, match="no histogram"):
+        write_score_histograms({"n": 0}, tmp_path / "none.png")
 
 
 def test_cross_domain_matrix_trains_on_one_env_and_tests_on_the_other(tiny_bert) -> None:

@@ -12,10 +12,11 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
+from agentcritic.rendering import render, trajectory_text  # noqa: E402
 from agentcritic.rm import ModelFolderError, ProcessRewardModel, RewardModel  # noqa: E402
 from agentcritic.rm.backbone import MEAN_LAYER_SCALE, make_tiny_backbone  # noqa: E402
 from agentcritic.rm.metrics import auroc, pairwise_accuracy, preference_report, reliability  # noqa: E402
-from agentcritic.rm.reward_model import SETTINGS_FILE, split_blocks  # noqa: E402
+from agentcritic.rm.scoring_model import SETTINGS_FILE, split_blocks  # noqa: E402
 from agentcritic.types import Step, Trajectory  # noqa: E402
 
 
@@ -94,7 +95,7 @@ def test_scores_keep_input_order_under_length_sorting(rm) -> None:
 
 
 def test_cpu_scoring_batches_never_pad_more_than_the_limit() -> None:
-    from agentcritic.rm.reward_model import length_batches
+    from agentcritic.rm.scoring_model import length_batches
 
     lengths = [256, 250, 240, 200, 190, 100, 99, 98, 97, 60]
     spans = length_batches(lengths, batch_size=3, max_padding=0.2)
@@ -107,7 +108,7 @@ def test_cpu_scoring_batches_never_pad_more_than_the_limit() -> None:
 
 def test_string_and_trajectory_inputs_agree(rm) -> None:
     t = traj(3)
-    assert rm.score([("buy", t)])[0] == pytest.approx(rm.score([("buy", rm.render(t))])[0], abs=1e-6)
+    assert rm.score([("buy", t)])[0] == pytest.approx(rm.score([("buy", trajectory_text(t))])[0], abs=1e-6)
     with pytest.raises(TypeError, match="pair 0"):
         rm.score([("buy", 42)])
 
@@ -238,12 +239,22 @@ def test_auroc_matches_the_pair_count_definition_and_reliability_bins() -> None:
     assert rel["bins"][1]["observed"] == 0.5 and rel["bins"][5]["mean_predicted"] is None
 
 
-def test_default_rendering_is_the_envs_reward_model_text(rm) -> None:
-    from agentcritic import envs
-
+def test_the_model_reads_the_one_rendering(rm) -> None:
     echo = Trajectory("shop", "t1", "buy it", [Step("search[red shoes]", "Instruction: [SEP] buy it [SEP] results")],
                       None, None, {"first_observation": "Instruction: [SEP] buy it [SEP] search page"})
-    assert rm.render(echo) == envs.rm_steps_text(echo)
-    assert "buy it" not in rm.render(echo)  # the shop's echo of the instruction is dropped
+    assert rm.pair_texts([("buy it", echo)]) == [("buy it", "Observation: search page\nAction: search[red shoes]\n"
+                                                            "Observation: results")]  # the shop's echo is dropped
+    assert render("buy it", echo) == "Instruction: buy it\n" + rm.pair_texts([("buy it", echo)])[0][1]
     unknown = Trajectory("not-registered", "t", "i", [Step("a", "o")])
-    assert rm.render(unknown) == "Action: a\nObservation: o"
+    assert rm.pair_texts([("i", unknown)])[0][1] == "Action: a\nObservation: o"
+
+
+def test_models_saved_with_the_plain_rendering_keep_reading_raw_observations(rm, tmp_path) -> None:
+    won = Trajectory("game24", "1", "x", [Step("Answer: 8 * 3 = 24", "Correct: 8 * 3 = 24")])
+    assert "Correct" not in rm.pair_texts([("x", won)])[0][1]
+    rm.save_pretrained(tmp_path / "old")
+    doc = json.loads((tmp_path / "old" / SETTINGS_FILE).read_text())
+    doc["text"]["render"] = "steps"  # as saved before reward models read the env's view
+    (tmp_path / "old" / SETTINGS_FILE).write_text(json.dumps(doc))
+    old = RewardModel.from_pretrained(tmp_path / "old")
+    assert old.pair_texts([("x", won)])[0][1] == "Action: Answer: 8 * 3 = 24\nObservation: Correct: 8 * 3 = 24"

@@ -13,7 +13,8 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("fastapi")
 httpx = pytest.importorskip("httpx")
 
-from agentcritic.rm import RewardModel  # noqa: E402
+from agentcritic.rendering import render, trajectory_text  # noqa: E402
+from agentcritic.rm import ProcessRewardModel, RewardModel, prefix_examples  # noqa: E402
 from agentcritic.rm.backbone import make_tiny_backbone  # noqa: E402
 from agentcritic.rm.server import BackgroundServer, armap_record_to_pair, create_app  # noqa: E402
 from agentcritic.types import Step, Trajectory  # noqa: E402
@@ -59,8 +60,8 @@ def traj(n: int, tag: str = "a") -> Trajectory:
 
 def items_and_pairs(k: int = 4):
     pairs = [(f"buy item {i}", traj(i + 1, chr(97 + i % 26))) for i in range(k)]
-    items = [{"intent": i, "trajectory": t.to_dict() if n % 2 else t.render_text()} for n, (i, t) in enumerate(pairs)]
-    direct = [(i, t if n % 2 else t.render_text()) for n, (i, t) in enumerate(pairs)]
+    items = [{"intent": i, "trajectory": t.to_dict() if n % 2 else trajectory_text(t)} for n, (i, t) in enumerate(pairs)]
+    direct = [(i, t if n % 2 else trajectory_text(t)) for n, (i, t) in enumerate(pairs)]
     return items, direct
 
 
@@ -248,3 +249,30 @@ def test_sixteen_concurrent_clients_get_their_own_correct_scores(server, rm) -> 
     after = httpx.get(f"{server.url}/health").json()["batching"]
     assert after["requests"] - before["requests"] == 16
     assert after["batches"] - before["batches"] < 16  # requests shared forwards
+
+
+def test_the_server_reads_the_one_rendering_for_both_kinds_of_model(server, rm, tiny_bert, fed_texts) -> None:
+    won = Trajectory("game24", "900", "make 24 from 4 5 6 10",
+                     [Step("10 - 4 = 6", "Numbers left: 5 6 6", actor="agent"),
+                      Step("Answer: (5 - 6 / 6) * 6 = 24", "Correct: (5 - 6 / 6) * 6 = 24", actor="intervention")],
+                     True, 1.0, {"first_observation": "Numbers: 4 5 6 10"})
+    # the outcome model: a trajectory sent to the server is read as render(intent, trajectory)
+    read = fed_texts(rm, lambda: httpx.post(f"{server.url}/v1/score",
+                                            json=[{"intent": "make 24", "trajectory": won.to_dict()}]))
+    assert read == [render("make 24", won)] and "Correct" not in read[0]
+
+    # the process model reads, for a trajectory prefix and the next actor, the text it was trained on
+    prm = ProcessRewardModel(tiny_bert, max_length=96, seed=0)
+    trained_on = prefix_examples([won])[1].text  # the state after one step, the intervention acting next
+    prefix = Trajectory(won.env, won.task_id, won.instruction, won.steps[:1], None, None, dict(won.meta))
+    body = [{"trajectory": prefix.to_dict(), "actor": "intervention"},
+            {"state": render(won.instruction, prefix), "actor": "intervention"},
+            {"trajectory": won.to_dict(), "actor": "agent"}]
+    with BackgroundServer(create_app(prm, batch_wait_ms=5)) as srv:
+        answer = {}
+        read = fed_texts(prm, lambda: answer.update(httpx.post(f"{srv.url}/v1/score", json=body).json()))
+        bad = httpx.post(f"{srv.url}/v1/score", json=[{"trajectory": "Action: a", "actor": "agent"}])
+    assert bad.status_code == 422 and "'trajectory' (object)" in bad.json()["detail"]
+    assert read[:2] == [trained_on, trained_on]
+    assert answer["scores"][0] == pytest.approx(answer["scores"][1], abs=1e-6)
+    assert read[2] == render(won.instruction, won) + "\nNext action by: agent" and "Correct" not in read[2]

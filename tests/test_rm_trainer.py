@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import random
+import sys
 
 import numpy as np
 import pytest
@@ -26,8 +27,7 @@ from agentcritic.rm import (  # noqa: E402
     train_process_reward_model,
     train_reward_model,
 )
-from agentcritic.rm.backbone import make_tiny_backbone  # noqa: E402
-from agentcritic.rm.reward_trainer import group_split, length_grouped_batches  # noqa: E402
+from agentcritic.rm.base_trainer import group_split, length_grouped_batches  # noqa: E402
 from agentcritic.types import Preference, Step, Trajectory  # noqa: E402
 
 COLORS = ["red", "blue", "green", "black", "white", "pink"]
@@ -109,6 +109,64 @@ def test_training_lowers_the_loss_changes_the_weights_and_reports_accuracy(tiny_
     ).shape == (1,)
 
 
+def tensorboard_scalars(folder) -> dict[str, list[tuple[int, float]]]:
+    """Every scalar in the TensorBoard event files under ``folder``: tag -> [(step, value)].
+
+    Event files are TFRecords (length, its CRC, an ``Event`` protobuf, its CRC); tensorboardX ships
+    the protobuf, so no TensorFlow and no TensorBoard server are needed to read them back.
+    """
+    import struct
+
+    from tensorboardX.proto.event_pb2 import Event
+
+    out: dict[str, list[tuple[int, float]]] = {}
+    for path in sorted(folder.rglob("events.out.tfevents.*")):
+        data, i = path.read_bytes(), 0
+        while i < len(data):
+            (n,) = struct.unpack("<Q", data[i : i + 8])
+            event = Event.FromString(data[i + 12 : i + 12 + n])
+            i += 12 + n + 4
+            for value in event.summary.value:
+                out.setdefault(value.tag, []).append((event.step, value.simple_value))
+    return out
+
+
+def test_report_to_tensorboard_writes_the_logged_curves(tiny_bert, tmp_path) -> None:
+    pytest.importorskip("tensorboardX")
+    rm = RewardModel(tiny_bert, max_length=64, seed=0)
+    cfg = RewardConfig(num_epochs=2, batch_size=8, learning_rate=1e-3, logging_steps=2, eval_steps=3,
+                       eval_fraction=0.2, progress=False, save_model=False, output_dir=str(tmp_path / "run"),
+                       report_to="tensorboard")
+    metrics = train_reward_model(rm, toy_preferences(48, 4), cfg)
+    logged = [(e["step"], e["loss"]) for e in metrics["train"]["log_history"] if "loss" in e]
+    assert len(logged) >= 3
+    scalars = tensorboard_scalars(tmp_path / "run" / "runs")
+    assert [s for s, _ in scalars["train/loss"]] == [s for s, _ in logged]  # one point per JSON log entry
+    assert [v for _, v in scalars["train/loss"]] == pytest.approx([v for _, v in logged], rel=1e-6)
+    assert {"train/learning_rate", "train/accuracy", "train/pairs_per_second"} <= set(scalars)
+    evals = [e for e in metrics["train"]["log_history"] if "eval" in e]
+    assert evals and [s for s, _ in scalars["eval/accuracy"]] == [e["step"] for e in evals]
+    # the same run without report_to writes no event file and the same losses
+    plain = train_reward_model(RewardModel(tiny_bert, max_length=64, seed=0), toy_preferences(48, 4),
+                               cfg.model_copy(update={"output_dir": str(tmp_path / "plain"), "report_to": "none"}))
+    assert [(e["step"], e["loss"]) for e in plain["train"]["log_history"] if "loss" in e] == logged
+    assert not (tmp_path / "plain" / "runs").exists()
+
+
+def test_report_to_tensorboard_without_the_package_or_a_folder_is_a_clear_error(tiny_bert, tmp_path,
+                                                                                monkeypatch) -> None:
+    rm = RewardModel(tiny_bert, max_length=32)
+    with pytest.raises(TrainingError, match=r"under output_dir, which is not set"):
+        RewardTrainer(rm, RewardConfig(report_to="tensorboard"), toy_preferences(4, 0))
+    for name in ("tensorboardX", "tensorboard"):  # as if neither writer were installed
+        monkeypatch.setitem(sys.modules, name, None)
+    with pytest.raises(TrainingError, match=r"pip install 'agentcritic\[tensorboard\]'") as err:
+        RewardTrainer(rm, RewardConfig(report_to="tensorboard", output_dir=str(tmp_path / "r")), toy_preferences(4, 0))
+    assert "\n" not in str(err.value) and not (tmp_path / "r").exists()
+    with pytest.raises(ValidationError, match="report_to"):
+        RewardConfig(report_to="wandb")
+
+
 class Killed(Exception):
     pass
 
@@ -176,12 +234,17 @@ def test_process_reward_model_learns_separable_data(tiny_bert) -> None:
             )
         )
     prm = ProcessRewardModel(tiny_bert, max_length=48, seed=0)
+    before = weights(prm)
     metrics = train_process_reward_model(
         prm,
         examples[:120],
         PRMConfig(num_epochs=4, batch_size=8, learning_rate=2e-3, progress=False, calibration_bins=5),
         eval_examples=examples[120:],
     )
+    losses = [e["loss"] for e in metrics["train"]["log_history"] if "loss" in e]
+    assert len(losses) >= 5 and losses[-1] < losses[0]  # the loss is logged and falls
+    after = weights(prm)
+    assert "classifier.weight" in [k for k in before if not torch.equal(before[k], after[k])]
     ev = metrics["eval"]
     assert ev["n"] == 40 and ev["auroc"] > 0.95
     assert sum(b["count"] for b in ev["reliability"]["bins"]) == 40 and len(ev["reliability"]["bins"]) == 5
@@ -280,6 +343,8 @@ def test_bad_inputs_and_configs_fail_with_clear_messages(tiny_bert) -> None:
         RewardTrainer(rm, RewardConfig(), [("intent", "text")])
     with pytest.raises(TrainingError, match="empty"):
         RewardTrainer(rm, RewardConfig(), [])
+    with pytest.raises(TypeError, match="RewardTrainer trains a RewardModel, got ProcessRewardModel"):
+        RewardTrainer(ProcessRewardModel(tiny_bert, max_length=32), RewardConfig(), toy_preferences(2, 0))
     with pytest.raises(ValidationError, match="learning_rat"):
         RewardConfig(learning_rat=1e-4)
     with pytest.raises(ValidationError):
@@ -306,6 +371,18 @@ def test_freezing_keeps_the_embeddings_and_lower_layers_fixed(tiny_bert) -> None
         elif k.startswith(("bert.encoder.layer.1.", "classifier.")):
             assert not same, k
     assert all(p.requires_grad for p in rm.model.parameters())  # unfrozen again for later training
+
+
+def test_every_trainer_config_field_has_a_default_and_one_line_of_help() -> None:
+    from agentcritic.helper.helper_config import HelperConfig, HelperLabelConfig
+    from agentcritic.rm.base_config import TrainerConfig
+
+    for config in (TrainerConfig, RewardConfig, PRMConfig, HelperConfig, HelperLabelConfig):
+        for name, field in config.model_fields.items():
+            assert not field.is_required(), f"{config.__name__}.{name} has no default"
+            assert field.description and "\n" not in field.description, f"{config.__name__}.{name} has no help"
+        config()  # the defaults validate
+    assert RewardConfig().report_to == "none"
 
 
 def test_prm_examples_from_transitions_use_monte_carlo_labels() -> None:

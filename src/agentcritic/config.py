@@ -13,10 +13,13 @@ from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
+from agentcritic.errors import AgentCriticError
+from agentcritic.specs import EnvSpec, PolicySpec
+
 M = TypeVar("M", bound=BaseModel)
 
 
-class ConfigError(ValueError):
+class ConfigError(AgentCriticError, ValueError):
     """A config file or override that cannot be used; the message says where and why."""
 
 
@@ -50,21 +53,40 @@ class StageConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
 
-class RolloutConfig(StageConfig):
-    """Roll a policy out over a split of an env into a run folder."""
+class PolicyFields(BaseModel):
+    """How an LLM policy acts; a stage config with a ``policy`` field takes these beside it."""
+
+    mode: Literal["choose", "generate"] = Field("choose", description="LLM policies: score listed actions or write them")
+    temperature: float = Field(0.0, ge=0.0, description="LLM policies: sampling temperature (0 = greedy)")
+    few_shot: bool = Field(True, description="LLM policies: show the expert's episode on a training task")
+    llm: dict[str, Any] = Field(default_factory=dict, description="LLM policies: backend kwargs (base_url, model, path …)")
+
+    def policy_spec(self) -> PolicySpec:
+        """The acting policy as one block (what jobs carry to workers)."""
+        return PolicySpec(name=self.policy, mode=self.mode, temperature=self.temperature,  # type: ignore[attr-defined]
+                          few_shot=self.few_shot, llm=self.llm)
+
+
+class EnvFields(BaseModel):
+    """The env of a one-env stage: its name, keyword arguments and step limit."""
 
     env: EnvName = Field(description="registered env name (see `agentcritic envs`)")
     env_kwargs: dict[str, Any] = Field(default_factory=dict, description="keyword arguments for envs.make")
+    max_steps: int | None = Field(None, ge=1, description="override the env's step limit")
+
+    def env_spec(self) -> EnvSpec:
+        """The env as one block (what jobs carry to workers)."""
+        return EnvSpec.of(self.env, self.env_kwargs, self.max_steps)
+
+
+class RolloutConfig(EnvFields, PolicyFields, StageConfig):
+    """Roll a policy out over a split of an env into a run folder."""
+
     policy: PolicyName = Field("expert", description="expert | random | smollm2 | hf | openai | llamacpp")
-    mode: Literal["choose", "generate"] = Field("choose", description="LLM agents: score listed actions or write them")
-    temperature: float = Field(0.0, ge=0.0, description="LLM agents: 0 = greedy")
-    few_shot: bool = Field(True, description="LLM agents: show the expert's episode on a training task")
-    llm: dict[str, Any] = Field(default_factory=dict, description="backend kwargs: base_url, model, path …")
     split: Literal["train", "dev", "test"] = Field("test", description="task split")
     limit: int | None = Field(None, ge=1, description="first N tasks of the split (all when unset)")
     samples: int = Field(1, ge=1, description="episodes per task")
     seed: int = Field(0, description="base seed; each episode's seed derives from it and the task")
-    max_steps: int | None = Field(None, ge=1, description="override the env's step limit")
     workers: int = Field(1, ge=1, description="parallel worker processes")
     executor: Literal["pool", "ray"] = Field("pool", description="local process pool or Ray")
 
@@ -107,15 +129,22 @@ def _deepcopy(value: Any) -> Any:
 
 
 def read_toml(path: str | Path) -> dict[str, Any]:
+    """The TOML file at ``path`` as a dict; ConfigError when it is missing, a folder or not TOML."""
     path = Path(path)
     if not path.exists():
-        raise ConfigError(f"{path}: no such config file")
+        raise ConfigError(f"{path}: no such config file; check the path given to --config")
+    if path.is_dir():
+        raise ConfigError(f"{path} is a folder, not a config file; give the path of a TOML file "
+                          "(examples ship in the package's configs/ folder)")
     try:
         return tomllib.loads(path.read_text("utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: invalid TOML: {exc}") from exc
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{path}: not UTF-8 text ({exc})") from exc
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the config file ({exc.strerror}); "
+                          "check the path and its permissions") from exc
 
 
 def validate(
@@ -128,13 +157,15 @@ def validate(
         lines = []
         for err in exc.errors():
             loc = [str(p) for p in err["loc"]]
-            field = ".".join(loc) or "(top level)"
             where = str(source) if source else "config"
             lineno = _line_of(text, loc) if text else None
             if lineno:
                 where += f":{lineno}"
             got = f" (got {err['input']!r})" if "input" in err and not isinstance(err["input"], dict) else ""
-            lines.append(f"{where}: field '{field}': {err['msg']}{got}")
+            # our validators raise ValueError with a full sentence; pydantic prefixes it with "Value error, "
+            msg = err["msg"].removeprefix("Value error, ") if err["type"] == "value_error" else err["msg"]
+            field = f"field '{'.'.join(loc)}': " if loc else ""
+            lines.append(f"{where}: {field}{msg}{got}")
         raise ConfigError("\n".join(lines)) from None
 
 
@@ -166,7 +197,7 @@ def load_config(model: type[M], path: str | Path | None = None, overrides: list[
     data: dict[str, Any] = dict(base or {})
     text = None
     if path is not None:
-        text = Path(path).read_text("utf-8") if Path(path).exists() else None
         data.update(read_toml(path))
+        text = Path(path).read_text("utf-8")  # read_toml succeeded, so this is a readable file
     data = apply_overrides(data, overrides or [])
     return validate(model, data, source=path, text=text)

@@ -2,9 +2,9 @@
 
 ``run_evaluation(EvalConfig, out)`` runs every (env, split, method, task, seed) once as a job
 through :mod:`agentcritic.parallel` and appends one record per job to ``out/results.jsonl``;
-re-running resumes (finished jobs are skipped, nothing is written twice). ``results_table`` turns
-the records into the paper's layout: rows = policy × method (Sampling, Greedy, ARMAP-R, ARMAP-B,
-ARMAP-M), columns = env metrics, then cost per task, plus the oracle line for Sampling.
+re-running resumes (finished jobs are skipped, nothing is written twice). The records are data:
+:func:`agentcritic.report.tables.results_table` turns them into the paper's layout (rows = policy ×
+method, columns = env metrics, then cost per task, plus the oracle line for Sampling).
 
 A record (one line of ``results.jsonl``)::
 
@@ -30,37 +30,24 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from agentcritic.config import EnvName, PolicyName, StageConfig
-from agentcritic.parallel import run_jobs, worker_env
+from agentcritic.config import EnvName, PolicyFields, PolicyName, StageConfig
+from agentcritic.errors import AgentCriticError
+from agentcritic.parallel import run_jobs
+from agentcritic.specs import EnvSpec, PolicySpec
+from agentcritic.planning import METHODS, NEEDS_TARGET
 from agentcritic.store import RunStore
+from agentcritic.worker_cache import cached
 
 STAGE = "results"
 
-# Labels of the built-in planners as the paper names them; agentcritic.planning.METHODS is the
-# source of truth once it is importable (this copy only labels configs before it is).
-DEFAULT_LABELS = {
-    "greedy": "Greedy",
-    "sampling": "Sampling",
-    "best_of_n": "ARMAP-B",
-    "reflexion": "ARMAP-R",
-    "mcts": "ARMAP-M",
-}
-# The paper's row order within one policy; other labels follow in the order they appear.
-ROW_ORDER = ("Sampling", "Greedy", "ARMAP-R", "ARMAP-B", "ARMAP-M")
-NEEDS_TARGET = ("best_of_n", "reflexion", "mcts")
-COST_FIELDS = ("llm_calls", "tokens", "rm_calls", "env_steps", "seconds")
 
-
-class EvalError(ValueError):
+class EvalError(AgentCriticError, ValueError):
     """An evaluation that cannot run as configured (a planner or target that cannot be built)."""
 
 
 def method_labels() -> dict[str, str]:
-    try:
-        from agentcritic.planning import METHODS  # type: ignore[attr-defined]
-    except ImportError:
-        return dict(DEFAULT_LABELS)
-    return {**DEFAULT_LABELS, **dict(METHODS)}
+    """The built-in planners' labels as the paper names them (``planning.METHODS``)."""
+    return dict(METHODS)
 
 
 class TargetSpec(StageConfig):
@@ -114,7 +101,7 @@ def default_methods() -> list[MethodSpec]:
     return [MethodSpec(method=m) for m in ("greedy", "sampling", "reflexion", "best_of_n", "mcts")]
 
 
-class EvalConfig(StageConfig):
+class EvalConfig(PolicyFields, StageConfig):
     """Evaluate methods × envs × splits × tasks × seeds for one policy."""
 
     envs: list[EnvName] = Field(default_factory=lambda: ["game24"], description="registered env names")
@@ -122,10 +109,7 @@ class EvalConfig(StageConfig):
     split: list[str] = Field(default_factory=lambda: ["test"], description="split(s) to evaluate (scienceworld: dev = seen, test = unseen)")
     limit: int | None = Field(None, ge=1, description="first N tasks of each split (all when unset)")
     policy: PolicyName = Field("smollm2", description="acting policy: smollm2 | hf | openai | llamacpp | expert | random")
-    mode: Literal["choose", "generate"] = Field("choose", description="LLM policies: score listed actions or write them")
     temperature: float = Field(0.0, ge=0.0, description="policy temperature; planners that sample set their own")
-    few_shot: bool = Field(True, description="LLM policies: show the expert's episode on a training task")
-    llm: dict[str, Any] = Field(default_factory=dict, description="backend kwargs: base_url, model, path …")
     methods: list[MethodSpec] = Field(default_factory=default_methods, description="table rows: planners and their params")
     target: TargetSpec | None = Field(None, description="default scoring target of planners that need one")
     calibration: CalibrationSpec = Field(
@@ -169,6 +153,10 @@ class EvalConfig(StageConfig):
             raise ValueError("methods: list at least one method")
         return self
 
+    def env_spec(self, name: str) -> EnvSpec:
+        """The env ``name`` with its keyword arguments and the step limit this config sets."""
+        return EnvSpec.of(name, self.env_kwargs.get(name), self.max_steps)
+
     def policy_label(self) -> str:
         from agentcritic.agents import LLM_POLICIES
 
@@ -185,7 +173,7 @@ class EvalJob:
     """One planner on one task with one seed; plain data, so it pickles to workers cheaply."""
 
     key: str
-    env: str
+    env: EnvSpec
     split: str
     task_id: str
     seed: int
@@ -193,10 +181,8 @@ class EvalJob:
     method: str
     params: dict[str, Any]
     target: dict[str, Any] | None
-    policy: str
+    policy: PolicySpec
     policy_label: str
-    policy_kwargs: dict[str, Any] = field(default_factory=dict)
-    env_kwargs: dict[str, Any] = field(default_factory=dict)
     share_llm_cache: bool = False
 
 
@@ -209,14 +195,13 @@ def eval_jobs(config: EvalConfig, thresholds: dict[str, float] | None = None) ->
 
     ``thresholds`` (from :func:`calibrate_thresholds`) fill in Reflexion's ``threshold`` param.
     """
-    from agentcritic import envs
     from agentcritic.agents import derive_seed
 
     jobs: list[EvalJob] = []
-    policy_kwargs = _policy_kwargs(config)
+    policy = config.policy_spec()
     for name in config.envs:
-        kwargs = _env_kwargs(config, name)
-        env = envs.make(name, **kwargs)
+        env_spec = config.env_spec(name)
+        env = env_spec.make()
         try:
             tasks = {split: env.task_ids(split) for split in config.split}
         finally:
@@ -234,54 +219,36 @@ def eval_jobs(config: EvalConfig, thresholds: dict[str, float] | None = None) ->
                         seed = derive_seed(config.seed, name, task, sample) % (2**31)
                         jobs.append(EvalJob(
                             key=record_key(name, split, spec.row_label, task, seed),
-                            env=name, split=split, task_id=task, seed=seed,
+                            env=env_spec, split=split, task_id=task, seed=seed,
                             label=spec.row_label, method=spec.method, params=params,
                             target=target.model_dump(mode="json") if target else None,
-                            policy=config.policy, policy_label=config.policy_label(),
-                            policy_kwargs=policy_kwargs, env_kwargs=kwargs,
+                            policy=policy, policy_label=config.policy_label(),
                             share_llm_cache=config.share_llm_cache,
                         ))
     return jobs
-
-
-def _policy_kwargs(config: EvalConfig) -> dict[str, Any]:
-    if config.policy in ("expert", "random"):
-        return {}
-    return {"mode": config.mode, "temperature": config.temperature, "few_shot": config.few_shot, "llm": config.llm}
-
-
-def _env_kwargs(config: EvalConfig, name: str) -> dict[str, Any]:
-    kwargs = dict(config.env_kwargs.get(name, {}))
-    if config.max_steps is not None:
-        kwargs["max_steps"] = config.max_steps
-    return kwargs
-
-
-# One loaded reward model / target per (spec) per worker process, like worker_env.
-_WORKER_RMS: dict[str, Any] = {}
 
 
 def load_target(spec: dict[str, Any] | None, env: Any) -> Any:
     """Build the scoring target of ``spec`` for ``env``; the reward model is loaded once per process."""
     if spec is None:
         return None
-    try:
-        from agentcritic.rm.custom import make_target
-    except ImportError as exc:
-        raise EvalError(f"targets need agentcritic.rm.custom, which is not available ({exc})") from exc
+    from agentcritic.rm.custom import make_target
+
     rm = None
     if spec["kind"] == "rm":
         folder = str(spec["rm"])
-        if folder not in _WORKER_RMS:
+        if not Path(folder).exists():
+            raise EvalError(f"target.rm: no reward model folder at {folder}")
+
+        def load() -> Any:
             from agentcritic.rm import RewardModel
             from agentcritic.rm.stages import resolve_model_dir
 
-            if not Path(folder).exists():
-                raise EvalError(f"target.rm: no reward model folder at {folder}")
             model_dir, _ = resolve_model_dir(folder)  # a train-rm run folder or the model folder itself
-            _WORKER_RMS[folder] = RewardModel.from_pretrained(model_dir)
-        rm = _WORKER_RMS[folder]
-    return make_target(kind=spec["kind"], rm=rm, env=env, terms=dict(spec.get("terms") or {}) or None)
+            return RewardModel.from_pretrained(model_dir)
+
+        rm = cached("reward model", folder, load)  # loaded once per process
+    return make_target(kind=spec["kind"], rm=rm, terms=dict(spec.get("terms") or {}) or None)
 
 
 def build_planner(method: str, agent: Any, target: Any, params: dict[str, Any]) -> Any:
@@ -293,10 +260,8 @@ def build_planner(method: str, agent: Any, target: Any, params: dict[str, Any]) 
         except (ImportError, AttributeError) as exc:
             raise EvalError(f"method {method!r}: cannot import {attr} from {module} ({exc})") from exc
         return factory(agent, target, **params)
-    try:
-        from agentcritic.planning import make_planner  # type: ignore[attr-defined]
-    except ImportError as exc:
-        raise EvalError(f"method {method!r} needs agentcritic.planning.make_planner, which is not available ({exc})") from exc
+    from agentcritic.planning import make_planner
+
     try:
         return make_planner(method, agent, target=target, **params)
     except TypeError as exc:
@@ -333,7 +298,7 @@ def calibrate_thresholds(config: EvalConfig, progress: bool = True,
     """
     from tqdm.auto import tqdm
 
-    from agentcritic.agents import make_agent, rollout
+    from agentcritic.agents import rollout
 
     todo = []
     for name in config.envs:
@@ -346,7 +311,7 @@ def calibrate_thresholds(config: EvalConfig, progress: bool = True,
     out: dict[str, dict[str, Any]] = {}
     cal = config.calibration
     for key, name, target_spec in todo:
-        env = worker_env(name, _env_kwargs(config, name))
+        env = config.env_spec(name).cached()
         target = load_target(target_spec.model_dump(mode="json") if target_spec else None, env)
         if target is None or getattr(target, "success_threshold", None) is not None:
             continue
@@ -354,9 +319,9 @@ def calibrate_thresholds(config: EvalConfig, progress: bool = True,
         trajectories = []
         bar = tqdm(total=len(tasks) * len(cal.policies), desc=f"calibrate {name}", disable=not progress, unit="ep")
         for policy in cal.policies:
-            pname, kwargs = (config.policy, _policy_kwargs(config)) if policy == "policy" else (policy, {})
+            spec = config.policy_spec() if policy == "policy" else PolicySpec(name=policy)
             for task in tasks:
-                agent = make_agent(pname, seed=config.seed, **kwargs)
+                agent = spec.make(config.seed)
                 trajectories.append(rollout(env, agent, task, seed=config.seed))
                 bar.update(1)
         bar.close()
@@ -378,10 +343,8 @@ def calibrate_thresholds(config: EvalConfig, progress: bool = True,
 
 def run_eval_job(job: EvalJob) -> tuple[str, dict[str, Any]]:
     """Solve one task with one planner and return (key, record). Runs in any executor's worker."""
-    from agentcritic.agents import make_agent
-
-    env = worker_env(job.env, job.env_kwargs)
-    agent = make_agent(job.policy, seed=job.seed, **job.policy_kwargs)
+    env = job.env.cached()
+    agent = job.policy.make(job.seed)
     lm = getattr(agent, "lm", None)
     if not job.share_llm_cache and hasattr(lm, "clear_cache"):
         # The model stays loaded, but each job starts with no cached scores, so its cost (LLM calls,
@@ -420,7 +383,7 @@ def make_record(job: EvalJob, result: Any, elapsed: float) -> dict[str, Any]:
         oracle_score = float(meta.get("oracle_score", best["score"]))
         oracle_success = float(bool(meta.get("oracle_success", best["success"])))
     return {
-        "env": job.env, "split": job.split, "method": job.label, "planner": job.method, "params": job.params,
+        "env": job.env.name, "split": job.split, "method": job.label, "planner": job.method, "params": job.params,
         "policy": job.policy_label, "task_id": job.task_id, "seed": job.seed,
         "score": score, "success": success,
         "rm_score": None if result.rm_score is None else float(result.rm_score),
@@ -444,11 +407,9 @@ def _jsonable(value: Any) -> Any:
 
 
 def run_evaluation(config: EvalConfig, out: str | Path, progress: bool = True) -> dict[str, Any]:
-    """Run (or resume) ``config`` into the run folder ``out``; return a summary with the table."""
+    """Run (or resume) ``config`` into the run folder ``out``; return a summary (counts, no table)."""
     start = time.perf_counter()
-    # workers and executor change no result, so a run may resume with others
-    claimed = config.model_dump(mode="json", exclude={"workers", "executor"})
-    with RunStore(out, config={"evaluate": claimed}) as store:
+    with RunStore(out) as store:  # claimed by the stage contract (agentcritic.stage)
         calibration = read_calibration(store.root / "calibration.json")
         missing = calibrate_thresholds(config, progress, known=set(calibration))
         if missing or not (store.root / "calibration.json").exists():
@@ -458,14 +419,14 @@ def run_evaluation(config: EvalConfig, out: str | Path, progress: bool = True) -
         stats = run_jobs(jobs, store.shard(STAGE), workers=config.workers, executor=config.executor,
                          progress="evaluate" if progress else None, fn=run_eval_job)  # type: ignore[arg-type]
         records = load_records(store.root / f"{STAGE}.jsonl")
-        table = results_table(records)
         summary = {
             "records": len(records), "jobs": len(jobs), "written": stats["written"],
-            "resumed_from": stats["skipped"], "seconds": round(time.perf_counter() - start, 2),
-            "table": table.to_dict(),
+            "resumed_from": stats["skipped"], "pending": stats["pending"],
+            "errors": stats["pending"] + sum(bool(((r.get("trajectory") or {}).get("meta") or {}).get("error"))
+                                             for r in records),
+            "seconds": round(time.perf_counter() - start, 2),
         }
         store.write_json("results_summary.json", summary)
-        store.mark_done("evaluate", records=len(records))
     return summary
 
 
@@ -474,128 +435,3 @@ def load_records(path: str | Path) -> list[dict[str, Any]]:
     from agentcritic.store import iter_shard
 
     return [rec for _, rec in iter_shard(path)]
-
-
-# ------------------------------------------------------------------------------------ table
-ENV_NAMES = {"game24": "Game24", "shop": "Shop", "scienceworld": "SciWorld", "textworld": "TextWorld"}
-ENV_COLUMNS: dict[str, list[tuple[str, str]]] = {
-    "game24": [("success", "success %")],
-    "shop": [("score", "reward ×100"), ("success", "success %")],
-    "scienceworld": [("score", "×100")],
-    "textworld": [("score", "score ×100"), ("success", "success %")],
-}
-SPLIT_NAMES = {"scienceworld": {"dev": "seen", "test": "unseen"}}
-
-
-@dataclass
-class Column:
-    """One metric column: ``metric`` ("score" or "success") of ``env`` on ``split``, ×100."""
-
-    env: str
-    split: str
-    metric: str
-    label: str
-
-
-@dataclass
-class Row:
-    policy: str
-    method: str
-    values: dict[str, float | None]  # column label -> mean ×100 (None: no records)
-    cost: dict[str, float]  # COST_FIELDS -> mean per task
-    tasks: int
-    oracle: bool = False
-    steps: float | None = None  # mean actions of the chosen trajectories
-    price: float | None = None  # mean price paid (shop records only)
-
-
-@dataclass
-class ResultsTable:
-    """The paper's layout: rows = policy × method, columns = env metrics, then cost per task."""
-
-    columns: list[Column]
-    rows: list[Row]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "columns": [c.__dict__ for c in self.columns],
-            "rows": [r.__dict__ for r in self.rows],
-        }
-
-
-def _columns(records: list[dict[str, Any]]) -> list[Column]:
-    envs: dict[str, list[str]] = {}
-    for r in records:
-        splits = envs.setdefault(r["env"], [])
-        if r["split"] not in splits:
-            splits.append(r["split"])
-    cols = []
-    for env in sorted(envs, key=lambda e: (list(ENV_COLUMNS).index(e) if e in ENV_COLUMNS else 99, e)):
-        splits = sorted(envs[env], key=lambda s: ("train", "dev", "test").index(s) if s in ("train", "dev", "test") else 9)
-        specs = ENV_COLUMNS.get(env, [("score", "score ×100"), ("success", "success %")])
-        name = ENV_NAMES.get(env, env)
-        for split in splits:
-            if env in SPLIT_NAMES:
-                suffix = " " + SPLIT_NAMES[env].get(split, split)
-            else:
-                suffix = f" ({split})" if (len(splits) > 1 or split != "test") else ""
-            for metric, text in specs:
-                cols.append(Column(env=env, split=split, metric=metric, label=f"{name}{suffix} {text}"))
-    return cols
-
-
-def _row_sort_key(label: str, seen: list[str]) -> tuple[int, int]:
-    if label in ROW_ORDER:
-        return (0, ROW_ORDER.index(label))
-    return (1, seen.index(label))
-
-
-def results_table(records: list[dict[str, Any]]) -> ResultsTable:
-    """Aggregate records into the paper's layout (means ×100, cost means per task)."""
-    columns = _columns(records)
-    policies: list[str] = []
-    methods: dict[str, list[str]] = {}
-    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
-    for r in records:
-        if r["policy"] not in policies:
-            policies.append(r["policy"])
-        seen = methods.setdefault(r["policy"], [])
-        if r["method"] not in seen:
-            seen.append(r["method"])
-        groups.setdefault((r["policy"], r["method"]), []).append(r)
-    rows: list[Row] = []
-    for policy in policies:
-        seen = methods[policy]
-        for method in sorted(seen, key=lambda m: _row_sort_key(m, seen)):
-            recs = groups[(policy, method)]
-            prices = [float(r["price"]) for r in recs if r.get("price") is not None]
-            rows.append(Row(policy=policy, method=method, values=_cell_values(columns, recs, "score", "success"),
-                            cost=_cost_means(recs), tasks=len(recs),
-                            steps=statistics.fmean(float(r.get("steps", 0)) for r in recs),
-                            price=statistics.fmean(prices) if prices else None))
-        for method in seen:
-            recs = [r for r in groups[(policy, method)] if r.get("oracle_score") is not None]
-            if recs:
-                rows.append(Row(policy=policy, method=f"{method} oracle (best of N by env reward)",
-                                values=_cell_values(columns, recs, "oracle_score", "oracle_success"),
-                                cost={}, tasks=len(recs), oracle=True))
-    return ResultsTable(columns=columns, rows=rows)
-
-
-def _cell_values(columns: list[Column], recs: list[dict[str, Any]], score_key: str, success_key: str) -> dict[str, float | None]:
-    values: dict[str, float | None] = {}
-    for col in columns:
-        key = score_key if col.metric == "score" else success_key
-        xs = [float(r[key]) for r in recs if r["env"] == col.env and r["split"] == col.split and r.get(key) is not None]
-        values[col.label] = 100.0 * statistics.fmean(xs) if xs else None
-    return values
-
-
-def _cost_means(recs: list[dict[str, Any]]) -> dict[str, float]:
-    def value(r: dict[str, Any], name: str) -> float:
-        cost = r.get("cost") or {}
-        if name == "tokens":
-            return float(cost.get("prompt_tokens", 0)) + float(cost.get("completion_tokens", 0))
-        return float(cost.get(name, 0.0))
-
-    return {name: statistics.fmean(value(r, name) for r in recs) for name in COST_FIELDS}

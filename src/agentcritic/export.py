@@ -1,9 +1,13 @@
-"""Exports to the dataset formats other tools read.
+"""Exports to the dataset formats other tools read, in the text our reward models read.
 
-- TRL *preference* rows (``prompt``, ``chosen``, ``rejected``), standard (text) form, as read by
-  ``trl.RewardTrainer`` and ``DPOTrainer``.
+- TRL *preference* rows, standard (text) form with an implicit prompt (``chosen``, ``rejected``;
+  plus ``source``), as read by ``trl.RewardTrainer`` and ``DPOTrainer``: each side is exactly
+  :func:`agentcritic.rendering.render` of (intent, trajectory), the text our
+  :class:`~agentcritic.rm.RewardModel` reads (so game24's verdict on the answer is hidden here too).
 - TRL *stepwise supervision* rows (``prompt``, ``completions``, ``labels``), as read by
-  ``trl.PRMTrainer``.
+  ``trl.PRMTrainer``: the prompt is the rendering's head (intent and first observation, ending in a
+  newline) and the completions its step blocks, so ``prompt + "\n".join(completions)`` is the
+  rendering of the whole trajectory.
 - Parquet files of any such rows (pyarrow), which ``datasets.load_dataset("parquet", ...)`` reads.
 """
 
@@ -13,27 +17,15 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+from agentcritic.rendering import blocks, render, with_intent
 from agentcritic.store import atomic_write
 from agentcritic.types import Preference, Trajectory
 
 
-def render_steps(trajectory: Trajectory) -> str:
-    """The trajectory after the prompt: first observation, then actions and observations."""
-    lines = []
-    if trajectory.first_observation:
-        lines.append(f"Observation: {trajectory.first_observation}")
-    for s in trajectory.steps:
-        lines.append(f"Action: {s.action}")
-        lines.append(f"Observation: {s.observation}")
-    return "\n".join(lines)
-
-
-def preference_rows(
-    preferences: Iterable[Preference], render: Callable[[Trajectory], str] = render_steps
-) -> list[dict[str, str]]:
-    """TRL preference rows: the intent is the prompt, the two trajectories are the completions."""
+def preference_rows(preferences: Iterable[Preference]) -> list[dict[str, str]]:
+    """TRL preference rows (implicit prompt): each side is what the reward model reads for it."""
     return [
-        {"prompt": p.intent, "chosen": render(p.chosen), "rejected": render(p.rejected), "source": p.source}
+        {"chosen": render(p.intent, p.chosen), "rejected": render(p.intent, p.rejected), "source": p.source}
         for p in preferences
     ]
 
@@ -48,15 +40,13 @@ def stepwise_rows(
     """
     rows = []
     for t in trajectories:
-        completions = [f"Action: {s.action}\nObservation: {s.observation}" for s in t.steps]
+        first, completions = blocks(t)
         step_labels = labels(t) if labels else [bool(t.success)] * len(completions)
         if len(step_labels) != len(completions):
             raise ValueError(
                 f"{t.env}/{t.task_id}: {len(step_labels)} labels for {len(completions)} steps"
             )
-        prompt = f"Instruction: {t.instruction}"
-        if t.first_observation:
-            prompt += f"\nObservation: {t.first_observation}"
+        prompt = with_intent(t.instruction, f"{first}\n" if first else "")
         rows.append({"prompt": prompt, "completions": completions, "labels": list(step_labels)})
     return rows
 

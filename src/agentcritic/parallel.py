@@ -6,52 +6,89 @@ one whole line at a time as episodes finish, and a re-run skips every key alread
 
 from __future__ import annotations
 
-import json
+import dataclasses
 import os
 import sys
 from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from multiprocessing import get_context
 from typing import Any
 
+from agentcritic.config import ConfigError
+from agentcritic.specs import EnvSpec, PolicySpec
 from agentcritic.store import Shard
-
-# One env per (name, kwargs) per worker process, so a JVM or a catalogue is built once per worker.
-_WORKER_ENVS: dict[str, Any] = {}
 
 
 @dataclass(frozen=True)
 class EpisodeJob:
-    """Everything a worker needs to run one episode; plain data, so it pickles cheaply."""
+    """Everything a worker needs to run one job; plain data, so it pickles cheaply.
+
+    ``payload`` is the stage's own typed part (a frozen dataclass: the sample index, the ask
+    probability, the trajectory to refine …); its fields go into the trajectory's ``meta``.
+    """
 
     key: str
-    env: str
+    env: EnvSpec
     task_id: str
     seed: int
-    policy: str
-    env_kwargs: dict[str, Any] = field(default_factory=dict)
-    policy_kwargs: dict[str, Any] = field(default_factory=dict)
-    meta: dict[str, Any] = field(default_factory=dict)
+    policy: PolicySpec | None = None
+    payload: Any = None
+
+    def payload_fields(self) -> dict[str, Any]:
+        return dataclasses.asdict(self.payload) if dataclasses.is_dataclass(self.payload) else {}
 
 
-def worker_env(name: str, kwargs: dict[str, Any]):
-    from agentcritic import envs
+@dataclass(frozen=True)
+class RolloutPayload:
+    """A rollout job's part: which sample of the task, on which split."""
 
-    cache_key = name + json.dumps(kwargs, sort_keys=True, default=str)
-    if cache_key not in _WORKER_ENVS:
-        _WORKER_ENVS[cache_key] = envs.make(name, **kwargs)
-    return _WORKER_ENVS[cache_key]
+    sample: int
+    split: str
 
 
 def run_episode(job: EpisodeJob) -> tuple[str, dict[str, Any]]:
     """Run one episode and return (key, trajectory as a dict). Used by every executor."""
-    from agentcritic.agents import make_agent, rollout
+    from agentcritic.agents import rollout
 
-    env = worker_env(job.env, job.env_kwargs)
-    agent = make_agent(job.policy, seed=job.seed, **job.policy_kwargs)
-    traj = rollout(env, agent, job.task_id, seed=job.seed, meta={"key": job.key, **job.meta})
+    assert job.policy is not None, "an episode job names its policy"
+    traj = rollout(job.env.cached(), job.policy.make(job.seed), job.task_id, seed=job.seed,
+                   meta={"key": job.key, **job.payload_fields()})
     return job.key, traj.to_dict()
+
+
+def infrastructure_error(record: dict[str, Any]) -> str | None:
+    """The error of a record whose work failed outside the task (see :func:`is_infrastructure_failure`)."""
+    for holder in (record, record.get("meta"), (record.get("trajectory") or {}).get("meta")):
+        if isinstance(holder, dict) and holder.get("error_kind") == "infrastructure":
+            return str(holder.get("error") or "infrastructure failure")
+    return None
+
+
+class _Recorder:
+    """Appends finished work to the shard: done records, or ``retry`` rows for infrastructure failures."""
+
+    def __init__(self, shard: Shard, bar: Any, stats: dict[str, int]) -> None:
+        self.shard, self.bar, self.stats = shard, bar, stats
+
+    def done(self, key: str, record: dict[str, Any]) -> None:
+        if infrastructure_error(record) is not None:
+            self.shard.append(key, record, retry=True)
+            self.stats["pending"] += 1
+        else:
+            self.stats["written"] += self.shard.append(key, record)
+        self.bar.update(1)
+
+    def failed(self, job: EpisodeJob, exc: BaseException) -> None:
+        """A job that raised: an infrastructure failure is recorded to be run again; anything else is a bug."""
+        from agentcritic.llm.base import is_infrastructure_failure
+
+        if not is_infrastructure_failure(exc):
+            raise exc
+        error = f"{type(exc).__name__}: {exc}".strip() or type(exc).__name__
+        self.shard.append(job.key, {"error": error, "error_kind": "infrastructure"}, retry=True)
+        self.stats["pending"] += 1
+        self.bar.update(1)
 
 
 def run_jobs(
@@ -62,27 +99,34 @@ def run_jobs(
     progress: str | None = "episodes",
     fn: Callable[[EpisodeJob], tuple[str, dict[str, Any]]] = run_episode,
 ) -> dict[str, int]:
-    """Run the jobs whose key is not yet in ``shard``; append each result as it finishes."""
+    """Run the jobs whose key is not yet done in ``shard``; append each result as it finishes.
+
+    Work that failed outside the task (the LLM server, a worker that died) is appended as a
+    ``retry`` row and counted in ``pending``: it is run again by the next call.
+    """
     from tqdm.auto import tqdm
 
     todo = [j for j in jobs if j.key not in shard]
-    stats = {"skipped": 0, "written": 0}
-    stats["skipped"] = len(shard)
+    stats = {"skipped": len(shard), "written": 0, "pending": 0}
     if not todo:
         return stats
     bar = tqdm(total=len(todo), desc=progress or "", disable=progress is None, unit="ep", dynamic_ncols=True)
+    recorder = _Recorder(shard, bar, stats)
     try:
         if executor == "ray":
-            _run_ray(todo, shard, workers, fn, bar, stats)
+            _run_ray(todo, fn, workers, recorder)
         elif executor != "pool":
             raise ValueError(f"unknown executor {executor!r}; valid executors are {list(EXECUTORS)}")
         elif workers <= 1:
             for job in todo:
-                key, record = fn(job)
-                stats["written"] += shard.append(key, record)
-                bar.update(1)
+                try:
+                    key, record = fn(job)
+                except Exception as exc:  # noqa: BLE001 - infrastructure failures recorded, the rest re-raised
+                    recorder.failed(job, exc)
+                    continue
+                recorder.done(key, record)
         else:
-            _run_pool(todo, shard, workers, fn, bar, stats)
+            _run_pool(todo, fn, workers, recorder)
     finally:
         bar.close()
     return stats
@@ -108,37 +152,47 @@ def die_with_parent(parent: int) -> None:
         os._exit(1)
 
 
-def _run_pool(todo, shard, workers, fn, bar, stats) -> None:
+def _run_pool(todo, fn, workers, recorder: _Recorder) -> None:
+    from concurrent.futures.process import BrokenProcessPool
+
     # spawn, not fork: the parent may hold a JVM gateway or torch threads that do not survive fork.
     ctx = get_context("spawn")
     workers = max(1, min(workers, len(todo)))
     with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=die_with_parent,
                              initargs=(os.getpid(),)) as pool:
-        pending = set()
+        pending: dict[Any, EpisodeJob] = {}
         it = iter(todo)
         # Keep a bounded window of jobs in flight so results stream to disk as they finish.
         for job in it:
-            pending.add(pool.submit(fn, job))
+            pending[pool.submit(fn, job)] = job
             if len(pending) >= workers * 4:
                 break
+        broken = False
         while pending:
-            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            done, _ = wait(set(pending), return_when=FIRST_COMPLETED)
             for fut in done:
-                key, record = fut.result()
-                stats["written"] += shard.append(key, record)
-                bar.update(1)
-                nxt = next(it, None)
+                job = pending.pop(fut)
+                try:
+                    key, record = fut.result()
+                except Exception as exc:  # noqa: BLE001 - see _Recorder.failed
+                    broken = broken or isinstance(exc, BrokenProcessPool)
+                    recorder.failed(job, exc)
+                    continue
+                recorder.done(key, record)
+                nxt = None if broken else next(it, None)
                 if nxt is not None:
-                    pending.add(pool.submit(fn, nxt))
+                    pending[pool.submit(fn, nxt)] = nxt
+        # A worker died: the pool is unusable; the jobs never submitted stay undone for the next run.
 
 
-def _run_ray(todo, shard, workers, fn, bar, stats) -> None:
+def _run_ray(todo, fn, workers, recorder: _Recorder) -> None:
     """Ray tasks running the same episode function; joins a cluster if one is configured
     (``RAY_ADDRESS``), else starts a local instance with ``workers`` CPUs."""
     try:
         import ray
     except ImportError as exc:
-        raise ValueError("executor 'ray' needs the optional extra: pip install 'agentcritic[ray]'") from exc
+        raise ConfigError("executor 'ray' needs the optional extra: pip install 'agentcritic[ray]', "
+                          "or use executor 'pool'") from exc
     started = False
     if not ray.is_initialized():
         if os.environ.get("RAY_ADDRESS"):
@@ -150,16 +204,26 @@ def _run_ray(todo, shard, workers, fn, bar, stats) -> None:
     try:
         remote_fn = ray.remote(num_cpus=1, max_retries=2)(fn)
         it = iter(todo)
-        pending = [remote_fn.remote(job) for _, job in zip(range(max(1, workers) * 4), it)]
+        pending = {remote_fn.remote(job): job for _, job in zip(range(max(1, workers) * 4), it)}
         while pending:
-            done, pending = ray.wait(pending, num_returns=1)
+            done, _ = ray.wait(list(pending), num_returns=1)
             for ref in done:
-                key, record = ray.get(ref)
-                stats["written"] += shard.append(key, record)
-                bar.update(1)
+                job = pending.pop(ref)
+                try:
+                    key, record = ray.get(ref)
+                except Exception as exc:  # noqa: BLE001 - see _Recorder.failed
+                    died = (ray.exceptions.WorkerCrashedError, ray.exceptions.NodeDiedError)
+                    cause = getattr(exc, "cause", None)
+                    if isinstance(exc, died):
+                        exc = ConnectionError(f"the Ray worker died: {exc}")
+                    elif isinstance(cause, BaseException):
+                        exc = cause
+                    recorder.failed(job, exc)
+                    continue
+                recorder.done(key, record)
                 nxt = next(it, None)
                 if nxt is not None:
-                    pending.append(remote_fn.remote(nxt))
+                    pending[remote_fn.remote(nxt)] = nxt
     finally:
         if started:
             ray.shutdown()

@@ -24,10 +24,12 @@ sub-folder of the run; default: the kind) and the settings of that kind's config
     [[stages]]
     kind = "report"
 
-Each stage kind maps to a config model and a library function, both named as ``"module:attr"``
-strings and imported only when a stage of that kind runs, so a kind whose module has not landed
-(or whose optional extra is missing) fails with a message naming it, never at import time. A
-stage is skipped when the run's manifest says it is done; the stage functions themselves resume
+Each stage kind is a config model plus ``run(config, out, progress) -> summary``, both named as
+``"module:attr"`` strings in :data:`STAGE_KINDS` and imported only when a stage of that kind runs,
+so a kind whose optional extra is missing fails with a message naming it, never at import time.
+:func:`run_kind` is how every stage runs — ``agentcritic run``, ``demo`` and each single-stage
+command: it goes through the stage contract (:func:`agentcritic.stage.run_stage`), which locks the
+stage's folder, checks and records its config, and skips it when done. The stage functions resume
 inside a stage (shards, checkpoints), so an interrupted run re-run with the same config ends where
 an uninterrupted one does.
 """
@@ -35,9 +37,7 @@ an uninterrupted one does.
 from __future__ import annotations
 
 import importlib
-import inspect
 import re
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,58 +46,66 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from agentcritic.config import ConfigError, StageConfig, read_toml, validate
-from agentcritic.store import RunStore, StoreError, as_recorded
+from agentcritic.errors import AgentCriticError
+from agentcritic.stage import StageOutcome, run_stage
+from agentcritic.store import FolderLock, RunStore, ensure_folder
 
 
-class PipelineError(ValueError):
+class PipelineError(AgentCriticError, ValueError):
     """A pipeline that cannot run: unknown stage kind, a stage module that is not available."""
 
 
 @dataclass(frozen=True)
 class StageKind:
-    """How a stage kind runs: ``runner(config, stage_dir, run_dir) -> dict`` (``"module:function"``),
-    its settings model (``"module:Class"``), and which settings hold paths relative to the run."""
+    """A stage kind: its settings model (``"module:Class"``), its ``run(config, out, progress)``
+    (``"module:function"``), the settings that hold paths relative to a pipeline's run folder, and
+    those of them that must exist before the stage starts."""
 
     config: str
-    runner: str
+    run: str
     paths: tuple[str, ...] = ()
+    inputs: tuple[str, ...] = ()
     description: str = ""
 
 
-STAGE_KINDS: dict[str, StageKind] = {
-    "synthesize": StageKind(
-        "agentcritic.synth.synth_config:SynthConfig", "agentcritic.pipeline:run_synthesize",
-        description="explore, refine intents, make negatives → preferences.jsonl, synth_stats.json"),
-    "train-rm": StageKind(
-        "agentcritic.rm.stages:TrainRMConfig", "agentcritic.pipeline:run_train_rm", paths=("data", "eval_data"),
-        description="train an outcome reward model on preference files → model/, metrics.json"),
-    "eval-rm": StageKind(
-        "agentcritic.rm.stages:EvalRMConfig", "agentcritic.pipeline:run_eval_rm", paths=("model", "data", "output"),
-        description="held-out pairwise accuracy of a reward model → rm_eval.json"),
-    "evaluate": StageKind(
-        "agentcritic.evaluate:EvalConfig", "agentcritic.pipeline:run_evaluate",
-        paths=("target.rm", "methods.target.rm"),
-        description="planning methods × envs × tasks → results.jsonl and the results table"),
-    "report": StageKind(
-        "agentcritic.pipeline:ReportStageConfig", "agentcritic.pipeline:run_report", paths=("run", "out"),
-        description="one self-contained HTML report of the run → report.html"),
-    # Self-regulation stages (selfreg.md): runners are ``fn(config, out)`` in agentcritic.helper.
-    "collect": StageKind("agentcritic.helper.helper_config:CollectConfig", "agentcritic.helper.collect:run_collect",
-                         description="offline transitions with help at random rates"),
-    "train-prm": StageKind("agentcritic.helper.helper_config:TrainPRMConfig", "agentcritic.helper.prm:run_train_prm",
-                           paths=("data",), description="process reward model on the transitions"),
-    "train-helper": StageKind("agentcritic.helper.helper_trainer:TrainHelperConfig",
-                              "agentcritic.helper.helper_trainer:run_train_helper", paths=("data", "prm"),
-                              description="table -> budgeted DP labels -> helper model"),
-    "eval-helper": StageKind("agentcritic.helper.helper_config:EvalHelperConfig",
-                             "agentcritic.helper.evaluate_helper:run_eval_helper", paths=("data", "prm", "helper"),
-                             description="success vs help used per budget, helper against baselines"),
-}
+_A, _H, _R = "agentcritic.", "agentcritic.helper.", "agentcritic.rm."
+#: kind -> (config model, run function, path settings relative to a pipeline's run folder, those
+#: that must exist before the stage starts, what it does)
+STAGE_KINDS: dict[str, StageKind] = {kind: StageKind(*row) for kind, *row in [
+    ("rollout", _A + "config:RolloutConfig", _A + "rollouts:run_rollouts", (), (),
+     "a policy over an env split → rollouts.jsonl, rollouts_summary.json"),
+    ("synthesize", _A + "synth.synth_config:SynthConfig", _A + "synth.pipeline:synthesize", (), (),
+     "explore, refine intents, make negatives → preferences.jsonl, synth_stats.json"),
+    ("train-rm", _R + "stages:TrainRMConfig", _R + "stages:train_rm", ("data", "eval_data"), ("data", "eval_data"),
+     "train an outcome reward model on preference files → model/, metrics.json"),
+    ("eval-rm", _R + "stages:EvalRMConfig", _R + "stages:run_eval_rm", ("model", "data", "output"), ("model", "data"),
+     "held-out pairwise accuracy of a reward model → rm_eval.json"),
+    ("evaluate", _A + "evaluate:EvalConfig", _A + "evaluate:run_evaluation", ("target.rm", "methods.target.rm"),
+     ("target.rm", "methods.target.rm"), "planning methods × envs × tasks → results.jsonl and the results table"),
+    ("report", _A + "pipeline:ReportStageConfig", _A + "pipeline:run_report", ("run", "out"), ("run",),
+     "one self-contained HTML report of the run → report.html"),
+    ("collect", _H + "helper_config:CollectConfig", _H + "collect:run_collect", (), (),
+     "offline transitions with help at random rates"),
+    ("train-prm", _H + "helper_config:TrainPRMConfig", _H + "prm:run_train_prm", ("data",), ("data",),
+     "process reward model on the transitions"),
+    ("train-helper", _H + "helper_trainer:TrainHelperConfig", _H + "helper_trainer:run_train_helper",
+     ("data", "prm"), ("data", "prm"), "table -> budgeted DP labels -> helper model"),
+    ("eval-helper", _H + "helper_config:EvalHelperConfig", _H + "evaluate_helper:run_eval_helper",
+     ("data", "prm", "helper"), ("data", "prm", "helper"), "success vs help used per budget, helper against baselines"),
+]}
 
 
-def register_stage(kind: str, config: str, runner: str, paths: tuple[str, ...] = (), description: str = "") -> None:
-    """Add (or replace) a stage kind: ``config`` = ``"module:Class"``, ``runner`` = ``"module:function"``."""
-    STAGE_KINDS[kind] = StageKind(config, runner, tuple(paths), description)
+def register_stage(kind: str, config: str, run: str, paths: tuple[str, ...] = (), inputs: tuple[str, ...] = (),
+                   description: str = "") -> None:
+    """Add (or replace) a stage kind: ``config`` = ``"module:Class"``, ``run`` = ``"module:function"``."""
+    STAGE_KINDS[kind] = StageKind(config, run, tuple(paths), tuple(inputs), description)
+
+
+def run_kind(kind: str, config: StageConfig, out: str | Path, progress: bool = True) -> StageOutcome:
+    """Run one stage of ``kind`` into ``out`` through the stage contract; the one way any stage runs."""
+    spec = STAGE_KINDS[kind]
+    run = import_attr(spec.run, f"stage kind {kind!r}")
+    return run_stage(kind, config, out, run, progress=progress, inputs=spec.inputs)
 
 
 class StageSpec(BaseModel):
@@ -262,124 +270,58 @@ def resolve_paths(config: StageConfig, fields: tuple[str, ...], run_dir: Path) -
     return type(config).model_validate(data)
 
 
-RESUMABLE_WITH_OTHER = {"workers", "executor"}
-
-
-def claim_stages(store: RunStore, stages: list[dict[str, Any]], only: list[str] | None) -> None:
-    """Check the run folder's record of each stage that this call runs or skips as done; record the call's.
-
-    A stage whose recorded settings differ from this call's is refused, so a done stage is never
-    skipped under other settings and an unfinished one never resumes under them. Stages outside
-    ``--stage`` are neither run nor skipped, so their settings may differ: ``--stage B --set
-    B.limit=20`` runs in a folder made by ``--stage A --set A.limit=5``, and A keeps its record.
-    A stage is recorded when a call first runs it.
-    """
-    recorded = {s["name"]: s for s in store.config().get("pipeline", {}).get("stages", [])}
-    kept, changed = [], []
-    for stage in stages:
-        name = stage["name"]
-        if only and name not in only:
-            if name in recorded:  # outside --stage: keeps its record, or stays unrecorded until it runs
-                kept.append(recorded.pop(name))
-            continue
-        before = recorded.pop(name, None)
-        if before is not None and (before["kind"], before.get("settings")) != (stage["kind"], as_recorded(stage["settings"])):
-            changed.append(name)
-        kept.append(stage)
-    if changed:
-        raise StoreError(
-            f"{store.root} already holds a run with another config (stages {changed} have other settings); "
-            "choose a new --out folder, or re-run with the same settings to resume it"
-        )
-    kept += recorded.values()  # stages no longer in the config keep their records
-    store.record_config({"pipeline": {"stages": kept}})
-
-
 def run_pipeline(
     pipeline: PipelineConfig,
     configs: list[StageConfig],
     out: str | Path | None = None,
     only: list[str] | None = None,
     echo: Callable[[str], None] = print,
+    progress: bool = True,
 ) -> dict[str, Any]:
-    """Run the stages not yet done into ``out`` (default: the config's ``out``); return the manifest."""
+    """Run the stages not yet done into ``out`` (default: the config's ``out``); return the manifest.
+
+    Each stage runs in its own sub-folder through :func:`run_kind`, which checks it against the
+    settings it was recorded with: a stage that runs, or is skipped as done, under other settings is
+    refused; stages outside ``only`` are neither run nor checked.
+    """
     target = out or pipeline.out
     if not target:
         raise ConfigError("no run folder: pass --out or set out = \"runs/NAME\" in the config")
-    run_dir = Path(target)
-    unknown = sorted(set(only or []) - {s.name for s in pipeline.stages})
+    run_dir = ensure_folder(target)
+    names = [s.name for s in pipeline.stages]
+    unknown = sorted(set(only or []) - set(names))
     if unknown:
-        raise ConfigError(f"--stage {unknown}: no such stage; the stages are {[s.name for s in pipeline.stages]}")
-    claimed = [
-        # workers and executor change no result, so a run may resume with others
-        {"kind": s.kind, "name": s.name, "settings": c.model_dump(mode="json", exclude=RESUMABLE_WITH_OTHER)}
-        for s, c in zip(pipeline.stages, configs)
-    ]
-    with RunStore(run_dir) as store:
-        claim_stages(store, claimed, only)
+        raise ConfigError(f"--stage {unknown}: no such stage; the stages are {names}")
+    with FolderLock(run_dir):
+        store = RunStore(run_dir)
+        store.record_config({"pipeline": {"stages": [{"kind": s.kind, "name": s.name} for s in pipeline.stages]}})
         for i, (spec, config) in enumerate(zip(pipeline.stages, configs), start=1):
             if only and spec.name not in only:
                 continue
-            if store.is_done(spec.name):
-                echo(f"[{i}/{len(configs)}] {spec.name} ({spec.kind}): done, skipped")
-                continue
             kind = STAGE_KINDS[spec.kind]
-            runner = import_attr(kind.runner, f"stage {spec.name!r} (kind {spec.kind!r})")
-            echo(f"[{i}/{len(configs)}] {spec.name} ({spec.kind}) → {run_dir / spec.name}")
-            start = time.perf_counter()
             resolved = resolve_paths(config, kind.paths, run_dir)
-            # Library stage functions take (config, out); the pipeline's own runners also get the run folder.
-            takes_run = "run_dir" in inspect.signature(runner).parameters
-            summary = (runner(resolved, run_dir / spec.name, run_dir) if takes_run
-                       else runner(resolved, run_dir / spec.name)) or {}
-            summary = _scalars(summary)
-            seconds = round(time.perf_counter() - start, 2)
-            reserved = ("done", "finished", "kind", "seconds")
-            store.mark_done(spec.name, kind=spec.kind, seconds=seconds,
-                            **{k: v for k, v in summary.items() if k not in reserved})
-            echo(f"[{i}/{len(configs)}] {spec.name}: finished in {seconds:.1f} s")
+            echo(f"[{i}/{len(configs)}] {spec.name} ({spec.kind}) → {run_dir / spec.name}")
+            outcome = run_kind(spec.kind, resolved, run_dir / spec.name, progress=progress)
+            if outcome.pending:
+                echo(f"[{i}/{len(configs)}] {spec.name}: {outcome.pending} item(s) failed outside the task "
+                     "(LLM server, worker); re-run the same command to do them again")
+                break
+            summary = _scalars(outcome.summary)
+            store.mark_done(spec.name, kind=spec.kind, seconds=outcome.seconds, errors=outcome.errors,
+                            **{k: v for k, v in summary.items() if k not in ("done", "finished", "kind", "seconds",
+                                                                             "errors")})
+            state = "done before, skipped" if outcome.skipped else f"finished in {outcome.seconds:.1f} s"
+            echo(f"[{i}/{len(configs)}] {spec.name}: {state}; {outcome.errors} error(s)")
         return dict(store.manifest)
 
 
-# ------------------------------------------------------------------------------------ runners
-def run_synthesize(config: Any, stage_dir: Path, run_dir: Path) -> dict[str, Any]:
-    synthesize = import_attr("agentcritic.synth.pipeline:synthesize", "stage kind 'synthesize'")
-    return _scalars(synthesize(config, stage_dir))
-
-
-def run_train_rm(config: Any, stage_dir: Path, run_dir: Path) -> dict[str, Any]:
-    from agentcritic.rm.stages import train_rm
-
-    metrics = train_rm(config, stage_dir)
-    accuracy = (metrics.get("eval") or {}).get("accuracy")
-    return {"heldout_accuracy": accuracy} if accuracy is not None else {}
-
-
-def run_eval_rm(config: Any, stage_dir: Path, run_dir: Path) -> dict[str, Any]:
-    from agentcritic.rm.stages import eval_rm
-
-    if config.output is None:
-        config = config.model_copy(update={"output": str(stage_dir / "rm_eval.json")})
-    stage_dir.mkdir(parents=True, exist_ok=True)
-    report, path = eval_rm(config)
-    return {"accuracy": report.get("accuracy"), "pairs": report.get("n")}
-
-
-def run_evaluate(config: Any, stage_dir: Path, run_dir: Path) -> dict[str, Any]:
-    from agentcritic.evaluate import run_evaluation
-    from agentcritic.report.tables import to_markdown
-    from agentcritic.evaluate import load_records, results_table
-
-    summary = run_evaluation(config, stage_dir)
-    print(to_markdown(results_table(load_records(stage_dir / "results.jsonl"))))
-    return {"records": summary["records"]}
-
-
-def run_report(config: ReportStageConfig, stage_dir: Path, run_dir: Path) -> dict[str, Any]:
-    from agentcritic.report import build_report
+# ------------------------------------------------------------------------------------ report
+def run_report(config: ReportStageConfig, out: Path, progress: bool = True) -> dict[str, Any]:
+    """The ``report`` stage: the HTML report of ``config.run`` (default: the whole run)."""
+    from agentcritic.report.html import build_report
 
     report = build_report(config.run, config.out)
-    return {"report": str(report.path), "records": report.records}
+    return {"report": str(report.path), "records": report.records, "errors": 0}
 
 
 def _scalars(data: Any) -> dict[str, Any]:

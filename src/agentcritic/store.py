@@ -5,6 +5,12 @@ A run is a folder::
     RUN/config.toml      the resolved config, seeds and package versions (written once)
     RUN/manifest.json    stages done, record counts (rewritten atomically)
     RUN/<stage>.jsonl    one record per line: {"key": ..., "record": {...}}
+    RUN/.lock            held (flock) by the one process writing the folder
+
+A record may be marked ``retry``: work that failed for a reason outside the task (the LLM server
+was down or timed out, a worker died). It is kept as evidence, but its key is not done: a resumed
+run does that work again, and the new record supersedes it. Readers see retry rows only when they
+ask (:func:`iter_shard` with ``retries=True``).
 
 Writes are crash-safe: a record is one ``write`` of one line, flushed and fsynced before the next;
 files that are replaced whole (config, manifest, summaries) go through a temporary file and
@@ -25,8 +31,10 @@ from typing import Any
 
 import tomli_w
 
+from agentcritic.errors import AgentCriticError
 
-class StoreError(ValueError):
+
+class StoreError(AgentCriticError, ValueError):
     """A run folder or shard that cannot be used as asked (conflicting config, corrupt line)."""
 
 
@@ -68,6 +76,7 @@ class Shard:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._keys: set[str] = set()
+        self._retries: dict[str, dict[str, Any]] = {}
         self._count = 0
         self._repair_and_index()
         self._file = open(self.path, "ab")  # noqa: SIM115 - kept open for appends, closed in close()
@@ -96,8 +105,14 @@ class Shard:
                     f"{self.path}:{lineno}: not a store record ({exc}); the file was changed by hand "
                     "or by another program: move it aside to start the stage again"
                 ) from exc
-            self._keys.add(str(key))
-            self._count += 1
+            if row.get("retry"):
+                if str(key) not in self._keys:
+                    self._retries[str(key)] = row["record"]
+                continue
+            self._retries.pop(str(key), None)
+            if str(key) not in self._keys:
+                self._keys.add(str(key))
+                self._count += 1
 
     def __contains__(self, key: str) -> bool:
         return key in self._keys
@@ -109,15 +124,31 @@ class Shard:
     def keys(self) -> set[str]:
         return set(self._keys)
 
-    def append(self, key: str, record: dict[str, Any]) -> bool:
-        """Write one record durably; return False (and write nothing) if ``key`` is already here."""
+    @property
+    def retries(self) -> dict[str, dict[str, Any]]:
+        """Keys whose last attempt failed outside the task, with that attempt's record: to run again."""
+        return dict(self._retries)
+
+    def append(self, key: str, record: dict[str, Any], retry: bool = False) -> bool:
+        """Write one record durably; return False (and write nothing) if ``key`` is already done.
+
+        ``retry=True`` records a failed attempt that does not finish ``key`` (see the module
+        docstring); a later append of the same key supersedes it.
+        """
         key = str(key)
         if key in self._keys:
             return False
-        line = json.dumps({"key": key, "record": record}, ensure_ascii=False, sort_keys=True) + "\n"
+        row: dict[str, Any] = {"key": key, "record": record}
+        if retry:
+            row["retry"] = True
+        line = json.dumps(row, ensure_ascii=False, sort_keys=True) + "\n"
         self._file.write(line.encode("utf-8"))
         self._file.flush()
         os.fsync(self._file.fileno())
+        if retry:
+            self._retries[key] = record
+            return False
+        self._retries.pop(key, None)
         self._keys.add(key)
         self._count += 1
         return True
@@ -136,11 +167,30 @@ class Shard:
         self.close()
 
 
-def iter_shard(path: str | os.PathLike[str]) -> Iterator[tuple[str, dict[str, Any]]]:
-    """Yield (key, record) from a shard file, skipping a torn last line without changing the file."""
+def iter_shard(path: str | os.PathLike[str], retries: bool = False) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Yield (key, record) from a shard file, skipping a torn last line without changing the file.
+
+    Retry rows (failed attempts, see the module docstring) are skipped unless ``retries``; with
+    it, only the retry rows of keys not done since are yielded.
+    """
     path = Path(path)
     if not path.exists():
         return
+    if retries:
+        pending: dict[str, dict[str, Any]] = {}
+        for key, record, retry in _rows(path):
+            if retry:
+                pending[key] = record
+            else:
+                pending.pop(key, None)
+        yield from pending.items()
+        return
+    for key, record, retry in _rows(path):
+        if not retry:
+            yield key, record
+
+
+def _rows(path: Path) -> Iterator[tuple[str, dict[str, Any], bool]]:
     with open(path, "rb") as f:
         for lineno, line in enumerate(f, start=1):
             if not line.endswith(b"\n"):
@@ -149,9 +199,76 @@ def iter_shard(path: str | os.PathLike[str]) -> Iterator[tuple[str, dict[str, An
                 continue
             try:
                 row = json.loads(line)
-                yield str(row["key"]), row["record"]
+                yield str(row["key"]), row["record"], bool(row.get("retry"))
             except (json.JSONDecodeError, KeyError, TypeError) as exc:
                 raise StoreError(f"{path}:{lineno}: not a store record ({exc})") from exc
+
+
+class FolderLock:
+    """An exclusive, non-blocking lock on a run folder (``flock`` on ``FOLDER/.lock``).
+
+    A second writer fails at once with an error naming the process that holds the folder. The
+    kernel drops the lock when its holder dies, so a killed run never leaves the folder locked.
+    """
+
+    FILE = ".lock"
+
+    def __init__(self, folder: str | os.PathLike[str]) -> None:
+        self.folder = Path(folder)
+        self._fd: int | None = None
+
+    def acquire(self) -> FolderLock:
+        import fcntl
+
+        ensure_folder(self.folder)
+        path = self.folder / self.FILE
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 4096, 0).decode("utf-8", "replace").strip() or "another process"
+            os.close(fd)
+            raise StoreError(
+                f"{self.folder} is being written by {holder}; two writers would mix their records. "
+                "Wait for it to finish (or stop it), or choose another --out folder."
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"process {os.getpid()} ({_command_line()})\n".encode(), 0)
+        self._fd = fd
+        return self
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.ftruncate(self._fd, 0)
+            os.close(self._fd)  # closing the descriptor drops the flock
+            self._fd = None
+
+    def __enter__(self) -> FolderLock:
+        return self.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+def _command_line() -> str:
+    try:
+        raw = Path(f"/proc/{os.getpid()}/cmdline").read_bytes()
+        return " ".join(part.decode("utf-8", "replace") for part in raw.split(b"\0") if part)[:200]
+    except OSError:
+        import sys
+
+        return " ".join(sys.argv)[:200]
+
+
+def ensure_folder(folder: str | os.PathLike[str]) -> Path:
+    """Create ``folder`` (and its parents), or say plainly why it cannot be a run folder."""
+    folder = Path(folder)
+    for part in [folder, *folder.parents]:
+        if part.exists() and not part.is_dir():
+            what = "is" if part == folder else f"is under {part}, which is"
+            raise StoreError(f"{folder} {what} a file, not a folder; choose another --out folder")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
 
 
 def package_versions(names: tuple[str, ...] = ("agentcritic", "torch", "transformers", "numpy")) -> dict[str, str]:
@@ -171,8 +288,7 @@ class RunStore:
     config it refuses, so a run never overwrites another run's folder."""
 
     def __init__(self, root: str | os.PathLike[str], config: dict[str, Any] | None = None) -> None:
-        self.root = Path(root)
-        self.root.mkdir(parents=True, exist_ok=True)
+        self.root = ensure_folder(root)
         self.config_path = self.root / "config.toml"
         self.manifest_path = self.root / "manifest.json"
         self._shards: dict[str, Shard] = {}

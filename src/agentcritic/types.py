@@ -10,10 +10,12 @@ import json
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from typing import Any, ClassVar, TypeVar
 
+from agentcritic.errors import AgentCriticError
+
 R = TypeVar("R", bound="Record")
 
 
-class RecordError(ValueError):
+class RecordError(AgentCriticError, ValueError):
     """A JSON object that does not describe the record it was read as."""
 
 
@@ -93,16 +95,6 @@ class Trajectory(Record):
     @property
     def first_observation(self) -> str:
         return str(self.meta.get("first_observation", ""))
-
-    def render_text(self) -> str:
-        """Plain rendering: intent, first observation, then actions and observations in order."""
-        lines = [f"Instruction: {self.instruction}"]
-        if self.first_observation:
-            lines.append(f"Observation: {self.first_observation}")
-        for s in self.steps:
-            lines.append(f"Action: {s.action}")
-            lines.append(f"Observation: {s.observation}")
-        return "\n".join(lines)
 
 
 @dataclass

@@ -6,7 +6,6 @@ are a :class:`ReActAgent` over that ``agentcritic.llm`` backend.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from agentcritic.agents.base import Agent, AgentError, derive_seed
@@ -18,17 +17,12 @@ BASELINE_POLICIES = ("expert", "random")
 LLM_POLICIES = ("smollm2", "hf", "openai", "llamacpp")
 POLICIES = BASELINE_POLICIES + LLM_POLICIES
 
-# One loaded model per (backend, kwargs) per process: workers load it once, not once per episode.
-_LOADED_LMS: dict[str, Any] = {}
-
-
 def load_lm(backend: str, **llm_kwargs: Any) -> Any:
+    """The language model of ``backend`` and its kwargs, loaded once per process (workers run many episodes)."""
     from agentcritic import llm
+    from agentcritic.worker_cache import cached
 
-    key = backend + json.dumps(llm_kwargs, sort_keys=True, default=str)
-    if key not in _LOADED_LMS:
-        _LOADED_LMS[key] = llm.load(backend, **llm_kwargs)
-    return _LOADED_LMS[key]
+    return cached("lm", [backend, llm_kwargs], lambda: llm.load(backend, **llm_kwargs))
 
 
 def make_agent(

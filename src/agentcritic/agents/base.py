@@ -6,10 +6,11 @@ import hashlib
 from typing import Any, Protocol, runtime_checkable
 
 from agentcritic.envs.base import TextEnv
+from agentcritic.errors import AgentCriticError
 from agentcritic.types import Trajectory
 
 
-class AgentError(RuntimeError):
+class AgentError(AgentCriticError, RuntimeError):
     """The agent could not produce an action (e.g. the expert has no action from this state)."""
 
 

@@ -1,7 +1,10 @@
 """The ``agentcritic`` command. Thin: it parses flags, builds a config, and calls the library.
 
 One module per area registers its commands on the shared app (:mod:`agentcritic.cli.app`);
-heavy modules are imported inside the commands so ``agentcritic --help`` is instant.
+heavy modules are imported inside the commands so ``agentcritic --help`` is instant. An error the
+user can fix (:class:`agentcritic.errors.AgentCriticError`) ends any command with one paragraph and
+exit status 2, in one place (:class:`agentcritic.cli.app.UserErrorGroup`); other errors are bugs and
+keep their traceback.
 """
 
 from __future__ import annotations

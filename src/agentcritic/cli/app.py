@@ -1,46 +1,59 @@
 """The shared Typer app and the helpers every command module uses.
 
 Heavy modules (envs with JVMs, torch) are imported inside the commands so ``--help`` is instant.
+Every command runs inside :class:`UserErrorGroup`, which turns an
+:class:`~agentcritic.errors.AgentCriticError` into one paragraph on stderr and exit status 2, so a
+command body needs no ``try``/``except`` of its own.
 """
 
 from __future__ import annotations
 
+from typing import Any, NoReturn
+
 import typer
+from typer.core import TyperGroup
+
+from agentcritic.errors import AgentCriticError
+
+#: exit status of a command stopped by an error the user can fix (Click uses 2 for bad usage too)
+USER_ERROR_EXIT = 2
+
+
+class UserErrorGroup(TyperGroup):
+    """The command group: runs a command and prints an error the user caused instead of a traceback."""
+
+    def invoke(self, ctx: Any) -> Any:  # ctx: Typer's Click context
+        try:
+            return super().invoke(ctx)
+        except AgentCriticError as exc:
+            fail(exc)
+
 
 app = typer.Typer(
     name="agentcritic",
     help="Learned judgement for LLM agents: reward models without labels, planning, and when to ask for help.",
+    cls=UserErrorGroup,
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
 )
 
-_EXTRA_USER_ERRORS: list[tuple[str, str]] = []
-
-
-def register_user_error(module: str, name: str) -> None:
-    """Mark ``module.name`` as an error a user can cause (printed as one line, never a traceback)."""
-    if (module, name) not in _EXTRA_USER_ERRORS:
-        _EXTRA_USER_ERRORS.append((module, name))
-
 
 def user_errors() -> tuple[type[BaseException], ...]:
     """Errors a user can cause; they are printed as one clear message, never a traceback."""
-    import importlib
-
-    from agentcritic.agents import AgentError
-    from agentcritic.config import ConfigError
-    from agentcritic.envs import EnvError
-    from agentcritic.store import StoreError
-    from agentcritic.types import RecordError
-
-    extra = tuple(getattr(importlib.import_module(m), n) for m, n in _EXTRA_USER_ERRORS)
-    return (ConfigError, EnvError, StoreError, RecordError, AgentError, *extra)
+    return (AgentCriticError,)
 
 
-def fail(exc: BaseException) -> None:
-    typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
-    raise typer.Exit(2)
+def fail(exc: BaseException) -> NoReturn:
+    """Print ``exc`` as one paragraph on stderr and stop with :data:`USER_ERROR_EXIT`."""
+    typer.secho(f"error: {paragraph(exc)}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(USER_ERROR_EXIT)
+
+
+def paragraph(exc: BaseException) -> str:
+    """The message of ``exc`` as one paragraph: no blank lines, and never empty."""
+    lines = [line.rstrip() for line in str(exc).strip().splitlines() if line.strip()]
+    return "\n".join(lines) or type(exc).__name__
 
 
 def toml_value(value: object) -> str:
@@ -55,3 +68,33 @@ def toml_value(value: object) -> str:
 def overrides_from_flags(flags: dict[str, object], extra: list[str] | tuple[str, ...] = ()) -> list[str]:
     """``KEY=VALUE`` overrides for the flags that were given (None = not given), then ``--set`` ones."""
     return [f"{k}={toml_value(v)}" for k, v in flags.items() if v is not None] + list(extra)
+
+
+def run_stage_command(kind: str, config: Any, out: Any) -> Any:
+    """Run one stage through the stage contract (lock, config record, skip when done).
+
+    Returns the outcome; for a stage done before, prints so (with its recorded result) and returns
+    None, so a command prints its own summary only for work it did. :func:`finish` prints the rest.
+    """
+    from agentcritic.pipeline import run_kind
+    from agentcritic.stage_results import read_result
+
+    outcome = run_kind(kind, config, out)
+    if outcome.skipped:
+        try:
+            headline = read_result(out).headline()
+        except AgentCriticError:
+            headline = ""
+        typer.echo(f"{out}: this {kind} is done; nothing to do. {headline}".rstrip())
+        finish(outcome)
+        return None
+    return outcome
+
+
+def finish(outcome: Any) -> None:
+    """The lines every stage command ends with: its error count, and work left to a re-run."""
+    typer.echo(f"errors: {outcome.errors}")
+    if outcome.pending:
+        typer.secho(f"{outcome.pending} item(s) failed outside the task (LLM server down or timed out, a worker "
+                    "died); they are recorded, not done: re-run the same command to do them again",
+                    fg=typer.colors.YELLOW, err=True)

@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from agentcritic.cli.app import app, fail, overrides_from_flags, user_errors
+from agentcritic.cli.app import app, fail, finish, overrides_from_flags, run_stage_command, user_errors
 
 @app.command()
 def envs(env: Optional[str] = typer.Option(None, help="show one env only")) -> None:
@@ -105,7 +105,6 @@ def rollout(
 ) -> None:
     """Roll a policy out over a split into a run folder (resumes when re-run)."""
     from agentcritic.config import RolloutConfig, load_config
-    from agentcritic.rollouts import run_rollouts
 
     flags = {
         "env": env, "policy": policy, "split": split, "limit": limit, "samples": samples, "seed": seed,
@@ -117,12 +116,16 @@ def rollout(
     overrides = overrides_from_flags(flags, set_)
     try:
         cfg = load_config(RolloutConfig, config, overrides)
-        summary = run_rollouts(cfg, out)
+        outcome = run_stage_command("rollout", cfg, out)
     except user_errors() as exc:
         fail(exc)
         return
+    if outcome is None:
+        return
+    summary = outcome.summary
     typer.echo(
         f"{summary['episodes']} episodes in {out}: success {summary['success_rate']:.1%}, "
         f"mean score {summary['mean_score']:.3f}, mean steps {summary['mean_steps']:.1f} "
         f"({summary['written']} new, {summary['resumed_from']} resumed)"
     )
+    finish(outcome)

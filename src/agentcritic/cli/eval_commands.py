@@ -7,11 +7,7 @@ from typing import Optional
 
 import typer
 
-from agentcritic.cli.app import app, fail, overrides_from_flags, register_user_error, toml_value, user_errors
-
-register_user_error("agentcritic.evaluate", "EvalError")
-register_user_error("agentcritic.report.html", "ReportError")
-register_user_error("agentcritic.pipeline", "PipelineError")
+from agentcritic.cli.app import app, fail, finish, overrides_from_flags, run_stage_command, toml_value, user_errors
 
 
 @app.command()
@@ -36,8 +32,8 @@ def evaluate(
 ) -> None:
     """Run planning methods over env task splits into RUN/results.jsonl and print the results table."""
     from agentcritic.config import load_config
-    from agentcritic.evaluate import EvalConfig, load_records, results_table, run_evaluation
-    from agentcritic.report.tables import to_markdown
+    from agentcritic.evaluate import EvalConfig, load_records
+    from agentcritic.report.tables import results_table, to_markdown
 
     flags: dict[str, object] = {
         "limit": limit, "policy": policy, "mode": mode, "samples": samples, "seed": seed, "workers": workers,
@@ -58,14 +54,18 @@ def evaluate(
         extra.append('target={kind = "env"}')
     try:
         cfg = load_config(EvalConfig, config, overrides_from_flags(flags, [*extra, *set_]))
-        summary = run_evaluation(cfg, out)
+        outcome = run_stage_command("evaluate", cfg, out)
         table = results_table(load_records(out / "results.jsonl"))
     except user_errors() as exc:
         fail(exc)
         return
     typer.echo(to_markdown(table))
+    if outcome is None:
+        return
+    summary = outcome.summary
     typer.echo(f"{summary['records']} records in {out / 'results.jsonl'} "
                f"({summary['written']} new, {summary['resumed_from']} resumed)")
+    finish(outcome)
 
 
 @app.command()
@@ -74,7 +74,7 @@ def report(
     out: Optional[Path] = typer.Option(None, help="HTML file to write (default RUN/report.html)"),
 ) -> None:
     """Write RUN/report.html (one self-contained file) and print the results table as Markdown."""
-    from agentcritic.report import build_report
+    from agentcritic.report.html import build_report
 
     try:
         result = build_report(run, out)

@@ -1,5 +1,5 @@
-"""Commands of self-regulation (selfreg.md): ``collect``, ``train-prm``, ``eval-helper``
-(and ``train-helper``, below its marker)."""
+"""Commands of self-regulation (selfreg.md): ``collect``, ``train-prm``, ``eval-helper``,
+``train-helper``."""
 
 from __future__ import annotations
 
@@ -8,13 +8,7 @@ from typing import Optional
 
 import typer
 
-from agentcritic.cli.app import app, fail, overrides_from_flags, register_user_error, user_errors
-
-register_user_error("agentcritic.helper.episode_files", "EpisodeDataError")
-register_user_error("agentcritic.helper.tabular", "TabularError")
-register_user_error("agentcritic.rm.reward_model", "ModelFolderError")
-register_user_error("agentcritic.rm.reward_trainer", "TrainingError")
-register_user_error("agentcritic.helper.evaluate_helper", "EvalHelperError")
+from agentcritic.cli.app import app, fail, finish, overrides_from_flags, run_stage_command, user_errors
 
 
 def _floats(text: Optional[str], what: str) -> Optional[list[float]]:
@@ -61,7 +55,6 @@ def collect(
 ) -> None:
     """Offline transitions: rollouts asking for help at random with probability p, per task and p."""
     from agentcritic.config import ConfigError, load_config
-    from agentcritic.helper.collect import run_collect
     from agentcritic.helper.helper_config import CollectConfig
 
     try:
@@ -72,15 +65,19 @@ def collect(
         if grid is not None:
             overrides.insert(0, "p_grid=[" + ",".join(repr(p) for p in grid) + "]")
         cfg = load_config(CollectConfig, config, overrides)
-        summary = run_collect(cfg, out)
+        outcome = run_stage_command("collect", cfg, out)
     except (*user_errors(), ConfigError) as exc:
         fail(exc)
         return
+    if outcome is None:
+        return
+    summary = outcome.summary
     typer.echo(f"{summary['episodes']}/{summary['expected_episodes']} episodes, {summary['transitions']} transitions "
                f"in {out} ({summary['written']} new, {summary['resumed_from']} resumed)")
     for row in summary["per_p"]:
         typer.echo(f"  p={row['p']:<4g} success {row['success_rate']:6.1%}  interventions/episode "
                    f"{row['mean_interventions']:.2f}  steps {row['mean_steps']:.1f}")
+    finish(outcome)
 
 
 @app.command("train-prm")
@@ -98,22 +95,25 @@ def train_prm(
     """Train the process reward model P(success | state, next actor) with Monte-Carlo labels."""
     from agentcritic.config import load_config
     from agentcritic.helper.helper_config import TrainPRMConfig
-    from agentcritic.helper.prm import run_train_prm
 
     flags = {"data": str(data) if data else None, "backbone": backbone, "training.num_epochs": epochs,
              "average_by_state": average_by_state, "device": device}
     try:
         cfg = load_config(TrainPRMConfig, config, overrides_from_flags(flags, set_))
-        metrics = run_train_prm(cfg, out)
+        outcome = run_stage_command("train-prm", cfg, out)
     except user_errors() as exc:
         fail(exc)
         return
+    if outcome is None:
+        return
+    metrics = outcome.summary
     ev, sizes = metrics.get("eval", {}), metrics["sizes"]
     typer.echo(f"PRM on {sizes['train_examples']} examples ({sizes['tasks'] - sizes['held_out_tasks']} tasks); "
                f"held-out {sizes['eval_examples']} examples ({sizes['held_out_tasks']} tasks): "
                f"AUROC {ev.get('auroc', float('nan')):.3f}, Brier {ev.get('brier', float('nan')):.3f}, "
                f"ECE {ev.get('reliability', {}).get('ece', float('nan')):.3f}")
     typer.echo(f"model: {out / 'model'}  reliability plot: {out / 'reliability.png'}")
+    finish(outcome)
 
 
 @app.command("eval-helper")
@@ -133,7 +133,6 @@ def eval_helper(
 ) -> None:
     """Every method × budget on held-out tasks: success, interventions per episode, one plot."""
     from agentcritic.config import ConfigError, load_config
-    from agentcritic.helper.evaluate_helper import run_eval_helper
     from agentcritic.helper.helper_config import EvalHelperConfig
 
     try:
@@ -147,18 +146,17 @@ def eval_helper(
         if methods is not None:
             overrides.insert(0, "methods=[" + ",".join(f'"{m.strip()}"' for m in methods.split(",") if m.strip()) + "]")
         cfg = load_config(EvalHelperConfig, config, overrides)
-        results = run_eval_helper(cfg, out)
+        outcome = run_stage_command("eval-helper", cfg, out)
     except (*user_errors(), ConfigError) as exc:
         fail(exc)
         return
+    if outcome is None:
+        return
+    results = outcome.summary
     typer.echo(results["table"])
     typer.secho(f"results: {out / 'results.json'}  plot: {out / 'success_vs_interventions.png'}", bold=True)
+    finish(outcome)
 
-
-# ----------------------------------------------------------------------------------------------
-# train-helper (helper/helper_trainer.py's stage) goes below this line.
-register_user_error("agentcritic.helper.dp", "DPError")
-register_user_error("agentcritic.rm.backbone", "BackboneError")
 
 @app.command("train-helper")
 def train_helper_command(
@@ -181,7 +179,7 @@ def train_helper_command(
 ) -> None:
     """Distil the budgeted DP's decisions into a helper: table -> DP labels -> minilm or smollm2-lora."""
     from agentcritic.config import load_config
-    from agentcritic.helper.helper_trainer import TrainHelperConfig, run_train_helper
+    from agentcritic.helper.helper_trainer import TrainHelperConfig
 
     flags = {
         "data": str(data),
@@ -198,10 +196,13 @@ def train_helper_command(
     }
     try:
         cfg = load_config(TrainHelperConfig, config, overrides_from_flags(flags, set_))
-        metrics = run_train_helper(cfg, out)
+        outcome = run_stage_command("train-helper", cfg, out)
     except user_errors() as exc:
         fail(exc)
         return
+    if outcome is None:
+        return
+    metrics = outcome.summary
     ev = metrics.get("eval") or {}
     bal = ev.get("balanced_accuracy")
     typer.echo(
@@ -209,3 +210,4 @@ def train_helper_command(
         f"{ev.get('n', 0)} examples from {ev.get('tasks', 0)} tasks: balanced accuracy "
         f"{'n/a' if bal is None else f'{bal:.3f}'}; saved to {out}"
     )
+    finish(outcome)

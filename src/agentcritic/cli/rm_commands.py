@@ -11,15 +11,7 @@ from typing import Optional
 
 import typer
 
-from agentcritic.cli.app import app, fail, overrides_from_flags, register_user_error, toml_value, user_errors
-
-for _module, _name in (
-    ("agentcritic.rm.evaluation", "PreferenceDataError"),
-    ("agentcritic.rm.reward_trainer", "TrainingError"),
-    ("agentcritic.rm.reward_model", "ModelFolderError"),
-    ("agentcritic.rm.backbone", "BackboneError"),
-):
-    register_user_error(_module, _name)
+from agentcritic.cli.app import app, fail, finish, overrides_from_flags, run_stage_command, toml_value, user_errors
 
 
 def _list_override(key: str, values: list[str]) -> list[str]:
@@ -49,7 +41,6 @@ def train_rm(
     """Train a reward model on preference pairs: checkpoints, held-out accuracy, a save_pretrained folder."""
     from agentcritic.config import load_config
     from agentcritic.rm.stages import TrainRMConfig
-    from agentcritic.rm.stages import train_rm as run
 
     flags = {
         "backbone": backbone,
@@ -67,10 +58,13 @@ def train_rm(
     )
     try:
         cfg = load_config(TrainRMConfig, config, overrides)
-        metrics = run(cfg, out)
+        outcome = run_stage_command("train-rm", cfg, out)
     except user_errors() as exc:
         fail(exc)
         return
+    if outcome is None:
+        return
+    metrics = outcome.summary
     tr = metrics["train"]
     ev = metrics.get("eval") or {}
     state = "already trained; nothing to do" if metrics["resumed"] else f"{tr['steps']} steps"
@@ -82,6 +76,7 @@ def train_rm(
         per = ", ".join(f"{k} {v['accuracy']:.3f} ({v['n']})" for k, v in ev.get("per_source", {}).items())
         typer.echo(f"held-out accuracy {ev['accuracy']:.3f} on {ev['n']} pairs; per source: {per}")
     typer.secho(f"model: {Path(metrics['out']) / 'model'}", bold=True)
+    finish(outcome)
 
 
 def _num(x: object) -> str:
@@ -118,6 +113,10 @@ def eval_rm(
     try:
         cfg = load_config(EvalRMConfig, config, overrides)
         report, path = run(cfg)
+        if cfg.plot:  # rm/ writes data; report/ draws
+            from agentcritic.report.plots import write_score_histograms
+
+            report["plot"] = str(write_score_histograms(report, path.with_suffix(".png")))
     except user_errors() as exc:
         fail(exc)
         return

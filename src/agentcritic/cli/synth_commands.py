@@ -7,9 +7,7 @@ from typing import Optional
 
 import typer
 
-from agentcritic.cli.app import app, fail, overrides_from_flags, register_user_error, user_errors
-
-register_user_error("agentcritic.llm", "LLMError")
+from agentcritic.cli.app import app, fail, finish, overrides_from_flags, run_stage_command, user_errors
 
 
 @app.command()
@@ -31,7 +29,6 @@ def synthesize(
     """Make preference pairs without labels: explore, refine intents, make negatives, filter (resumes)."""
     from agentcritic.config import load_config
     from agentcritic.synth import SynthConfig
-    from agentcritic.synth import synthesize as run_synthesis
 
     flags: dict[str, object] = {
         "env": env, "tasks": tasks, "trajectories_per_task": trajectories, "explorer": explorer,
@@ -44,10 +41,13 @@ def synthesize(
             flags[f"{side}_llm.{'model' if backend == 'openai' else 'path'}"] = model
     try:
         cfg = load_config(SynthConfig, config, overrides_from_flags(flags, set_))
-        stats = run_synthesis(cfg, out)
+        outcome = run_stage_command("synthesize", cfg, out)
     except user_errors() as exc:
         fail(exc)
         return
+    if outcome is None:
+        return
+    stats = outcome.summary
     per_source = ", ".join(f"{k} {v}" for k, v in stats["per_source"].items()) or "none"
     rate = stats["verification"]["rate"]
     typer.echo(
@@ -55,3 +55,4 @@ def synthesize(
         f"{'n/a' if rate is None else f'{rate:.1%}'} of {stats['verification']['checked']}; "
         f"stats in {out / 'synth_stats.json'}"
     )
+    finish(outcome)

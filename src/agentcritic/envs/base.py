@@ -3,7 +3,8 @@
 Subclasses implement five small hooks (``_task_ids``, ``_reset``, ``_step``, ``_admissible``,
 ``_expert``); this class owns everything every env must do the same way: step counting and the
 ``max_steps`` truncation, the answer to an action after the episode ended, the action history that
-``restore``/``snapshot`` and pickling rely on, and the reward-model rendering.
+``restore``/``snapshot`` and pickling rely on, and what reward models see of an observation
+(``rm_observation``; the text itself is :func:`agentcritic.rendering.render`'s).
 """
 
 from __future__ import annotations
@@ -11,12 +12,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from agentcritic.types import Trajectory
+from agentcritic.errors import AgentCriticError
 
 SPLITS: tuple[str, ...] = ("train", "dev", "test")
 
 
-class EnvError(ValueError):
+class EnvError(AgentCriticError, ValueError):
     """A caller error: unknown split, unknown task id, step before reset."""
 
 
@@ -43,7 +44,11 @@ class TextEnv:
     splits: ClassVar[tuple[str, ...]] = SPLITS
 
     def __init__(self, max_steps: int = 30, **kwargs: Any) -> None:
-        self.max_steps = int(max_steps)
+        try:
+            self.max_steps = int(max_steps)
+        except (TypeError, ValueError):
+            raise EnvError(f"{self.name}: max_steps must be a whole number, got {max_steps!r}; "
+                           "correct --max-steps or env_kwargs.max_steps") from None
         # Constructor arguments are kept so a pickled env can be rebuilt elsewhere (process pools,
         # Ray); envs wrapping a JVM cannot pickle their process, so they rebuild and replay.
         self._init_kwargs: dict[str, Any] = {"max_steps": self.max_steps, **kwargs}
@@ -212,50 +217,10 @@ class TextEnv:
 
         Envs override this to drop what would let a reward model read the verdict instead of
         judging the trajectory (game24's "Correct"), or text every page repeats (the shop's echo
-        of the instruction). Class-level, so trajectories render without building an env.
+        of the instruction). Class-level, so trajectories render without building an env (see
+        :func:`agentcritic.rendering.render`).
         """
         return observation
-
-    @classmethod
-    def rm_blocks(cls, trajectory: Trajectory) -> tuple[str | None, list[str]]:
-        """The first-observation line (None when there is none) and one block per step."""
-        first = None
-        if trajectory.first_observation:
-            first = f"Observation: {cls.rm_observation(trajectory.first_observation, not trajectory.steps)}"
-        last = len(trajectory.steps) - 1
-        steps = [
-            f"Action: {s.action}\nObservation: {cls.rm_observation(s.observation, i == last)}"
-            for i, s in enumerate(trajectory.steps)
-        ]
-        return first, steps
-
-    @classmethod
-    def rm_steps_text(cls, trajectory: Trajectory) -> str:
-        """The trajectory part of :meth:`render_for_rm` (first observation, then actions and
-        observations): the text a reward model reads beside the intent."""
-        first, steps = cls.rm_blocks(trajectory)
-        return "\n".join(([first] if first else []) + steps)
-
-    def render_for_rm(self, trajectory: Trajectory, max_chars: int | None = None) -> str:
-        """The text a reward model reads: the intent first, then actions and observations.
-
-        Too long for ``max_chars``: keep the intent, the first observation and as many of the last
-        steps as fit, and mark the cut.
-        """
-        first, steps = type(self).rm_blocks(trajectory)
-        head = [f"Instruction: {trajectory.instruction}"] + ([first] if first else [])
-        full = "\n".join(head + steps)
-        if max_chars is None or len(full) <= max_chars:
-            return full
-        kept: list[str] = []
-        budget = max_chars - len("\n".join(head)) - 40
-        for text in reversed(steps):
-            if budget - len(text) - 1 < 0:
-                break
-            kept.insert(0, text)
-            budget -= len(text) + 1
-        marker = f"[... {len(steps) - len(kept)} earlier steps cut ...]"
-        return "\n".join(head + [marker] + kept)
 
     # ----------------------------------------------------------------- pickling
     def __reduce__(self):  # type: ignore[override]

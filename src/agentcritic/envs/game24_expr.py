@@ -33,6 +33,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from fractions import Fraction
 
+from agentcritic.errors import AgentCriticError
+
 MAX_LENGTH = 200
 MAX_DIGITS = 6
 MAX_DEPTH = 32
@@ -42,7 +44,7 @@ _OPERATORS = {"+": "+", "-": "-", "*": "*", "/": "/", "×": "*", "·": "*", "÷"
 _ALLOWED = "use only integers, + - * / and parentheses"
 
 
-class ExpressionError(ValueError):
+class ExpressionError(AgentCriticError, ValueError):
     """Text that is not an allowed arithmetic expression; ``position`` is a 0-based offset."""
 
     def __init__(self, problem: str, position: int | None = None, hint: str = "") -> None:

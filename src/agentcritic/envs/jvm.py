@@ -12,7 +12,7 @@ import weakref
 from collections.abc import Sequence
 from typing import Any
 
-from agentcritic.envs.base import EnvError
+from agentcritic.envs.base import EnvError, TextEnv
 
 
 def _stop_jvm(gateway: Any, proc: Any) -> None:
@@ -48,3 +48,32 @@ class PrivateJvm:
 
     def close(self) -> None:
         self._finalizer()
+
+
+class JvmEnv(TextEnv):
+    """An env wrapping a Scala simulator in a :class:`PrivateJvm` of its own (``self._jvm``, made on
+    first use); its expert follows the simulator's gold path (:meth:`gold_actions`)."""
+
+    _jvm: PrivateJvm | None = None
+
+    def gold_actions(self, task_id: str | None = None) -> list[str]:
+        """The simulator's gold action sequence for a task (the current one by default)."""
+        raise NotImplementedError
+
+    @property
+    def jvm_pid(self) -> int | None:
+        """The process id of this env's JVM (None before the first reset and after close)."""
+        return None if self._jvm is None else self._jvm.pid
+
+    def _expert(self) -> str | None:
+        # The gold path's next action while the episode has followed it; off the path it has none.
+        gold = self.gold_actions()
+        n = len(self.actions)
+        if n >= len(gold) or self.actions != gold[:n]:
+            return None
+        return gold[n]
+
+    def close(self) -> None:
+        if self._jvm is not None:
+            self._jvm.close()
+            self._jvm = None

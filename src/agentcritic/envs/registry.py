@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import importlib
+import inspect
 from typing import Any
 
 from agentcritic.envs.base import EnvError, TextEnv
-from agentcritic.types import Trajectory
 
 _REGISTRY: dict[str, str] = {
     "game24": "agentcritic.envs.game24:Game24Env",
@@ -35,14 +35,24 @@ def env_class(name: str) -> type[TextEnv]:
     return getattr(importlib.import_module(module), attr)
 
 
-def rm_steps_text(trajectory: Trajectory) -> str:
-    """A trajectory's text for a reward model, rendered the way its env renders it (see
-    :meth:`TextEnv.rm_steps_text`), without building the env; an env that is not registered here
-    gets the plain rendering."""
-    cls = env_class(trajectory.env) if trajectory.env in _REGISTRY else TextEnv
-    return cls.rm_steps_text(trajectory)
+def options(name: str) -> list[str] | None:
+    """The keyword arguments the env ``name`` takes (``env_kwargs`` in a config); None: any."""
+    params = inspect.signature(env_class(name).__init__).parameters.values()
+    if any(p.kind is p.VAR_KEYWORD for p in params):
+        return None
+    return [p.name for p in params if p.name != "self" and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
 
 
 def make(name: str, **kwargs: Any) -> TextEnv:
-    """Build a registered env: ``make("game24")``, ``make("shop", num_products=50_000)``."""
+    """Build a registered env: ``make("game24")``, ``make("shop", num_products=50_000)``.
+
+    A keyword the env does not take is an :class:`EnvError` that lists the ones it does.
+    """
+    valid = options(name)
+    unknown = sorted(set(kwargs) - set(valid)) if valid is not None else []
+    if unknown:
+        raise EnvError(
+            f"env {name!r} takes no option {', '.join(map(repr, unknown))}; its options are {valid}. "
+            f"Correct or remove {', '.join('env_kwargs.' + k for k in unknown)} (in the --config file or a --set)"
+        )
     return env_class(name)(**kwargs)

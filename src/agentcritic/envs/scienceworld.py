@@ -99,8 +99,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from agentcritic.envs.base import SPLITS, EnvError, StepOutcome, TextEnv
-from agentcritic.envs.jvm import PrivateJvm
+from agentcritic.envs.base import SPLITS, EnvError, StepOutcome
+from agentcritic.envs.jvm import JvmEnv, PrivateJvm
 
 # Variations per task in scienceworld 1.2.x (``get_max_variations``); tests check it against the JVM.
 MAX_VARIATIONS: dict[str, int] = {
@@ -507,7 +507,7 @@ class _Jvm(PrivateJvm):
 
 
 # ------------------------------------------------------------------------------- the env
-class ScienceWorldEnv(TextEnv):
+class ScienceWorldEnv(JvmEnv):
     """ScienceWorld behind the :class:`TextEnv` contract; see the module docstring."""
 
     name: ClassVar[str] = "scienceworld"
@@ -587,11 +587,6 @@ class ScienceWorldEnv(TextEnv):
         if self._jvm is None:
             self._jvm = _Jvm(self._java_opts)
         return self._jvm.server
-
-    @property
-    def jvm_pid(self) -> int | None:
-        """The process id of this env's JVM (None before the first reset and after close)."""
-        return None if self._jvm is None else self._jvm.pid
 
     def _load(self, gold: bool = False) -> str:
         server = self._server()
@@ -720,18 +715,9 @@ class ScienceWorldEnv(TextEnv):
                     )
         return list(self._gold[task_id])
 
-    def _expert(self) -> str | None:
-        gold = self.gold_actions()
-        n = len(self.actions)
-        if n >= len(gold) or self.actions != gold[:n]:
-            return None
-        return gold[n]
-
     # ------------------------------------------------------------------ lifecycle
     def close(self) -> None:
-        if self._jvm is not None:
-            self._jvm.close()
-            self._jvm = None
+        super().close()
         self._handles = None
 
 

@@ -41,8 +41,8 @@ import json
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
-from agentcritic.envs.base import SPLITS, EnvError, StepOutcome, TextEnv
-from agentcritic.envs.jvm import PrivateJvm
+from agentcritic.envs.base import SPLITS, EnvError, StepOutcome
+from agentcritic.envs.jvm import JvmEnv, PrivateJvm
 
 GAMES: tuple[str, ...] = (
     "cookingworld", "coin", "twc", "mapreader", "arithmetic", "sorting", "simonsays", "peckingorder",
@@ -68,7 +68,7 @@ class _Jvm(PrivateJvm):
         self.server = self.gateway.jvm.textworldexpress.runtime.PythonInterface()
 
 
-class TextWorldEnv(TextEnv):
+class TextWorldEnv(JvmEnv):
     """TextWorldExpress behind the :class:`TextEnv` contract; see the module docstring."""
 
     name: ClassVar[str] = "textworld"
@@ -127,11 +127,6 @@ class TextWorldEnv(TextEnv):
             self._loaded = True
         return self._jvm.server
 
-    @property
-    def jvm_pid(self) -> int | None:
-        """The process id of this env's JVM (None before the first reset and after close)."""
-        return None if self._jvm is None else self._jvm.pid
-
     def _generate(self, task_id: str, gold: bool = False) -> dict[str, Any]:
         seed = int(task_id.rpartition(":")[2])
         reply = json.loads(self._server().generateNewGameJSON(seed, self._fold_of[task_id], gold))
@@ -179,16 +174,7 @@ class TextWorldEnv(TextEnv):
                 self._valid = sorted(set(reply["validActions"]))
         return list(self._gold[task_id])
 
-    def _expert(self) -> str | None:
-        gold = self.gold_actions()
-        n = len(self.actions)
-        if n >= len(gold) or self.actions != gold[:n]:
-            return None
-        return gold[n]
-
     # ------------------------------------------------------------------ lifecycle
     def close(self) -> None:
-        if self._jvm is not None:
-            self._jvm.close()
-            self._jvm = None
+        super().close()
         self._loaded = False

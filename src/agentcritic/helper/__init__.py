@@ -9,8 +9,7 @@ Names are imported lazily so ``import agentcritic.helper`` stays cheap.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from agentcritic.lazy import lazy_exports
 
 _EXPORTS = {
     # interventions and the helped episode loop
@@ -42,6 +41,8 @@ _EXPORTS = {
     "DecisionState": "agentcritic.helper.gate",
     "load_helper": "agentcritic.helper.helper_model",
     "train_helper": "agentcritic.helper.helper_trainer",
+    "HelperTrainer": "agentcritic.helper.helper_trainer",
+    "HelperConfig": "agentcritic.helper.helper_config",
     # collected episodes and the PRM as the table's scorer
     "read_episodes": "agentcritic.helper.episode_files",
     "EpisodeDataError": "agentcritic.helper.episode_files",
@@ -50,17 +51,4 @@ _EXPORTS = {
     "MemoScorer": "agentcritic.helper.prm_scores",
 }
 
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'agentcritic.helper' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_EXPORTS))
+__all__, __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())

@@ -15,12 +15,14 @@ from __future__ import annotations
 import random
 import statistics
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from agentcritic.helper.helper_config import CollectConfig, InterventionConfig
-from agentcritic.parallel import EpisodeJob, run_jobs, worker_env
+from agentcritic.parallel import EpisodeJob, run_jobs
 from agentcritic.store import RunStore
+from agentcritic.worker_cache import cached
 
 STAGE = "episodes"
 
@@ -29,72 +31,46 @@ def episode_key(task_id: str, p: float, rollout: int) -> str:
     return f"{task_id}|p={p:g}|{rollout}"
 
 
+@dataclass(frozen=True)
+class CollectPayload:
+    """A collection job's part: the ask probability, which rollout, and who helps."""
+
+    p: float
+    rollout: int
+    split: str
+    state_chars: int | None
+    intervention: dict[str, Any]
+
+
 def collect_jobs(config: CollectConfig) -> list[EpisodeJob]:
     """One job per (task, p, rollout), in task order so early tasks are complete first."""
-    from agentcritic import envs
     from agentcritic.agents import derive_seed
 
-    env = envs.make(config.env, **_env_kwargs(config))
-    try:
-        tasks = env.task_ids(config.split, limit=config.limit)
-    finally:
-        env.close()
-    jobs = []
-    for task in tasks:
-        for p in config.p_grid:
-            for i in range(config.n):
-                seed = derive_seed(config.seed, task, f"{p:g}", i) % (2**31)
-                jobs.append(EpisodeJob(
-                    key=episode_key(task, p, i), env=config.env, task_id=task, seed=seed, policy=config.policy,
-                    env_kwargs=_env_kwargs(config), policy_kwargs=_policy_kwargs(config),
-                    meta={"p": p, "rollout": i, "split": config.split, "state_chars": config.state_chars,
-                          "intervention": config.intervention.model_dump(mode="json")},
-                ))
-    return jobs
-
-
-def _env_kwargs(config: CollectConfig) -> dict[str, Any]:
-    kwargs = dict(config.env_kwargs)
-    if config.max_steps is not None:
-        kwargs["max_steps"] = config.max_steps
-    return kwargs
-
-
-def _policy_kwargs(config: CollectConfig) -> dict[str, Any]:
-    if config.policy in ("expert", "random"):
-        return {}
-    return {"mode": config.mode, "temperature": config.temperature, "few_shot": config.few_shot, "llm": config.llm}
-
-
-_INTERVENTIONS: dict[str, Any] = {}
-
-
-def _intervention(spec: dict[str, Any]) -> Any:
-    """One intervention per spec per worker process (a model intervention loads its LM once)."""
-    import json
-
-    from agentcritic.helper.interventions import make_intervention
-
-    key = json.dumps(spec, sort_keys=True)
-    if key not in _INTERVENTIONS:
-        _INTERVENTIONS[key] = make_intervention(InterventionConfig(**spec))
-    return _INTERVENTIONS[key]
+    env_spec, policy_spec = config.env_spec(), config.policy_spec()
+    intervention = config.intervention.model_dump(mode="json")
+    return [
+        EpisodeJob(key=episode_key(task, p, i), env=env_spec, task_id=task, policy=policy_spec,
+                   seed=derive_seed(config.seed, task, f"{p:g}", i) % (2**31),
+                   payload=CollectPayload(p=p, rollout=i, split=config.split, state_chars=config.state_chars,
+                                          intervention=intervention))
+        for task in env_spec.task_ids(config.split, config.limit) for p in config.p_grid for i in range(config.n)
+    ]
 
 
 def collect_episode(job: EpisodeJob) -> tuple[str, dict[str, Any]]:
-    """Run one collection episode (any executor): ask with probability ``job.meta["p"]``."""
-    from agentcritic.agents import make_agent
+    """Run one collection episode (any executor): ask with probability ``job.payload.p``."""
     from agentcritic.helper.episode import run_helped_episode
+    from agentcritic.helper.interventions import make_intervention
 
-    env = worker_env(job.env, job.env_kwargs)
-    agent = make_agent(job.policy, seed=job.seed, **job.policy_kwargs)
-    p = float(job.meta["p"])
+    payload: CollectPayload = job.payload
+    spec = payload.intervention
+    intervention = cached("intervention", spec, lambda: make_intervention(InterventionConfig(**spec)))
     coin = random.Random(job.seed ^ 0x5EED)
     episode = run_helped_episode(
-        env, agent, _intervention(job.meta["intervention"]), job.task_id,
-        lambda state, step: coin.random() < p,
-        seed=job.seed, state_chars=job.meta.get("state_chars"),
-        meta={"key": job.key, "p": p, "rollout": job.meta["rollout"], "split": job.meta["split"], "seed": job.seed},
+        job.env.cached(), job.policy.make(job.seed), intervention, job.task_id,
+        lambda state, step: coin.random() < payload.p,
+        seed=job.seed, state_chars=payload.state_chars,
+        meta={"key": job.key, "p": payload.p, "rollout": payload.rollout, "split": payload.split, "seed": job.seed},
     )
     return job.key, episode.to_record()
 
@@ -102,17 +78,16 @@ def collect_episode(job: EpisodeJob) -> tuple[str, dict[str, Any]]:
 def run_collect(config: CollectConfig, out: str | Path, progress: bool = True) -> dict[str, Any]:
     """Run (or resume) the collection of ``config`` into run folder ``out``; return the summary."""
     start = time.perf_counter()
-    with RunStore(out, config={"collect": config.model_dump(mode="json")}) as store:
+    with RunStore(out) as store:  # claimed by the stage contract (agentcritic.stage)
         jobs = collect_jobs(config)
         stats = run_jobs(jobs, store.shard(STAGE), workers=config.workers, executor=config.executor,
                          progress=f"collect {config.env}/{config.policy}" if progress else None, fn=collect_episode)
         summary = summarise(rec for _, rec in store.records(STAGE))
         summary.update(env=config.env, policy=config.policy, intervention=config.intervention.kind,
                        split=config.split, expected_episodes=len(jobs), written=stats["written"],
-                       resumed_from=stats["skipped"], seconds=round(time.perf_counter() - start, 2))
+                       resumed_from=stats["skipped"], pending=stats["pending"],
+                       errors=summary["errors"] + stats["pending"], seconds=round(time.perf_counter() - start, 2))
         store.write_json("collect_summary.json", summary)
-        if summary["episodes"] >= len(jobs):
-            store.mark_done(STAGE, episodes=summary["episodes"])
     return summary
 
 

@@ -24,13 +24,14 @@ from typing import Any
 
 import numpy as np
 
+from agentcritic.errors import AgentCriticError
 from agentcritic.helper.tabular import TabularModel
 
 #: asking must beat not asking by more than this (ties → don't ask)
 TIE_EPS = 1e-12
 
 
-class DPError(ValueError):
+class DPError(AgentCriticError, ValueError):
     """A budget or state the solvers cannot answer for; the message says why."""
 
 

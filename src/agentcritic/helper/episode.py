@@ -1,13 +1,14 @@
-"""One episode in which the base policy may ask for help: the loop shared by collection and evaluation.
+"""One episode in which the base policy may ask for help, shared by collection and evaluation.
 
-At every decision the caller's ``should_ask(state, step)`` answers (a coin with probability p while
+It is the episode loop of :func:`agentcritic.agents.rollout.play_episode` with two hooks: at every
+decision the caller's ``should_ask(state, step)`` answers (a coin with probability p while
 collecting; a Gate over a helper or baseline while evaluating); on "ask" the intervention acts for
 ``takeover`` consecutive actions, else the base agent acts. Each action is logged as a
 :class:`~agentcritic.types.Transition`:
 
 - ``state_key`` (option ``prefix`` of selfreg.md): the JSON list ``[task id, action 1, …]`` of the
   actions taken so far — with a deterministic env, the exact state;
-- ``state_text``: what the agent sees (``env.render_for_rm`` of the episode so far, cut to
+- ``state_text``: what the agent sees (:func:`agentcritic.rendering.render` of the episode so far, cut to
   ``state_chars`` keeping the start and the last steps);
 - ``helped`` / ``actor``: whether the intervention acted, and its name (``"agent"`` otherwise);
 - ``next_state_key`` and ``done``; every transition carries the episode's ``success``.
@@ -20,10 +21,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from agentcritic.agents.rollout import EpisodeHooks, play_episode
 from agentcritic.envs.base import TextEnv
 from agentcritic.helper.gate import DecisionState
 from agentcritic.helper.interventions import Intervention
-from agentcritic.types import Step, Trajectory, Transition
+from agentcritic.rendering import render
+from agentcritic.types import Trajectory, Transition
 
 #: ``should_ask(state, step) -> bool``
 AskFn = Callable[[DecisionState, int], bool]
@@ -89,49 +92,52 @@ def run_helped_episode(
     An exception of the agent or the intervention ends the episode as a failure with the error in
     ``error`` (a long collection goes on); env errors (unknown task) escape: they are the caller's.
     """
-    obs, info = env.reset(task_id=task_id, seed=seed)
-    traj = Trajectory(env=env.name, task_id=str(task_id), instruction=info["instruction"],
-                      meta={**env.trajectory_meta(), "policy": getattr(agent, "name", type(agent).__name__),
-                            "intervention": intervention.name, **(meta or {})})
-    agent.reset(env, task_id, seed)
+    helping = _Helping(env, intervention, str(task_id), should_ask, state_chars)
     intervention.reset(env, task_id, seed)
-    limit = min(env.max_steps, max_steps) if max_steps else env.max_steps
-    transitions: list[Transition] = []
-    requests, cost, takeover_left = 0, 0.0, 0
-    last_actor, error = "none", None
-    done = False
-    while not done and len(traj.steps) < limit:
-        key = state_key(task_id, env.actions)
-        text = env.render_for_rm(traj, max_chars=state_chars)
-        try:
-            if takeover_left > 0:
-                helped = True
-                takeover_left -= 1
-            else:
-                helped = bool(should_ask(DecisionState(str(task_id), key, text, last_actor), len(traj.steps)))
-                if helped:
-                    requests += 1
-                    cost += intervention.cost
-                    takeover_left = intervention.takeover - 1
-            action = intervention.act(env, traj, info) if helped else agent.act(traj, info)
-        except Exception as exc:  # noqa: BLE001 - recorded on the episode, see the docstring
-            error = f"{type(exc).__name__}: {exc}"
-            break
-        actor = intervention.name if helped else "agent"
-        obs, reward, terminated, truncated, info = env.step(action)
-        step_info = {k: v for k, v in info.items() if k not in ("admissible_actions", "instruction", "task_id")}
-        traj.steps.append(Step(action=action, observation=obs, reward=reward, info=step_info, actor=actor))
-        done = terminated or truncated or len(traj.steps) >= limit
-        transitions.append(Transition(task_id=str(task_id), state_key=key, state_text=text, helped=helped,
-                                      actor=actor, next_state_key=state_key(task_id, env.actions), done=done))
-        last_actor = actor
-    success = bool(env.success) and error is None
-    traj.success, traj.score = success, float(env.score)
-    traj.meta.update(invalid_actions=env.invalid_actions, interventions=requests, intervention_cost=cost)
-    if error:
-        traj.meta["error"] = error
+    episode = play_episode(env, agent, task_id, seed, max_steps=max_steps,
+                           meta={"intervention": intervention.name, **(meta or {})},
+                           hooks=EpisodeHooks(override=helping.override, on_step=helping.on_step))
+    traj, transitions, error = episode.trajectory, helping.transitions, episode.error
+    traj.meta.update(interventions=helping.requests, intervention_cost=helping.cost)
     for t in transitions:
-        t.success = success
+        t.success = traj.success
     if transitions and not transitions[-1].done:
         transitions[-1].done = True  # the episode stopped here (an error): nothing follows this state
-    return HelpedEpisode(traj, transitions, requests, cost, error, dict(meta or {}))
+    return HelpedEpisode(traj, transitions, helping.requests, helping.cost, error, dict(meta or {}))
+
+
+class _Helping:
+    """The hooks of a helped episode: ask at each decision, let the intervention act for its
+    takeover, log one transition per step."""
+
+    def __init__(self, env: TextEnv, intervention: Intervention, task_id: str, should_ask: AskFn,
+                 state_chars: int | None) -> None:
+        self.env, self.intervention, self.task_id = env, intervention, task_id
+        self.should_ask, self.state_chars = should_ask, state_chars
+        self.transitions: list[Transition] = []
+        self.requests, self.cost, self.takeover_left = 0, 0.0, 0
+        self.last_actor = "none"
+        self.state: tuple[str, str, bool] = ("", "", False)  # key, text, helped of the pending decision
+
+    def override(self, traj: Trajectory, info: dict[str, Any]) -> tuple[str, str] | None:
+        key = state_key(self.task_id, self.env.actions)
+        text = render(traj.instruction, traj, max_chars=self.state_chars)
+        if self.takeover_left > 0:
+            helped = True
+            self.takeover_left -= 1
+        else:
+            helped = bool(self.should_ask(DecisionState(self.task_id, key, text, self.last_actor), len(traj.steps)))
+            if helped:
+                self.requests += 1
+                self.cost += self.intervention.cost
+                self.takeover_left = self.intervention.takeover - 1
+        self.state = (key, text, helped)
+        return (self.intervention.act(self.env, traj, info), self.intervention.name) if helped else None
+
+    def on_step(self, traj: Trajectory, info: dict[str, Any], last: bool) -> None:
+        key, text, helped = self.state
+        actor = traj.steps[-1].actor
+        self.transitions.append(Transition(task_id=self.task_id, state_key=key, state_text=text, helped=helped,
+                                           actor=actor, next_state_key=state_key(self.task_id, self.env.actions),
+                                           done=last))
+        self.last_actor = actor

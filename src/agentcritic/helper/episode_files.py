@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from agentcritic.errors import AgentCriticError
 from agentcritic.helper.tabular import Episode, TabularError, as_episode
 from agentcritic.types import RecordError
 
 
-class EpisodeDataError(ValueError):
+class EpisodeDataError(AgentCriticError, ValueError):
     """An episodes file that cannot be read; the message names the file and line."""
 
 

@@ -33,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from agentcritic.errors import AgentCriticError
 from agentcritic.helper.gate import Gate
 from agentcritic.helper.helper_config import EvalHelperConfig, InterventionConfig
 from agentcritic.helper.prm_scores import SCORES_FILE, MemoScorer, load_prm, prm_identity, prm_scorer
@@ -41,7 +42,7 @@ from agentcritic.store import RunStore
 STAGE = "episodes"
 
 
-class EvalHelperError(ValueError):
+class EvalHelperError(AgentCriticError, ValueError):
     """Inputs the evaluation cannot use (a run folder without episodes, a PRM missing); says which."""
 
 
@@ -184,6 +185,8 @@ def run_method_episodes(
     """
     from tqdm.auto import tqdm
 
+    from agentcritic.parallel import infrastructure_error
+
     jobs = plan_jobs(tasks, methods, budgets, split=split, samples=samples)
     rows: dict[str, dict[str, Any]] = {}
     if shard is not None:
@@ -200,14 +203,16 @@ def run_method_episodes(
                    dynamic_ncols=True)
         for job in bar:
             row = {"split": split, **play_job(env, make_agent, intervention, factory, job, seed)}
+            failed = infrastructure_error(row) is not None  # redone when the run is resumed
             if shard is not None:
-                shard.append(job.key, row)
-            rows[job.key] = row
+                shard.append(job.key, row, retry=failed)
+            if not failed:
+                rows[job.key] = row
     out = []
-    for job in jobs:
-        if job.same_as is None:
+    for job in jobs:  # episodes that failed outside the task are left out: they are pending
+        if job.same_as is None and job.key in rows:
             out.append(rows[job.key])
-        else:
+        elif job.same_as is not None and job.same_as in rows:
             out.append({**rows[job.same_as], "method": job.method, "budget": budget_label(job.budget),
                         "same_as": job.same_as})
     return out
@@ -222,41 +227,36 @@ class EvalWorkers:
 
     def run(self, jobs: Sequence[EvalJob], shard: Any, *, seed: int, progress: str | None) -> None:
         from agentcritic.parallel import EpisodeJob, run_jobs
+        from agentcritic.specs import EnvSpec
 
-        spec = self.spec
+        env = EnvSpec(name=self.spec["env"], kwargs=self.spec["env_kwargs"])
         episode_jobs = [
-            EpisodeJob(key=j.key, env=spec["env"], task_id=j.task, seed=seed, policy=spec["policy"],
-                       env_kwargs=spec["env_kwargs"], policy_kwargs=spec["policy_kwargs"],
-                       meta={"job": [j.method, j.budget, j.task, j.sample], "split": j.key.split("|", 1)[0],
-                             "spec": spec})
+            EpisodeJob(key=j.key, env=env, task_id=j.task, seed=seed,
+                       payload=EvalHelperPayload(job=j, split=j.key.split("|", 1)[0], spec=self.spec))
             for j in jobs
         ]
         run_jobs(episode_jobs, shard, workers=self.workers, executor=self.executor, progress=progress,
                  fn=eval_episode)
 
 
-_WORKER_PARTS: dict[str, tuple[Any, Any, Any]] = {}
+@dataclass(frozen=True)
+class EvalHelperPayload:
+    """An eval-helper job's part: the (method, budget, task, sample) to play, its split, and the
+    evaluation's spec (each worker rebuilds the policy, intervention, table, PRM and helper from it once)."""
 
-
-def worker_parts(spec: dict[str, Any]) -> tuple[Any, Any, Any]:
-    """(agent factory, intervention, DeciderFactory) of ``spec``, built once per worker process."""
-    import json
-
-    key = json.dumps(spec, sort_keys=True, default=str)
-    if key not in _WORKER_PARTS:
-        _WORKER_PARTS[key] = build_parts(spec)
-    return _WORKER_PARTS[key]
+    job: EvalJob
+    split: str
+    spec: dict[str, Any]
 
 
 def eval_episode(job: Any) -> tuple[str, dict[str, Any]]:
-    """Worker entry point (any executor): play one :class:`EvalJob` carried in ``job.meta``."""
-    from agentcritic.parallel import worker_env
+    """Worker entry point (any executor): play one :class:`EvalJob` carried in ``job.payload``."""
+    from agentcritic.worker_cache import cached
 
-    make_agent, intervention, factory = worker_parts(job.meta["spec"])
-    method, budget, task, sample = job.meta["job"]
-    eval_job = EvalJob(job.key, method, float(budget), task, int(sample))
-    row = play_job(worker_env(job.env, job.env_kwargs), make_agent, intervention, factory, eval_job, job.seed)
-    return job.key, {"split": job.meta["split"], **row}
+    payload: EvalHelperPayload = job.payload
+    make_agent, intervention, factory = cached("eval-helper parts", payload.spec, lambda: build_parts(payload.spec))
+    row = play_job(job.env.cached(), make_agent, intervention, factory, payload.job, job.seed)
+    return job.key, {"split": payload.split, **row}
 
 
 def summarise_rows(rows: Iterable[dict[str, Any]], budgets: Sequence[float]) -> list[dict[str, Any]]:
@@ -330,33 +330,23 @@ def plot_success_vs_interventions(rows: list[dict[str, Any]], path: str | Path, 
 
 
 # ----------------------------------------------------------------------------------- the stage
-def _collect_config(data: str) -> dict[str, Any]:
-    import tomllib
+def _collect_config(data: str) -> Any:
+    from agentcritic.helper.helper_config import CollectConfig
+    from agentcritic.stage import recorded_stage
 
     root = Path(data)
-    cfg_path = (root if root.is_dir() else root.parent) / "config.toml"
-    if not cfg_path.exists():
-        raise EvalHelperError(f"{cfg_path}: missing; give the collect run folder (it records the env and policy)")
-    doc = tomllib.loads(cfg_path.read_text("utf-8"))
-    if "collect" not in doc:
-        raise EvalHelperError(f"{cfg_path}: not a collect run (no [collect] table)")
-    from agentcritic.helper.helper_config import CollectConfig
-
-    return CollectConfig.model_validate(doc["collect"]).model_dump()
+    return CollectConfig.model_validate(recorded_stage(root if root.is_dir() else root.parent, "collect"))
 
 
 def eval_spec(config: EvalHelperConfig) -> dict[str, Any]:
     """Everything :func:`build_parts` needs, as plain data (it travels to every worker)."""
     collect = _collect_config(config.data)
-    env_kwargs = dict(collect["env_kwargs"] if config.env_kwargs is None else config.env_kwargs)
-    if collect.get("max_steps") and config.env_kwargs is None:
-        env_kwargs["max_steps"] = collect["max_steps"]
-    policy_kwargs = {} if collect["policy"] in ("expert", "random") else {
-        "mode": collect["mode"], "temperature": collect["temperature"], "few_shot": collect["few_shot"],
-        "llm": collect["llm"]}
+    env_kwargs = collect.env_spec().kwargs if config.env_kwargs is None else dict(config.env_kwargs)
+    policy = collect.policy_spec()
     return {
-        "env": config.env or collect["env"], "env_kwargs": env_kwargs, "policy": collect["policy"],
-        "policy_kwargs": policy_kwargs, "intervention": collect["intervention"], "data": config.data,
+        "env": config.env or collect.env, "env_kwargs": env_kwargs, "policy": policy.name,
+        "policy_kwargs": policy.agent_kwargs(), "intervention": collect.intervention.model_dump(mode="json"),
+        "data": config.data,
         "prm": config.prm, "helper": config.helper if "helper" in config.methods else None,
         "state_key": config.state_key, "n_min": config.n_min, "kappa": config.kappa, "seed": config.seed,
         "helped_actor": config.helped_actor, "device": config.device, "threads": None,
@@ -403,7 +393,7 @@ def run_eval_helper(config: EvalHelperConfig, out: str | Path, progress: bool = 
     if "helper" in config.methods and not config.helper:
         raise EvalHelperError("method 'helper' needs --helper RUN (a train-helper run folder); "
                               "or leave 'helper' out of --methods")
-    store = RunStore(out, config={"eval_helper": config.model_dump(mode="json")})
+    store = RunStore(out)  # claimed by the stage contract (agentcritic.stage)
     # the training table's PRM scores are kept in the run: a resumed run and the workers reuse them
     scores = (out / SCORES_FILE).resolve()
     spec = {**eval_spec(config), "prm_scores": str(scores)}
@@ -441,11 +431,12 @@ def run_eval_helper(config: EvalHelperConfig, out: str | Path, progress: bool = 
         "methods": config.methods, "results": summary, "dp_train": dp_train, "dp_lookup_misses": misses,
         "tabular_model": table.summary(), "intervention": spec["intervention"]["kind"], "policy": spec["policy"],
         "seconds": round(time.perf_counter() - start, 2),
+        "pending": len(shard.retries),
+        "errors": len(shard.retries) + sum(r.get("error") is not None for r in rows if not r.get("same_as")),
     }
     store.write_json("results.json", results)
     plot_success_vs_interventions(summary, out / "success_vs_interventions.png",
                                   title=f"{spec['env']} ({config.split}, {len(tasks)} tasks): success vs interventions")
-    store.mark_done("eval_helper", rows=len(rows))
     store.close()
     results["table"] = format_table(summary, dp_train)
     return results

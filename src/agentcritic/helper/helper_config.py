@@ -1,5 +1,7 @@
-"""Configs of the self-regulation stages this package runs: interventions, ``collect``,
-``train-prm`` and ``eval-helper``. Every field has a default that works and one line of help."""
+"""Configs of the self-regulation stages this package runs (interventions, ``collect``, ``train-prm``,
+``eval-helper``) and the helper's training config, :class:`HelperConfig`, beside
+:mod:`agentcritic.helper.helper_trainer` (TRL's pairing). Every field has a default that works and
+one line of help; unknown keys are errors."""
 
 from __future__ import annotations
 
@@ -7,8 +9,9 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
-from agentcritic.config import EnvName, PolicyName, StageConfig
-from agentcritic.rm.reward_config import PRMConfig
+from agentcritic.config import EnvFields, EnvName, PolicyFields, PolicyName, StageConfig
+from agentcritic.rm.base_config import TrainerConfig
+from agentcritic.rm.prm_config import PRMConfig
 
 DEFAULT_P_GRID = [round(0.1 * i, 1) for i in range(11)]
 
@@ -32,23 +35,17 @@ class InterventionConfig(StageConfig):
 
 
 
-class CollectConfig(StageConfig):
+class CollectConfig(EnvFields, PolicyFields, StageConfig):
     """``agentcritic collect``: rollouts that ask for help at random, at rates p over a grid."""
 
     env: EnvName = Field("household", description="registered env name (needs an expert for kind=expert)")
-    env_kwargs: dict[str, Any] = Field(default_factory=dict, description="keyword arguments for envs.make")
     policy: PolicyName = Field("smollm2", description="base policy: smollm2 | hf | openai | llamacpp | random | expert")
-    mode: Literal["choose", "generate"] = Field("choose", description="LLM base policy: score listed actions or write them")
-    temperature: float = Field(0.0, ge=0.0, description="LLM base policy: sampling temperature (0 = greedy)")
-    few_shot: bool = Field(True, description="LLM base policy: show the expert's episode on a training task")
-    llm: dict[str, Any] = Field(default_factory=dict, description="LLM base policy: backend kwargs")
     intervention: InterventionConfig = Field(default_factory=InterventionConfig, description="who helps")
     split: Literal["train", "dev", "test"] = Field("train", description="task split to collect on")
     limit: int | None = Field(None, ge=1, description="first N tasks of the split (all when unset)")
     p_grid: list[float] = Field(default_factory=lambda: list(DEFAULT_P_GRID), description="ask probabilities")
     n: int = Field(4, ge=1, description="rollouts per task and p")
     seed: int = Field(0, description="base seed; each episode's seed derives from it, the task, p and the rollout")
-    max_steps: int | None = Field(None, ge=1, description="override the env's step limit")
     state_chars: int | None = Field(4000, ge=200, description="longest state text kept (start + last steps)")
     workers: int = Field(1, ge=1, description="parallel worker processes")
     executor: Literal["pool", "ray"] = Field("pool", description="local process pool or Ray")
@@ -136,3 +133,41 @@ def _check_methods(values: list[str]) -> list[str]:
     if bad or not values:
         raise ValueError(f"unknown method(s) {bad}; valid methods are {list(METHODS)}")
     return list(dict.fromkeys(values))
+
+
+# ----------------------------------------------------------------------------------- the helper's trainer
+class HelperLabelConfig(StageConfig):
+    """The tabular model and DP whose decisions the helper learns."""
+
+    state_key: Literal["prefix", "bins"] = Field(
+        "bins", description="tabular state: bins (step, PRM bin, last actor; needs --prm) or the exact per-task prefix tree"
+    )
+    n_min: int = Field(1, ge=1, description="visits of (s, h) below which the PRM gives its value")
+    kappa: float = Field(0.0, ge=0.0, description="shrinkage of table values towards the PRM (0 = none)")
+    n_bins: int = Field(10, ge=1, description="PRM-score bins of the 'bins' state key")
+    budget: int = Field(5, ge=1, description="largest budget left the labels cover (b = 1 … budget)")
+    policy: Literal["budget", "lagrangian"] = Field(
+        "budget", description="exact budgeted DP π*(s, b), or the Lagrangian π_λ at λ meeting the budget"
+    )
+    lagrangian_usage: float = Field(1.0, gt=0, description="'lagrangian' labels: mean interventions per episode")
+    reachable_only: bool = Field(False, description="label only (s, b) reachable from the start under π*")
+
+
+class HelperConfig(TrainerConfig):
+    """The helper classifier: state text + step + budget left → ask / continue."""
+
+    backbone: str = Field(
+        "minilm", description="minilm | smollm2-lora | a local HF folder (encoder: classifier, decoder: LoRA SFT)"
+    )
+    max_length: int | None = Field(256, ge=8, description="tokens per input (the start and the last steps are kept)")
+    learning_rate: float = Field(5e-5, gt=0, description="peak AdamW learning rate (LoRA: try 2e-4)")
+    num_epochs: int = Field(3, ge=1, description="passes over the training examples")
+    balance: Literal["weight", "resample", "none"] = Field(
+        "weight", description="class imbalance: weight the loss by inverse frequency, resample asks, or nothing"
+    )
+    threshold: float = Field(0.5, gt=0.0, lt=1.0, description="ask when P(ask) exceeds this")
+    eval_fraction: float = Field(0.2, ge=0.0, lt=1.0, description="held-out share of the tasks")
+    lora_r: int = Field(16, ge=1, description="LoRA rank (smollm2-lora and other decoders)")
+    lora_alpha: int = Field(32, ge=1, description="LoRA scaling alpha")
+    lora_dropout: float = Field(0.05, ge=0.0, lt=1.0, description="LoRA dropout")
+    labels: HelperLabelConfig = Field(default_factory=HelperLabelConfig, description="the DP the labels come from")

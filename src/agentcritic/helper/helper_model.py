@@ -3,7 +3,7 @@
 Two backbones:
 
 - ``minilm`` (default): :class:`HelperClassifier`, the reward models' machinery
-  (:class:`~agentcritic.rm.reward_model.ScoringModel`: a ``*ForSequenceClassification`` with one
+  (:class:`~agentcritic.rm.scoring_model.ScoringModel`: a ``*ForSequenceClassification`` with one
   logit, token-aware truncation, length-sorted scoring) with a binary head read through a sigmoid —
   fast on CPU.
 - ``smollm2-lora``: :class:`HelperLM`, SmolLM2 (or any causal LM folder) with LoRA adapters (peft),
@@ -21,7 +21,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import shutil
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -30,12 +29,13 @@ from typing import Any
 import numpy as np
 
 from agentcritic.rm.backbone import BackboneError, LoraSettings, apply_lora, is_peft, load_tokenizer
-from agentcritic.rm.reward_model import (
+from agentcritic.rm.scoring_model import (
     SETTINGS_FILE,
     Feature,
     ModelFolderError,
     ScoringModel,
     TextSettings,
+    model_folder,
     read_settings,
 )
 from agentcritic.store import atomic_write
@@ -175,7 +175,6 @@ class HelperLM(ScoringModel):
             tokenizer,
             TextSettings(max_length=int(max_length), pair_input=False),
             {"backbone": str(backbone), "encoder": False, "pooling": "last", "lora": _lora_dict(lora)},
-            None,
         )
         if device is not None:
             self.to(device)
@@ -219,14 +218,6 @@ class HelperLM(ScoringModel):
         from agentcritic.rm.backbone import _quiet_transformers
         from agentcritic.store import package_versions
 
-        out = Path(directory)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
-        if tmp.exists():
-            shutil.rmtree(tmp)
-        with _quiet_transformers():
-            self.model.save_pretrained(str(tmp))
-            self.tokenizer.save_pretrained(str(tmp))
         doc = {
             "format_version": 1,
             "kind": self.kind,
@@ -237,14 +228,11 @@ class HelperLM(ScoringModel):
             "lora": self.info.get("lora"),
             "versions": package_versions(("agentcritic", "torch", "transformers", "peft")),
         }
-        atomic_write(tmp / SETTINGS_FILE, json.dumps(doc, indent=2, sort_keys=True) + "\n")
-        old = out.parent / f".{out.name}.old-{os.getpid()}"
-        if out.exists():
-            os.replace(out, old)
-        os.replace(tmp, out)
-        if old.exists():
-            shutil.rmtree(old, ignore_errors=True)
-        return out
+        with model_folder(directory) as tmp, _quiet_transformers():
+            self.model.save_pretrained(str(tmp))
+            self.tokenizer.save_pretrained(str(tmp))
+            atomic_write(tmp / SETTINGS_FILE, json.dumps(doc, indent=2, sort_keys=True) + "\n")
+        return Path(directory)
 
     @classmethod
     def from_pretrained(cls, directory: str | os.PathLike[str], *, device: str | None = None, **_: Any) -> HelperLM:
@@ -266,7 +254,7 @@ class HelperLM(ScoringModel):
         tokenizer = load_tokenizer(path)
         self.answer_ids = [int(i) for i in doc.get("answer_ids") or _answer_ids(tokenizer)]
         settings = TextSettings.from_dict(doc.get("text", {}))
-        self._setup(model, tokenizer, settings, {"backbone": doc["base"], "lora": doc.get("lora")}, None)
+        self._setup(model, tokenizer, settings, {"backbone": doc["base"], "lora": doc.get("lora")})
         if device is not None:
             self.to(device)
         return self

@@ -3,8 +3,9 @@
 - :func:`label_examples`: a :class:`~agentcritic.helper.tabular.TabularModel` → the DP (exact
   budgeted π*(s, b), or the Lagrangian π_λ meeting a usage) → one :class:`HelperExample` per logged
   non-terminal state text and budget left b = 1 … C (optionally only the (s, b) reachable under π*).
-- :class:`HelperTrainer`: the reward models' loop (:class:`~agentcritic.rm.reward_trainer.BaseTrainer`:
-  Accelerate, length-grouped batches, resumable checkpoints) with a class-weighted (or resampled)
+- :class:`HelperTrainer` (beside its config, :class:`~agentcritic.helper.helper_config.HelperConfig`):
+  the shared engine (:class:`~agentcritic.rm.base_trainer.BaseTrainer`: Accelerate, length-grouped
+  batches, resumable checkpoints, TensorBoard when asked) with a class-weighted (or resampled)
   loss — binary cross-entropy for the ``minilm`` classifier, the answer token's LM loss for
   ``smollm2-lora`` — and held-out evaluation by task: balanced accuracy against the DP labels,
   accuracy, AUROC, ask rates.
@@ -28,6 +29,7 @@ from agentcritic.config import StageConfig
 
 from agentcritic.helper.dp import BudgetSolution, LambdaSearch, search_lambda, solve_budget
 from agentcritic.helper.episode_files import read_episodes
+from agentcritic.helper.helper_config import HelperConfig, HelperLabelConfig
 from agentcritic.helper.helper_model import (
     SMOLLM2_ALIASES,
     HelperClassifier,
@@ -35,12 +37,11 @@ from agentcritic.helper.helper_model import (
     HelperLM,
     write_helper_settings,
 )
-from agentcritic.helper.helper_model_config import HelperConfig, HelperLabelConfig
 from agentcritic.helper.prm_scores import SCORES_FILE, MemoScorer, load_prm, prm_identity, prm_scorer
 from agentcritic.helper.tabular import TabularModel
 from agentcritic.rm.backbone import LoraSettings
+from agentcritic.rm.base_trainer import BaseTrainer, TrainingError, TrainState, fingerprint
 from agentcritic.rm.metrics import auroc
-from agentcritic.rm.reward_trainer import BaseTrainer, TrainingError, TrainState, _fingerprint
 from agentcritic.store import RunStore, atomic_write
 
 STAGE = "train_helper"
@@ -109,6 +110,8 @@ class HelperTrainer(BaseTrainer):
     """Train a :class:`HelperClassifier` or :class:`HelperLM` on DP labels; held-out split by task."""
 
     unit = "examples"
+    model_class = (HelperClassifier, HelperLM)
+    config_class = HelperConfig
     config: HelperConfig
 
     def __init__(
@@ -119,10 +122,8 @@ class HelperTrainer(BaseTrainer):
         eval_dataset: Sequence[HelperExample] | None = None,
         callbacks: Sequence[Callable[[TrainState, dict[str, Any]], None]] | None = None,
     ) -> None:
-        if not isinstance(model, (HelperClassifier, HelperLM)):
-            raise TypeError(f"HelperTrainer trains a HelperClassifier or HelperLM, got {type(model).__name__}")
-        config = config or HelperConfig()
-        super().__init__(model, config, list(train_dataset), eval_dataset, None, callbacks)
+        super().__init__(model, config, train_dataset, eval_dataset, None, callbacks)
+        config = self.config
         labels = [x.label for x in self.train_data]
         n, n_pos = len(labels), int(sum(labels))
         if n_pos == 0 or n_pos == n:
@@ -137,19 +138,20 @@ class HelperTrainer(BaseTrainer):
             self.train_data = resample_minority(self.train_data, config.seed)
         self.label_counts = {"train_ask": n_pos, "train_continue": n - n_pos}
 
-    def _check_data(self, data: list[Any], what: str) -> None:
+    def _examples(self, data: list[Any], what: str) -> list[HelperExample]:
         for k, x in enumerate(data):
             if not isinstance(x, HelperExample):
                 raise TrainingError(f"{what}[{k}]: expected a HelperExample, got {type(x).__name__}")
             if x.label not in (0, 1):
                 raise TrainingError(f"{what}[{k}]: label {x.label!r} must be 0 (continue) or 1 (ask)")
+        return data
 
     def _group_key(self, example: HelperExample) -> str:
         return example.task_id
 
     def _data_fingerprint(self) -> str:
         rows = [f"{len(x.state_text)}|{x.step}|{x.budget_left}|{x.label}|{x.task_id}" for x in self.train_data]
-        return _fingerprint(rows)
+        return fingerprint(rows)
 
     def _featurize(self, examples: list[HelperExample]) -> list[dict[str, Any]]:
         feats = self.model.encode([x.text for x in examples])
@@ -260,7 +262,7 @@ class TrainHelperConfig(StageConfig):
     helper: HelperConfig = Field(default_factory=HelperConfig, description="helper backbone, labels and training")
 
 
-def run_train_helper(config: TrainHelperConfig, out: str | Path) -> dict[str, Any]:
+def run_train_helper(config: TrainHelperConfig, out: str | Path, progress: bool = True) -> dict[str, Any]:
     """The whole stage into run folder ``out`` (resumable; a finished run returns its metrics).
 
     Writes ``config.toml``, ``dp.json`` (table summary, DP-predicted success and usage per budget),
@@ -270,7 +272,7 @@ def run_train_helper(config: TrainHelperConfig, out: str | Path) -> dict[str, An
     if config.prm is None and config.helper.labels.state_key == "bins":  # before anything is written
         raise TrainingError("the 'bins' state key (the default) bins states by PRM score: give --prm RUN "
                             "(a train-prm run folder), or use --state-key prefix")
-    store = RunStore(out, config.model_dump())
+    store = RunStore(out)  # claimed by the stage contract (agentcritic.stage)
     if store.is_done(STAGE) and (out / "metrics.json").exists():
         return json.loads((out / "metrics.json").read_text("utf-8"))
     episodes = read_episodes(config.data)

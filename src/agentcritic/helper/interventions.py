@@ -145,7 +145,7 @@ class PrefixEnv(TextEnv):
         super().__init__(max_steps=max(1, inner.max_steps - len(prefix)))
         self.inner = inner
         self.prefix = list(prefix)
-        self.name = inner.name  # type: ignore[misc]  # renders and prompts as the real env
+        self.name = inner.name  # type: ignore[misc]  # its trajectories render and prompt as the real env's
         self.splits = inner.splits  # type: ignore[misc]
         self._init_kwargs = {"inner": inner, "prefix": list(prefix)}
 
@@ -170,9 +170,6 @@ class PrefixEnv(TextEnv):
 
     def _expert(self) -> str | None:
         return self.inner.expert_action()
-
-    def render_for_rm(self, trajectory: Trajectory, max_chars: int | None = None) -> str:
-        return self.inner.render_for_rm(trajectory, max_chars)
 
 
 def make_intervention(config: Any, env_name: str | None = None) -> Intervention:

@@ -50,13 +50,13 @@ def prm_examples(config: TrainPRMConfig) -> tuple[list[Any], list[Any], dict[str
     return train, evals, sizes
 
 
-def run_train_prm(config: TrainPRMConfig, out: str | Path) -> dict[str, Any]:
+def run_train_prm(config: TrainPRMConfig, out: str | Path, progress: bool = True) -> dict[str, Any]:
     """Train (or resume) the PRM of ``config`` into run folder ``out``; return the metrics."""
     from agentcritic.rm.process_reward_model import ProcessRewardModel
     from agentcritic.rm.prm_trainer import train_process_reward_model
 
     out = Path(out)
-    store = RunStore(out, config={"train_prm": config.model_dump(mode="json")})
+    store = RunStore(out)  # claimed by the stage contract (agentcritic.stage)
     if store.is_done(STAGE) and (out / "metrics.json").exists():
         return json.loads((out / "metrics.json").read_text("utf-8"))
     train, evals, sizes = prm_examples(config)
@@ -91,22 +91,7 @@ def _find(metrics: Any, name: str) -> Any:
 
 
 def plot_reliability(reliability: dict[str, Any], path: str | Path, auroc: float | None = None) -> Path:
-    """The reliability plot: mean predicted P(success) per bin vs the observed success rate."""
-    from agentcritic.report.plots import pyplot, save_png
+    """The reliability plot (:func:`agentcritic.report.plots.reliability_figure`) as a PNG at ``path``."""
+    from agentcritic.report.plots import reliability_figure, save_png
 
-    plt = pyplot()
-    bins = [b for b in reliability["bins"] if b["count"]]
-    fig, ax = plt.subplots(figsize=(4.5, 4.5), dpi=120)
-    ax.plot([0, 1], [0, 1], ls="--", color="grey", lw=1, label="perfect calibration")
-    if bins:
-        xs = [b["mean_predicted"] for b in bins]
-        ys = [b["observed"] for b in bins]
-        sizes = [20 + 200 * b["count"] / max(c["count"] for c in bins) for b in bins]
-        ax.plot(xs, ys, marker="o", color="tab:blue", lw=1.5, label="PRM (held-out tasks)")
-        ax.scatter(xs, ys, s=sizes, color="tab:blue", alpha=0.4)
-    title = f"PRM reliability (ECE {reliability.get('ece', float('nan')):.3f}"
-    title += f", AUROC {auroc:.3f})" if isinstance(auroc, float) else ")"
-    ax.set(xlim=(0, 1), ylim=(0, 1), xlabel="predicted P(success)", ylabel="observed success rate", title=title)
-    ax.legend(loc="upper left", fontsize=8)
-    fig.tight_layout()
-    return save_png(fig, path)
+    return save_png(reliability_figure(reliability["bins"], reliability.get("ece"), auroc), path)

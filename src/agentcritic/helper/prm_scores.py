@@ -22,7 +22,7 @@ SCORES_FILE = "prm_scores.json"
 def load_prm(path: str | Path, device: str | None = None) -> Any:
     """A ProcessRewardModel from a saved folder or a train-prm run folder (its ``model/``)."""
     from agentcritic.rm.process_reward_model import ProcessRewardModel
-    from agentcritic.rm.reward_model import SETTINGS_FILE
+    from agentcritic.rm.scoring_model import SETTINGS_FILE
 
     root = Path(path)
     for candidate in (root, root / "model"):

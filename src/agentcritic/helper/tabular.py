@@ -31,6 +31,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from agentcritic.errors import AgentCriticError
 from agentcritic.types import Transition
 
 StateKeyKind = Literal["prefix", "bins"]
@@ -40,7 +41,7 @@ PRMScorer = Callable[[Sequence[tuple[str, bool]]], Sequence[float]]
 NO_ACTOR = "none"
 
 
-class TabularError(ValueError):
+class TabularError(AgentCriticError, ValueError):
     """Logged episodes or settings the tabular model cannot be built from; the message says which."""
 
 

@@ -17,9 +17,12 @@ lm.usage -> Usage(calls, prompt_tokens, completion_tokens, seconds)
 from __future__ import annotations
 
 import importlib
+import inspect
+import typing
+from collections.abc import Callable
 from typing import Any
 
-from agentcritic.llm.base import LM, LLMError, Message, Messages, Usage, as_messages, render_plain
+from agentcritic.llm.base import LM, LLMError, LLMOptionsError, Message, Messages, Usage, as_messages, render_plain
 
 # name → "module:factory"; the module is imported only when that backend is loaded.
 BACKENDS: dict[str, str] = {
@@ -44,14 +47,42 @@ def load(name: str = DEFAULT_BACKEND, **kwargs: Any) -> LM:
       ``score_with``
     - ``scripted``: ``answers`` (list or dict), ``scores`` (dict or callable) — tests only
 
-    Raises ``ValueError`` for an unknown name.
+    Raises :class:`LLMOptionsError` (a ``ValueError``) for an unknown name or option.
     """
-    if name not in BACKENDS:
-        raise ValueError(f"unknown LLM backend {name!r}; valid backends are: {', '.join(sorted(BACKENDS))}")
-    module, _, attr = BACKENDS[name].partition(":")
-    factory = getattr(importlib.import_module(module), attr)
+    factory = _factory(name)
+    valid = _options(factory)
+    unknown = sorted(set(kwargs) - set(valid)) if valid is not None else []
+    if unknown:
+        raise LLMOptionsError(
+            f"LLM backend {name!r} takes no option {', '.join(map(repr, unknown))}; its options are {valid}. "
+            "Correct or remove it in the config's llm options (a [llm] table or --set llm.NAME=VALUE)"
+        )
     return factory(**kwargs)
 
 
-__all__ = ["BACKENDS", "DEFAULT_BACKEND", "LM", "LLMError", "Message", "Messages", "Usage",
+def _factory(name: str) -> Callable[..., LM]:
+    if name not in BACKENDS:
+        raise LLMOptionsError(f"unknown LLM backend {name!r}; valid backends are: {', '.join(sorted(BACKENDS))}")
+    module, _, attr = BACKENDS[name].partition(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+def _options(factory: Callable[..., Any], optional_only: bool = False) -> list[str] | None:
+    """The keyword arguments ``factory`` takes; None when it takes any. A factory function whose
+    ``**kw`` go to the class it returns (``load_hf`` → ``HFLM``) also takes that class's optional
+    ones (its required ones are what the factory fills in)."""
+    target = factory.__init__ if isinstance(factory, type) else factory
+    params = list(inspect.signature(target).parameters.values())
+    names = [p.name for p in params if p.name != "self" and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+             and not (optional_only and p.default is p.empty)]
+    if not any(p.kind is p.VAR_KEYWORD for p in params):
+        return names
+    returned = typing.get_type_hints(factory).get("return") if not isinstance(factory, type) else None
+    if not isinstance(returned, type):
+        return None
+    more = _options(returned, optional_only=True)
+    return None if more is None else names + [n for n in more if n not in names]
+
+
+__all__ = ["BACKENDS", "DEFAULT_BACKEND", "LM", "LLMError", "LLMOptionsError", "Message", "Messages", "Usage",
            "as_messages", "load", "render_plain"]

@@ -12,6 +12,8 @@ import time
 from collections.abc import Sequence
 from typing import Any, Union
 
+from agentcritic.errors import AgentCriticError
+
 Message = dict[str, str]
 #: A conversation (``[{"role": ..., "content": ...}, ...]``) or a plain string (one user message).
 Messages = Union[str, Sequence[Message]]
@@ -19,8 +21,25 @@ Messages = Union[str, Sequence[Message]]
 ROLES = ("system", "user", "assistant", "tool")
 
 
-class LLMError(RuntimeError):
+class LLMError(AgentCriticError, RuntimeError):
     """A language model could not answer: unreachable server, bad reply, missing capability."""
+
+
+class LLMOptionsError(AgentCriticError, ValueError):
+    """Backend options that cannot be used: an unknown backend or option, a missing or mistyped value.
+
+    Not an :class:`LLMError`: retrying cannot help, the options must change.
+    """
+
+
+def is_infrastructure_failure(exc: BaseException) -> bool:
+    """True when ``exc`` says the machinery failed (the LLM server, the network, a worker), not the task.
+
+    Work that failed this way is not finished: a resumed run does it again.
+    """
+    from concurrent.futures.process import BrokenProcessPool
+
+    return isinstance(exc, (LLMError, TimeoutError, ConnectionError, BrokenProcessPool))
 
 
 @dataclasses.dataclass
@@ -172,6 +191,68 @@ class LM(abc.ABC):
         return f"<{type(self).__name__} backend={self.backend!r}>"
 
 
+class PromptLM(LM):
+    """A backend that scores through one prompt text: the messages rendered (:meth:`render`), each
+    candidate, after :attr:`candidate_prefix`, scored as a continuation of it (:meth:`score_text`).
+
+    Where the backend knows no chat template (:attr:`_plain_template`), the prompt is
+    :func:`render_plain`'s. Subclasses give :attr:`_plain_template`, :meth:`_render_chat` and
+    :meth:`_score_new`, and set ``self._scores`` (an :class:`~agentcritic.llm.cache.LRUCache`); this
+    class keeps the scores per (prompt, continuation).
+    """
+
+    _scores: Any
+
+    @property
+    @abc.abstractmethod
+    def _plain_template(self) -> bool:
+        """True when prompts are rendered with :func:`render_plain` rather than a chat template."""
+
+    @abc.abstractmethod
+    def _render_chat(self, messages: list[Message]) -> str:
+        """``messages`` through the chat template, ending with the generation prompt."""
+
+    def render(self, messages: Messages) -> str:
+        """The prompt text for ``messages``, ending where the assistant's reply starts."""
+        msgs = as_messages(messages)
+        return render_plain(msgs) if self._plain_template else self._render_chat(msgs)
+
+    @property
+    def candidate_prefix(self) -> str:
+        """Text put before a candidate reply: ``" "`` after the plain template's "Assistant:"."""
+        return PLAIN_CANDIDATE_PREFIX if self._plain_template else ""
+
+    @abc.abstractmethod
+    def _score_new(self, prompt: str, continuations: list[str]) -> list[float]:
+        """The scores of ``continuations`` (distinct, non-empty, none cached yet), usage counted."""
+
+    def score(self, messages: Messages, candidates: Sequence[str]) -> list[float]:
+        prompt = self.render(messages)
+        pre = self.candidate_prefix
+        return self.score_text(prompt, [pre + c if c else "" for c in candidates])
+
+    def score_text(self, prompt: str, continuations: Sequence[str]) -> list[float]:
+        """``log p(continuation | prompt)`` for raw texts (no template), summed over its tokens.
+
+        An empty continuation scores 0.0; one scored before after the same prompt comes from the
+        cache; the rest go to :meth:`_score_new`, each distinct one once.
+        """
+        continuations = list(continuations)
+        out: list[float | None] = []
+        todo: dict[str, None] = {}  # the distinct ones to score, in order
+        for c in continuations:
+            hit = self._scores.get((prompt, c)) if c else 0.0
+            out.append(hit)
+            if hit is None:
+                todo[c] = None
+        if todo:
+            found = dict(zip(todo, self._score_new(prompt, list(todo))))
+            for c, value in found.items():
+                self._scores.put((prompt, c), value)
+            out = [found[c] if x is None else x for c, x in zip(continuations, out)]
+        return [float(x) for x in out]  # type: ignore[arg-type]
+
+
 def check_generate_args(n: int, temperature: float, max_tokens: int) -> None:
     if n < 1:
         raise ValueError(f"n must be at least 1, got {n}")
@@ -179,6 +260,20 @@ def check_generate_args(n: int, temperature: float, max_tokens: int) -> None:
         raise ValueError(f"temperature must be >= 0, got {temperature}")
     if max_tokens < 0:
         raise ValueError(f"max_tokens must be >= 0, got {max_tokens}")
+
+
+def generate_inputs(messages: Messages, n: int, temperature: float, max_tokens: int,
+                    stop: str | Sequence[str] | None) -> tuple[list[Message], list[str] | None]:
+    """What a chat backend's ``generate`` starts with: the arguments checked, the messages as a list
+    (:func:`as_messages`) and the stop strings normalised (:func:`normalise_stop`)."""
+    check_generate_args(n, temperature, max_tokens)
+    return as_messages(messages), normalise_stop(stop)
+
+
+def usage_tokens(reply: dict[str, Any]) -> tuple[int, int]:
+    """(prompt tokens, completion tokens) from an OpenAI-style reply's ``usage``; 0 where it says nothing."""
+    usage = reply.get("usage") or {}
+    return int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0)
 
 
 class Timer:

@@ -41,16 +41,15 @@ from transformers import (
 from transformers.cache_utils import DynamicLayer
 
 from agentcritic.llm.base import (
-    LM,
-    PLAIN_CANDIDATE_PREFIX,
     LLMError,
+    LLMOptionsError,
+    Message,
     Messages,
+    PromptLM,
     Timer,
-    as_messages,
     check_generate_args,
     cut_at_stop,
     normalise_stop,
-    render_plain,
 )
 from agentcritic.llm.cache import LRUCache, build_folder_atomically, cache_root
 
@@ -96,7 +95,7 @@ def materialize_gguf(gguf_path: str | Path, target: str | Path | None = None) ->
     """
     gguf_path = Path(gguf_path).expanduser().resolve()
     if not gguf_path.is_file():
-        raise LLMError(f"GGUF file not found: {gguf_path}")
+        raise LLMOptionsError(f"GGUF file not found: {gguf_path}; check the model path (--model or llm.path)")
     if target is None:
         name = SMOLLM2_CACHE_NAME if gguf_path.name == SMOLLM2_GGUF else gguf_path.stem.lower()
         target = model_cache_dir(name)
@@ -137,7 +136,7 @@ class _StopOnStrings(StoppingCriteria):
                             device=input_ids.device)
 
 
-class HFLM(LM):
+class HFLM(PromptLM):
     """A local transformers causal LM.
 
     Args:
@@ -163,7 +162,7 @@ class HFLM(LM):
         super().__init__()
         _offline()
         if template not in ("auto", "chat", "plain"):
-            raise ValueError(f"template must be 'auto', 'chat' or 'plain', got {template!r}")
+            raise LLMOptionsError(f"template must be 'auto', 'chat' or 'plain', got {template!r}; correct llm.template")
         if threads:
             torch.set_num_threads(int(threads))
         path = Path(path).expanduser()
@@ -172,7 +171,8 @@ class HFLM(LM):
         if path.suffix.lower() == ".gguf":
             path = materialize_gguf(path, cache_dir)
         if not (path / "config.json").is_file():
-            raise LLMError(f"{path} is not a Hugging Face model folder (no config.json) nor a .gguf file")
+            raise LLMOptionsError(f"{path} is not a Hugging Face model folder (no config.json) nor a .gguf file; "
+                                  "check the model path (--model or llm.path)")
         self.path = path
         # Reading the config imports transformers' lazy modules for this model type (seconds, once
         # per process); it is kept out of load_seconds, which measures reading the model itself.
@@ -187,7 +187,7 @@ class HFLM(LM):
         self.device = torch.device(device)
         has_chat = bool(getattr(self.tokenizer, "chat_template", None))
         if template == "chat" and not has_chat:
-            raise LLMError(f"{path} has no chat template; use template='plain'")
+            raise LLMOptionsError(f"{path} has no chat template; use template='plain' (llm.template)")
         self.template = "chat" if (template == "chat" or (template == "auto" and has_chat)) else "plain"
         self.score_batch_tokens = max(1, int(score_batch_tokens))
         self._scores = LRUCache(score_cache_size)
@@ -217,17 +217,12 @@ class HFLM(LM):
                 ids.append(vocab[marker])
         return list(dict.fromkeys(ids))
 
-    def render(self, messages: Messages) -> str:
-        """The prompt text for ``messages``, ending where the assistant's reply starts."""
-        msgs = as_messages(messages)
-        if self.template == "plain":
-            return render_plain(msgs)
-        return self.tokenizer.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True)
-
     @property
-    def candidate_prefix(self) -> str:
-        """Text put before a candidate reply: ``" "`` after the plain template's "Assistant:"."""
-        return PLAIN_CANDIDATE_PREFIX if self.template == "plain" else ""
+    def _plain_template(self) -> bool:
+        return self.template == "plain"
+
+    def _render_chat(self, messages: list[Message]) -> str:
+        return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
 
     def encode(self, text: str) -> list[int]:
         """Token ids of ``text``. Chat-template text carries its own special tokens; plain text gets
@@ -235,34 +230,15 @@ class HFLM(LM):
         return list(self.tokenizer(text, add_special_tokens=self.template == "plain")["input_ids"])
 
     # ------------------------------------------------------------------ scoring
-    def score(self, messages: Messages, candidates: Sequence[str]) -> list[float]:
-        prompt = self.render(messages)
-        pre = self.candidate_prefix
-        return self.score_text(prompt, [pre + c if c else "" for c in candidates])
-
-    def score_text(self, prompt: str, continuations: Sequence[str]) -> list[float]:
-        """``log p(continuation | prompt)`` for raw texts (no template), summed over its tokens."""
-        continuations = list(continuations)
-        out: list[float | None] = [None] * len(continuations)
-        todo: dict[str, list[int]] = {}
-        for i, c in enumerate(continuations):
-            if not c:
-                out[i] = 0.0
-                continue
-            hit = self._scores.get((prompt, c))
-            if hit is not None:
-                out[i] = hit
-            else:
-                todo.setdefault(c, []).append(i)
-        if not todo:
-            return [float(x) for x in out]  # type: ignore[arg-type]
+    def _score_new(self, prompt: str, continuations: list[str]) -> list[float]:
+        """Through the prompt's KV cache where the tokens split at the boundary, else a full pass."""
         with self._lock, Timer() as t:
             prompt_ids = self.encode(prompt)
             if not prompt_ids:
                 raise ValueError("score needs a non-empty prompt")
             fast: list[tuple[str, list[int]]] = []
             naive: list[tuple[str, list[int], int]] = []
-            for c in todo:
+            for c in continuations:
                 joint = self.encode(prompt + c)
                 n = len(prompt_ids)
                 if joint[:n] == prompt_ids:
@@ -280,11 +256,7 @@ class HFLM(LM):
                 results[c] = self._score_naive(joint, k)
                 n_tokens += len(joint)
         self._count(prompt_tokens=n_tokens, seconds=t.seconds)
-        for c, idxs in todo.items():
-            self._scores.put((prompt, c), results[c])
-            for i in idxs:
-                out[i] = results[c]
-        return [float(x) for x in out]  # type: ignore[arg-type]
+        return [results[c] for c in continuations]
 
     @torch.inference_mode()
     def _prompt_state(self, prompt_ids: list[int]) -> tuple[Any, torch.Tensor]:
@@ -533,7 +505,8 @@ def _common_prefix(a: list[int], b: list[int]) -> int:
 def load_hf(path: str | Path | None = None, **kw: Any) -> HFLM:
     """``load("hf", path=...)``: any local causal LM folder or GGUF file."""
     if path is None:
-        raise ValueError("the hf backend needs path= (a model folder or a .gguf file)")
+        raise LLMOptionsError("the hf backend needs path= (a model folder or a .gguf file): pass --model PATH "
+                              "or set llm.path in the config")
     return HFLM(path, **kw)
 
 

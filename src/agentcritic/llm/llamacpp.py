@@ -20,12 +20,12 @@ from typing import Any
 from agentcritic.llm.base import (
     LM,
     LLMError,
+    LLMOptionsError,
     Messages,
     Timer,
-    as_messages,
-    check_generate_args,
     cut_at_stop,
-    normalise_stop,
+    generate_inputs,
+    usage_tokens,
 )
 
 INSTALL_HINT = "the llamacpp backend needs the optional extra: pip install 'agentcritic[llamacpp]'"
@@ -76,7 +76,7 @@ class LlamaCppLM(LM):
         model_path = model_path or path  # path= as for the hf backend (the CLI's --model)
         self.model_path = Path(model_path).expanduser() if model_path else _default_model_path()
         if not self.model_path.is_file():
-            raise LLMError(f"GGUF file not found: {self.model_path}")
+            raise LLMOptionsError(f"GGUF file not found: {self.model_path}; check the model path (--model or llm.path)")
         params = xlc.CommonParams()
         params.model.path = str(self.model_path)
         params.n_ctx = int(n_ctx)
@@ -109,9 +109,7 @@ class LlamaCppLM(LM):
 
     def generate(self, messages: Messages, n: int = 1, temperature: float = 0.0, max_tokens: int = 128,
                  stop: str | Sequence[str] | None = None, seed: int | None = None) -> list[str]:
-        check_generate_args(n, temperature, max_tokens)
-        stops = normalise_stop(stop)
-        msgs = as_messages(messages)
+        msgs, stops = generate_inputs(messages, n, temperature, max_tokens, stop)
         if max_tokens == 0:
             return [""] * n
         texts: list[str] = []
@@ -133,9 +131,9 @@ class LlamaCppLM(LM):
                 except (KeyError, IndexError, TypeError) as e:
                     raise LLMError(f"llama.cpp answered without choices[0].message.content: {data}") from e
                 texts.append(cut_at_stop(text, stops))
-                usage = data.get("usage") or {}
-                prompt_tokens += int(usage.get("prompt_tokens") or 0)
-                completion_tokens += int(usage.get("completion_tokens") or 0)
+                read, wrote = usage_tokens(data)
+                prompt_tokens += read
+                completion_tokens += wrote
         self._count(prompt_tokens=prompt_tokens, completion_tokens=completion_tokens, seconds=t.seconds)
         return texts * n if temperature == 0 else texts
 

@@ -25,16 +25,15 @@ from typing import Any
 import httpx
 
 from agentcritic.llm.base import (
-    LM,
-    PLAIN_CANDIDATE_PREFIX,
     LLMError,
+    LLMOptionsError,
+    Message,
     Messages,
+    PromptLM,
     Timer,
-    as_messages,
-    check_generate_args,
     cut_at_stop,
-    normalise_stop,
-    render_plain,
+    generate_inputs,
+    usage_tokens,
 )
 from agentcritic.llm.cache import LRUCache
 
@@ -43,12 +42,27 @@ _CANNOT_SCORE = ("this server cannot score candidates (no prompt log-probs from 
                  "echo=true); use generate mode, or a server such as vLLM or SGLang that returns them")
 
 
+def _option(name: str, value: Any, kind: type[int] | type[float]) -> Any:
+    """``value`` as ``kind``, or an error naming the option (options often come from ``--set``)."""
+    # int(2.7) and float(True) would pass silently; they are mistakes in a config too
+    if not isinstance(value, bool) and not (kind is int and isinstance(value, float) and not value.is_integer()):
+        try:
+            return kind(value)
+        except (TypeError, ValueError):
+            pass
+    what = "a whole number" if kind is int else "a number"
+    raise LLMOptionsError(
+        f"openai backend: option {name} must be {what}, got {value!r}; correct llm.{name} in the config "
+        f"or its --set (e.g. --set llm.{name}={3 if kind is int else 2.5})"
+    )
+
+
 def _excerpt(text: str, limit: int = 300) -> str:
     text = " ".join(text.split())
     return text if len(text) <= limit else text[:limit] + " …"
 
 
-class OpenAICompatLM(LM):
+class OpenAICompatLM(PromptLM):
     """A client for an OpenAI-compatible HTTP server.
 
     Args:
@@ -74,21 +88,26 @@ class OpenAICompatLM(LM):
         super().__init__()
         base_url = base_url or os.environ.get("AGENTCRITIC_BASE_URL") or os.environ.get("OPENAI_BASE_URL")
         if not base_url:
-            raise ValueError("the openai backend needs base_url= (e.g. http://localhost:8000/v1)")
+            raise LLMOptionsError(
+                "the openai backend needs the server's URL (base_url, e.g. http://localhost:8000/v1): "
+                "pass --base-url, set llm.base_url in the config, or set $AGENTCRITIC_BASE_URL"
+            )
         base_url = base_url.rstrip("/")
         if not base_url.endswith("/v1"):
             base_url += "/v1"
         self.base_url = base_url
-        self.max_retries = max(0, int(max_retries))
-        self.backoff, self.max_backoff, self.timeout = float(backoff), float(max_backoff), float(timeout)
+        self.max_retries = max(0, _option("max_retries", max_retries, int))
+        self.backoff, self.max_backoff, self.timeout = (
+            _option("backoff", backoff, float), _option("max_backoff", max_backoff, float),
+            _option("timeout", timeout, float))
         api_key = api_key or os.environ.get("AGENTCRITIC_API_KEY") or os.environ.get("OPENAI_API_KEY")
         hdrs = {"Content-Type": "application/json", **(headers or {})}
         if api_key:
             hdrs["Authorization"] = f"Bearer {api_key}"
         self._client = httpx.Client(timeout=httpx.Timeout(self.timeout), headers=hdrs, transport=transport)
         self._model = model
-        self.score_batch = max(1, int(score_batch))
-        self._scores = LRUCache(score_cache_size)
+        self.score_batch = max(1, _option("score_batch", score_batch, int))
+        self._scores = LRUCache(_option("score_cache_size", score_cache_size, int))
         self._tokenizer = self._resolve_tokenizer(tokenizer)
         self._chat_template = chat_template
 
@@ -145,9 +164,7 @@ class OpenAICompatLM(LM):
     # ------------------------------------------------------------------ generation
     def generate(self, messages: Messages, n: int = 1, temperature: float = 0.0, max_tokens: int = 128,
                  stop: str | Sequence[str] | None = None, seed: int | None = None) -> list[str]:
-        check_generate_args(n, temperature, max_tokens)
-        stops = normalise_stop(stop)
-        msgs = as_messages(messages)
+        msgs, stops = generate_inputs(messages, n, temperature, max_tokens, stop)
         texts: list[str] = []
         with Timer() as t:
             prompt_tokens = completion_tokens = calls = 0
@@ -171,9 +188,9 @@ class OpenAICompatLM(LM):
                 if not got:
                     raise LLMError(f"POST {self.base_url}/chat/completions returned no choices")
                 texts += [cut_at_stop(x, stops) for x in got]
-                usage = data.get("usage") or {}
-                prompt_tokens += int(usage.get("prompt_tokens") or 0)
-                completion_tokens += int(usage.get("completion_tokens") or 0)
+                read, wrote = usage_tokens(data)
+                prompt_tokens += read
+                completion_tokens += wrote
         self._count(calls=1, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
                     seconds=t.seconds)
         texts = texts[:want]
@@ -189,56 +206,29 @@ class OpenAICompatLM(LM):
 
         return AutoTokenizer.from_pretrained(str(tokenizer), local_files_only=True)
 
-    def render(self, messages: Messages) -> str:
-        """The prompt text ``score`` sends, ending where the assistant's reply starts."""
-        msgs = as_messages(messages)
-        if self._tokenizer is not None:
-            return self._tokenizer.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True)
-        if self._chat_template is not None:
-            import jinja2
-
-            env = jinja2.Environment(trim_blocks=True, lstrip_blocks=True)
-            return env.from_string(self._chat_template).render(messages=msgs, add_generation_prompt=True)
-        return render_plain(msgs)
-
     @property
-    def candidate_prefix(self) -> str:
-        templated = self._tokenizer is not None or self._chat_template is not None
-        return "" if templated else PLAIN_CANDIDATE_PREFIX
+    def _plain_template(self) -> bool:
+        return self._tokenizer is None and self._chat_template is None
 
-    def score(self, messages: Messages, candidates: Sequence[str]) -> list[float]:
-        prompt = self.render(messages)
-        pre = self.candidate_prefix
-        return self.score_text(prompt, [pre + c if c else "" for c in candidates])
+    def _render_chat(self, messages: list[Message]) -> str:
+        if self._tokenizer is not None:
+            return self._tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        import jinja2
 
-    def score_text(self, prompt: str, continuations: Sequence[str]) -> list[float]:
-        """``log p(continuation | prompt)`` for raw texts, from the server's echoed log-probs."""
-        continuations = list(continuations)
-        out: list[float | None] = [None] * len(continuations)
-        todo: list[str] = []
-        for i, c in enumerate(continuations):
-            if not c:
-                out[i] = 0.0
-            else:
-                hit = self._scores.get((prompt, c))
-                if hit is not None:
-                    out[i] = hit
-                elif c not in todo:
-                    todo.append(c)
-        if todo:
-            with Timer() as t:
-                n_tokens = 0
-                found: dict[str, float] = {}
-                for start in range(0, len(todo), self.score_batch):
-                    chunk = todo[start:start + self.score_batch]
-                    vals, used = self._score_chunk(prompt, chunk)
-                    found.update(zip(chunk, vals))
-                    n_tokens += used
-            self._count(prompt_tokens=n_tokens, seconds=t.seconds)
-            for c, v in found.items():
-                self._scores.put((prompt, c), v)
-            out = [found.get(c, x) if x is None else x for c, x in zip(continuations, out)]
-        return [float(x) for x in out]  # type: ignore[arg-type]
+        env = jinja2.Environment(trim_blocks=True, lstrip_blocks=True)
+        return env.from_string(self._chat_template).render(messages=messages, add_generation_prompt=True)
+
+    def _score_new(self, prompt: str, continuations: list[str]) -> list[float]:
+        """From the server's echoed log-probs, ``score_batch`` prompts a request."""
+        scores: list[float] = []
+        with Timer() as t:
+            n_tokens = 0
+            for start in range(0, len(continuations), self.score_batch):
+                vals, used = self._score_chunk(prompt, continuations[start:start + self.score_batch])
+                scores += vals
+                n_tokens += used
+        self._count(prompt_tokens=n_tokens, seconds=t.seconds)
+        return scores
 
     def _score_chunk(self, prompt: str, chunk: list[str]) -> tuple[list[float], int]:
         payload = {"model": self.model, "prompt": [prompt + c for c in chunk], "echo": True, "logprobs": 1,

@@ -12,16 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from agentcritic.llm.base import (
-    LM,
-    LLMError,
-    Message,
-    Messages,
-    as_messages,
-    check_generate_args,
-    cut_at_stop,
-    normalise_stop,
-)
+from agentcritic.llm.base import LM, LLMError, Message, Messages, as_messages, cut_at_stop, generate_inputs
 
 
 class ScriptedLM(LM):
@@ -82,9 +73,7 @@ class ScriptedLM(LM):
 
     def generate(self, messages: Messages, n: int = 1, temperature: float = 0.0, max_tokens: int = 128,
                  stop: str | Sequence[str] | None = None, seed: int | None = None) -> list[str]:
-        check_generate_args(n, temperature, max_tokens)
-        msgs = as_messages(messages)
-        stops = normalise_stop(stop)
+        msgs, stops = generate_inputs(messages, n, temperature, max_tokens, stop)
         texts = [cut_at_stop(self._reply(msgs), stops) for _ in range(n)]
         self.history.append({"method": "generate", "messages": msgs, "n": n, "temperature": temperature,
                              "max_tokens": max_tokens, "stop": stops, "seed": seed, "outputs": texts})

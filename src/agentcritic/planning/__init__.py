@@ -4,7 +4,7 @@
 from agentcritic.planning import make_planner
 from agentcritic.rm.custom import make_target
 
-target = make_target("rm", rm=rm, env=env)                       # or make_target("env"), terms=...
+target = make_target("rm", rm=rm)                                # or make_target("env"), terms=...
 planner = make_planner("mcts", agent, target, rollouts=100)      # greedy, sampling, best_of_n, reflexion, mcts
 result = planner.solve(env, "900", seed=0)                       # PlanResult(trajectory, rm_score, candidates, cost)
 ```
@@ -18,40 +18,23 @@ from __future__ import annotations
 
 from typing import Any
 
-from agentcritic.planning.base import Cost, Planner, PlanResult
-from agentcritic.planning.best_of_n import BestOfN, BestOfNConfig
-from agentcritic.planning.greedy import Greedy, GreedyConfig
-from agentcritic.planning.mcts import MCTS, MCTSConfig
+from agentcritic.planning.accounting import Cost
+from agentcritic.planning.base import BasePlanner, Planner, PlanResult
+from agentcritic.planning.best_of_n import BestOfN
+from agentcritic.planning.greedy import Greedy
+from agentcritic.planning.mcts import MCTS
 from agentcritic.planning.params import describe
-from agentcritic.planning.reflexion import Reflexion, ReflexionConfig, calibrate_on, calibrate_threshold
-from agentcritic.planning.sampling import Sampling, SamplingConfig
+from agentcritic.planning.reflexion import Reflexion, calibrate_on, calibrate_threshold
+from agentcritic.planning.sampling import Sampling
 
-METHODS: dict[str, str] = {
-    "greedy": "Greedy",
-    "sampling": "Sampling",
-    "best_of_n": "ARMAP-B",
-    "reflexion": "ARMAP-R",
-    "mcts": "ARMAP-M",
-}
+PLANNERS: dict[str, type[BasePlanner]] = {p.method: p for p in (Greedy, Sampling, BestOfN, Reflexion, MCTS)}
 
-PLANNERS: dict[str, type] = {
-    "greedy": Greedy,
-    "sampling": Sampling,
-    "best_of_n": BestOfN,
-    "reflexion": Reflexion,
-    "mcts": MCTS,
-}
+METHODS: dict[str, str] = {method: p.name for method, p in PLANNERS.items()}
 
-PARAMS: dict[str, type] = {
-    "greedy": GreedyConfig,
-    "sampling": SamplingConfig,
-    "best_of_n": BestOfNConfig,
-    "reflexion": ReflexionConfig,
-    "mcts": MCTSConfig,
-}
+PARAMS: dict[str, type] = {method: p.config_class for method, p in PLANNERS.items()}
 
 #: methods that rank or judge with a target (the baselines need none)
-NEEDS_TARGET = ("best_of_n", "reflexion", "mcts")
+NEEDS_TARGET = tuple(method for method, p in PLANNERS.items() if p.target_use is not None)
 
 
 def make_planner(method: str, agent: Any, target: Any = None, **params: Any) -> Planner:
@@ -69,6 +52,6 @@ def method_params(method: str) -> dict[str, str]:
 
 
 __all__ = [
-    "METHODS", "NEEDS_TARGET", "PARAMS", "PLANNERS", "BestOfN", "Cost", "Greedy", "MCTS", "PlanResult", "Planner",
-    "Reflexion", "Sampling", "calibrate_on", "calibrate_threshold", "make_planner", "method_params",
+    "METHODS", "NEEDS_TARGET", "PARAMS", "PLANNERS", "BasePlanner", "BestOfN", "Cost", "Greedy", "MCTS", "PlanResult",
+    "Planner", "Reflexion", "Sampling", "calibrate_on", "calibrate_threshold", "make_planner", "method_params",
 ]

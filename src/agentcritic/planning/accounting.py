@@ -1,8 +1,9 @@
 """What every planner needs besides its search: cost metering, seeds, and agent settings.
 
-- :class:`CountingEnv` wraps an env and counts every ``step`` (replays by ``restore`` included).
+- :class:`Cost` is what one ``solve`` spent; :class:`CountingEnv` wraps an env and counts every
+  ``step`` (replays by ``restore`` included).
 - :class:`CostMeter` turns the deltas of ``agent.lm.usage``, ``target.calls`` and the env's step
-  count over one ``solve`` into a :class:`~agentcritic.planning.base.Cost`.
+  count over one ``solve`` into a :class:`Cost`.
 - :func:`agent_settings` sets an agent's ``temperature`` / ``reflections`` for one search and puts
   the old values back afterwards, so a planner never leaves the caller's agent changed.
 """
@@ -10,13 +11,44 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from agentcritic.agents.base import derive_seed
 from agentcritic.envs.base import TextEnv
-from agentcritic.planning.base import Cost
+
+
+@dataclass
+class Cost:
+    """What one ``solve`` spent. Added up over tasks for the evaluation table."""
+
+    llm_calls: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    rm_calls: int = 0  # trajectories the target scored (a cache hit is not a call)
+    env_steps: int = 0  # env.step calls, replays by env.restore included
+    seconds: float = 0.0
+
+    @property
+    def tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+    def __add__(self, other: Cost) -> Cost:
+        return Cost(**{f.name: getattr(self, f.name) + getattr(other, f.name) for f in dataclasses.fields(self)})
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Cost:
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - names)
+        if unknown:
+            raise ValueError(f"Cost: unknown field(s) {unknown}; valid fields are {sorted(names)}")
+        return cls(**data)
 
 
 class CountingEnv:

@@ -1,4 +1,5 @@
-"""What every planner shares: its result, its cost, and the protocol it follows.
+"""What every planner shares: its result, the protocol it follows, and the base class that keeps
+its agent, target and parameters and measures what each ``solve`` costs.
 
 ``planner.solve(env, task_id, seed) -> PlanResult``. A planner combines an agent (the policy) with a
 scoring target (a reward model or a custom target, see :mod:`agentcritic.rm.custom`); the result
@@ -8,42 +9,14 @@ considered, and what the search cost. ``trajectory.score`` is always the env's o
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
+from agentcritic.config import StageConfig
 from agentcritic.envs.base import TextEnv
+from agentcritic.planning.accounting import Cost, CostMeter
+from agentcritic.planning.params import parse_params
 from agentcritic.types import Trajectory
-
-
-@dataclass
-class Cost:
-    """What one ``solve`` spent. Added up over tasks for the evaluation table."""
-
-    llm_calls: int = 0
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    rm_calls: int = 0  # trajectories the target scored (a cache hit is not a call)
-    env_steps: int = 0  # env.step calls, replays by env.restore included
-    seconds: float = 0.0
-
-    @property
-    def tokens(self) -> int:
-        return self.prompt_tokens + self.completion_tokens
-
-    def __add__(self, other: Cost) -> Cost:
-        return Cost(**{f.name: getattr(self, f.name) + getattr(other, f.name) for f in dataclasses.fields(self)})
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Cost:
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - names)
-        if unknown:
-            raise ValueError(f"Cost: unknown field(s) {unknown}; valid fields are {sorted(names)}")
-        return cls(**data)
 
 
 @dataclass
@@ -83,3 +56,38 @@ class Planner(Protocol):
     name: str
 
     def solve(self, env: TextEnv, task_id: str, seed: int = 0) -> PlanResult: ...
+
+
+class BasePlanner:
+    """What every planner does around its search: keep the agent and the target, parse the
+    parameters into the method's ``config_class`` (an unknown or invalid one raises ``ValueError``),
+    and measure what each ``solve`` costs. A planner gives :meth:`_plan`, the search itself."""
+
+    name: ClassVar[str]  # the label in tables ("ARMAP-B" …)
+    method: ClassVar[str]  # the key of make_planner ("best_of_n" …)
+    config_class: ClassVar[type[StageConfig]]
+    #: what the target is for, where the method cannot work without one ("to rank its samples");
+    #: None where a target is optional
+    target_use: ClassVar[str | None] = None
+
+    def __init__(self, agent: Any, target: Any = None, **params: Any) -> None:
+        if target is None and self.target_use is not None:
+            raise ValueError(f"{self.method} needs a target (a reward model or a custom target) {self.target_use}")
+        self.agent = agent
+        self.target = target
+        self.config = parse_params(self.config_class, self.method, params)
+
+    def solve(self, env: TextEnv, task_id: str, seed: int = 0) -> PlanResult:
+        """The planner's pick for ``task_id``; its ``cost`` is what this call spent."""
+        meter = CostMeter(env, self.agent, self.target)
+        result = self._plan(meter.env, task_id, seed)
+        result.cost = meter.cost()
+        return result
+
+    def _plan(self, env: Any, task_id: str, seed: int) -> PlanResult:
+        """The search on ``env`` (a proxy that counts its steps); :meth:`solve` fills in the cost."""
+        raise NotImplementedError
+
+    def target_score(self, trajectory: Trajectory) -> float | None:
+        """The target's score of ``trajectory``; None without a target."""
+        return self.target.score([trajectory])[0] if self.target is not None else None

@@ -15,7 +15,8 @@ chance nodes (an action taken from a state). One rollout of the search:
    (expert, random) expands the env's admissible actions uniformly. Step into one new child.
 3. **Simulate** greedily to the end of the episode or to ``horizon`` actions from the task start:
    the most likely action of the agent's distribution at each state (agents without one: their
-   own ``act``).
+   own ``act``). This is the episode loop of :func:`~agentcritic.agents.rollout.play_episode`,
+   continued from the leaf.
 4. **Score** the finished (or horizon-cut) trajectory with the target — the only place the
    target is called; scores are cached per trajectory.
 5. **Back up** ``G <- r + gamma * G`` along the path: the target score is the reward of the last
@@ -48,15 +49,13 @@ from typing import Any, Literal
 from pydantic import Field
 
 from agentcritic.agents.base import derive_seed
+from agentcritic.agents.rollout import HIDDEN_INFO, EpisodeHooks, play_episode
 from agentcritic.config import StageConfig
-from agentcritic.envs.base import TextEnv
-from agentcritic.planning.accounting import CostMeter, agent_settings
-from agentcritic.planning.base import PlanResult
-from agentcritic.planning.params import parse_params
+from agentcritic.planning.accounting import agent_settings
+from agentcritic.planning.base import BasePlanner, PlanResult
 from agentcritic.types import Step, Trajectory
 
 Prefix = tuple[str, ...]
-_HIDDEN_INFO = ("admissible_actions", "instruction", "task_id")
 
 
 class MCTSConfig(StageConfig):
@@ -123,23 +122,18 @@ class SearchStats:
     rollouts: int = 0  # rollouts run (fewer than asked when the tree was exhausted)
 
 
-class MCTS:
+class MCTS(BasePlanner):
     """UCT with decision and chance nodes over ``env.restore``; see the module docstring."""
 
     name = "ARMAP-M"
     method = "mcts"
+    config_class = MCTSConfig
+    target_use = "to score its rollouts"
+    config: MCTSConfig
 
-    def __init__(self, agent: Any, target: Any, **params: Any) -> None:
-        if target is None:
-            raise ValueError("mcts needs a target (a reward model or a custom target) to score its rollouts")
-        self.agent = agent
-        self.target = target
-        self.config = parse_params(MCTSConfig, self.method, params)
-
-    def solve(self, env: TextEnv, task_id: str, seed: int = 0) -> PlanResult:
-        meter = CostMeter(env, self.agent, self.target)
+    def _plan(self, env: Any, task_id: str, seed: int) -> PlanResult:
         with agent_settings(self.agent, temperature=self.config.temperature):
-            search = _Search(meter.env, self.agent, self.target, self.config, str(task_id), seed)
+            search = _Search(env, self.agent, self.target, self.config, str(task_id), seed)
             best, score = search.run()
         meta = {
             "method": self.method,
@@ -154,7 +148,7 @@ class MCTS:
             "target_scores": [search.scored[t] for t in search.order],
         }
         candidates = [search.rolled[t] for t in search.order]
-        return PlanResult(best, score, candidates, meter.cost(), meta=meta)
+        return PlanResult(best, score, candidates, meta=meta)
 
 
 class _Search:
@@ -189,7 +183,7 @@ class _Search:
         self.goto(prefix)
         obs, reward, terminated, truncated, info = self.env.step(action)
         self.at = prefix + (action,)
-        step_info = {k: v for k, v in info.items() if k not in _HIDDEN_INFO}
+        step_info = {k: v for k, v in info.items() if k not in HIDDEN_INFO}
         return Step(action=action, observation=obs, reward=reward, info=step_info), info, terminated or truncated
 
     def history(self, steps: list[Step]) -> Trajectory:
@@ -280,19 +274,25 @@ class _Search:
 
     # ------------------------------------------------------------------ one rollout
     def simulate(self, node: DecisionNode) -> tuple[Prefix, list[Step], str | None]:
-        state = self.state_of(node)
-        error = node.error
-        while error is None and not state.done and len(state.prefix) < self.config.horizon:
-            try:
-                action = self.greedy_action(state)
-            except Exception as exc:  # noqa: BLE001 - recorded in the trajectory, as rollout() does
-                error = f"{type(exc).__name__}: {exc}"
-                break
-            if action is None:
-                break
-            step, info, done = self.step_from(state.prefix, action)
-            state = _State(state.prefix + (action,), state.steps + [step], info, done)
-        return state.prefix, state.steps, error
+        """The episode loop continued from ``node`` with the greedy choice as the actor, to the end
+        of the episode or the horizon: (prefix, steps, error)."""
+        steps = self.steps_to(node)
+        if node.error is not None or node.done or len(node.prefix) >= self.config.horizon:
+            return node.prefix, steps, node.error
+
+        def act(history: Trajectory, info: dict[str, Any]) -> str | None:
+            state = _State(tuple(history.actions), history.steps, info, False)
+            action = self.greedy_action(state)
+            if action is not None:
+                self.goto(state.prefix)  # expansions and earlier rollouts moved the env
+            return action
+
+        def moved(history: Trajectory, info: dict[str, Any], last: bool) -> None:
+            self.at = tuple(history.actions)
+
+        episode = play_episode(self.env, None, self.task_id, max_steps=self.config.horizon,
+                               start=(self.history(steps), node.info), hooks=EpisodeHooks(act=act, on_step=moved))
+        return tuple(episode.trajectory.actions), episode.trajectory.steps, episode.error
 
     def trajectory(self, prefix: Prefix, steps: list[Step], error: str | None) -> Trajectory:
         self.goto(prefix)

@@ -38,10 +38,8 @@ from pydantic import Field
 from agentcritic.agents.base import derive_seed
 from agentcritic.agents.rollout import rollout
 from agentcritic.config import StageConfig
-from agentcritic.envs.base import TextEnv
-from agentcritic.planning.accounting import CostMeter, agent_lm, agent_settings
-from agentcritic.planning.base import PlanResult
-from agentcritic.planning.params import parse_params
+from agentcritic.planning.accounting import agent_lm, agent_settings
+from agentcritic.planning.base import BasePlanner, PlanResult
 from agentcritic.types import Trajectory
 
 REFLECTION_MAX_CHARS = 400
@@ -151,18 +149,17 @@ class WithoutFirstActions:
         setattr(self.__dict__["_env"], name, value)
 
 
-class Reflexion:
+class Reflexion(BasePlanner):
     """Attempt → score → accept at the threshold, or reflect and retry; return the best attempt."""
 
     name = "ARMAP-R"
     method = "reflexion"
+    config_class = ReflexionConfig
+    target_use = "to judge its attempts"
+    config: ReflexionConfig
 
     def __init__(self, agent: Any, target: Any, **params: Any) -> None:
-        if target is None:
-            raise ValueError("reflexion needs a target (a reward model or a custom target) to judge its attempts")
-        self.agent = agent
-        self.target = target
-        self.config = parse_params(ReflexionConfig, self.method, params)
+        super().__init__(agent, target, **params)
         threshold = self.config.threshold
         if threshold is None:
             threshold = getattr(target, "success_threshold", None)
@@ -184,8 +181,7 @@ class Reflexion:
                 return text, "llm"
         return templated_reflection(trajectory, score, trial), "template"
 
-    def solve(self, env: TextEnv, task_id: str, seed: int = 0) -> PlanResult:
-        meter = CostMeter(env, self.agent, self.target)
+    def _plan(self, env: Any, task_id: str, seed: int) -> PlanResult:
         base = list(getattr(self.agent, "reflections", []) or [])
         attempts: list[Trajectory] = []
         scores: list[float] = []
@@ -196,11 +192,11 @@ class Reflexion:
             temperature = self.config.temperature
             if trial > 0 and self.config.retry_temperature is not None:
                 temperature = self.config.retry_temperature
-            env: Any = meter.env
+            trial_env = env
             if self.config.avoid_first_actions and attempts:
-                env = WithoutFirstActions(env, [a.actions[0] for a in attempts if a.actions])
+                trial_env = WithoutFirstActions(env, [a.actions[0] for a in attempts if a.actions])
             with agent_settings(self.agent, temperature=temperature, reflections=base + reflections):
-                traj = rollout(env, self.agent, task_id, seed=derive_seed(seed, "trial", trial) % (2**31),
+                traj = rollout(trial_env, self.agent, task_id, seed=derive_seed(seed, "trial", trial) % (2**31),
                                max_steps=self.config.max_steps,
                                meta={"planner": self.method, "trial": trial, "reflections": list(reflections)})
             score = float(self.target.score([traj])[0])
@@ -216,4 +212,4 @@ class Reflexion:
         best = max(range(len(attempts)), key=lambda i: (scores[i], -i))
         meta = {"method": self.method, "threshold": self.threshold, "accepted": accepted, "trials": len(attempts),
                 "target_scores": scores, "reflections": reflections, "reflection_writers": writers, "pick": best}
-        return PlanResult(attempts[best], scores[best], attempts, meter.cost(), meta=meta)
+        return PlanResult(attempts[best], scores[best], attempts, meta=meta)

@@ -14,10 +14,8 @@ from pydantic import Field
 
 from agentcritic.agents.rollout import rollout
 from agentcritic.config import StageConfig
-from agentcritic.envs.base import TextEnv
-from agentcritic.planning.accounting import CostMeter, agent_settings, sample_seed
-from agentcritic.planning.base import PlanResult
-from agentcritic.planning.params import parse_params
+from agentcritic.planning.accounting import agent_settings, sample_seed
+from agentcritic.planning.base import BasePlanner, PlanResult
 from agentcritic.types import Trajectory
 
 
@@ -50,20 +48,15 @@ def sample_stats(samples: list[Trajectory]) -> dict[str, Any]:
     }
 
 
-class Sampling:
+class Sampling(BasePlanner):
     """N samples; reports their mean env score; the first sample is its trajectory."""
 
     name = "Sampling"
     method = "sampling"
+    config_class = SamplingConfig
+    config: SamplingConfig
 
-    def __init__(self, agent: Any, target: Any = None, **params: Any) -> None:
-        self.agent = agent
-        self.target = target
-        self.config = parse_params(SamplingConfig, self.method, params)
-
-    def solve(self, env: TextEnv, task_id: str, seed: int = 0) -> PlanResult:
-        meter = CostMeter(env, self.agent, self.target)
-        samples = draw_samples(meter.env, self.agent, task_id, seed, self.config, self.method)
+    def _plan(self, env: Any, task_id: str, seed: int) -> PlanResult:
+        samples = draw_samples(env, self.agent, task_id, seed, self.config, self.method)
         pick = samples[0]
-        rm_score = self.target.score([pick])[0] if self.target is not None else None
-        return PlanResult(pick, rm_score, samples, meter.cost(), meta={"method": self.method, **sample_stats(samples)})
+        return PlanResult(pick, self.target_score(pick), samples, meta={"method": self.method, **sample_stats(samples)})

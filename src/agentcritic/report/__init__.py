@@ -1,20 +1,14 @@
-"""The run report: the results table (Markdown, HTML), plots, and one self-contained HTML file.
+"""The run report: every table and figure of agentcritic, and one self-contained HTML file per run.
 
->>> from agentcritic.report import build_report
+>>> from agentcritic.report.html import build_report
 >>> report = build_report("runs/demo")     # writes runs/demo/report.html
 >>> print(report.markdown)
+
+- :mod:`~agentcritic.report.html`: ``build_report``, the overview and the dispatch on stage kinds;
+- :mod:`~agentcritic.report.armap` and :mod:`~agentcritic.report.selfreg`: one section per stage kind;
+- :mod:`~agentcritic.report.tables`: the results table (records → the paper's layout; Markdown, HTML);
+- :mod:`~agentcritic.report.plots`: every figure (inline PNGs, and the PNG files commands write);
+- :mod:`~agentcritic.report.parts`: a finished stage as the report sees it, small HTML pieces.
+
+This package imports nothing (import the module you need), so no submodule leads back to itself.
 """
-
-from __future__ import annotations
-
-from typing import Any
-
-__all__ = ["build_report", "Report", "ReportError"]
-
-
-def __getattr__(name: str) -> Any:
-    if name in __all__:
-        from agentcritic.report import html
-
-        return getattr(html, name)
-    raise AttributeError(f"module 'agentcritic.report' has no attribute {name!r}")

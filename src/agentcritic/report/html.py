@@ -1,24 +1,35 @@
 """One self-contained HTML report per run: ``build_report(RUN)`` writes ``RUN/report.html``.
 
-It gathers what the run's stages left in the folder (or its sub-folders): ``results.jsonl`` from
-evaluation, ``synth_stats.json`` from synthesis, ``rm_eval.json`` (and the trainer's
-``metrics.json``) from reward-model training, and the self-regulation stages' files
-(:mod:`agentcritic.report.selfreg`). Plots are inline PNG data URIs and the style is
-inline, so the file opens anywhere, offline, with no external URL.
+The report reads what the run's stages returned, never guesses from file names: each finished
+stage is in the run's ``manifest.json`` with its ``kind``, and its folder holds ``result.json``, the
+typed result of that kind (:mod:`agentcritic.stage_results`). The first screen is a short overview
+(stage, kind, what it made, time, errors); below it each stage has its own section, drawn by the
+renderer of its kind (:data:`SECTIONS`) from its result and the data files the result names. A
+folder that is one stage's own (``agentcritic evaluate --out X``) is reported as that stage.
+Plots are inline PNG data URIs and the style is inline, so the file opens anywhere, offline.
 """
 
 from __future__ import annotations
 
 import html
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from agentcritic.evaluate import load_records, results_table
-from agentcritic.report import plots, selfreg
-from agentcritic.report.parts import ReportError, details, find_files, img, read_json
-from agentcritic.report.tables import dict_table, to_html, to_markdown
+from agentcritic.report.armap import (
+    eval_rm_section,
+    evaluate_section,
+    evaluation_records,
+    example_trajectories,
+    rollout_section,
+    synth_section,
+    train_rm_section,
+)
+from agentcritic.report.parts import ReportError, Stage, read_json
+from agentcritic.report.selfreg import collect_section, eval_section, helper_section, prm_section
+from agentcritic.report.tables import results_table, to_markdown
+from agentcritic.stage_results import KIND_RESULTS, RESULT_FILE, ResultError, kind_of, read_result
 from agentcritic.store import atomic_write
 
 CSS = """
@@ -33,6 +44,7 @@ img.plot{max-width:100%;border:1px solid #eee;margin:.5em 0}
 .traj>div{border:1px solid #ddd;border-radius:4px;padding:.5em;font-size:.82em;overflow-wrap:anywhere}
 .traj h4{margin:.1em 0 .4em}.traj ol{padding-left:1.4em;margin:0}.obs{color:#555;white-space:pre-wrap}
 .muted{color:#777}
+#overview td:nth-child(3),#overview th:nth-child(3){text-align:left}#overview a{color:inherit}
 """
 
 
@@ -45,86 +57,97 @@ class Report:
     records: int
 
 
-def synth_section(run: Path, path: Path) -> str:
-    """One synthesis run: headline counts, pairs per negative source (table and bars), all fields."""
-    data = read_json(path)
-    traj = data.get("trajectories") or {}
-    head = {
-        "env": data.get("env"), "pairs": data.get("pairs"), "explored": traj.get("explored"),
-        "positives": traj.get("positives"), "verification rate": (data.get("verification") or {}).get("rate"),
-        "seconds": data.get("seconds"),
-    }
-    parts = [f"<h3>{html.escape(str(path.parent.relative_to(run)))}</h3>",
-             dict_table([{k: v for k, v in head.items() if v is not None}])]
-    per_source = data.get("per_source")
-    if isinstance(per_source, dict) and per_source:
-        parts.append(dict_table([{"source": k, "pairs": v} for k, v in per_source.items()], ["source", "pairs"]))
-        parts.append(img(plots.named_bars(per_source, f"{data.get('env', '')}: pairs per negative source", "pairs"),
-                          f"synthesis pairs per source {path.parent.name}"))
-    parts.append(details(data))
-    return "".join(parts)
+# One section renderer per stage kind; ``report`` has none (it is the page itself).
+SECTIONS: dict[str, Callable[[Stage], str]] = {
+    "evaluate": evaluate_section,
+    "rollout": rollout_section,
+    "synthesize": synth_section,
+    "train-rm": train_rm_section,
+    "eval-rm": eval_rm_section,
+    "collect": collect_section,
+    "train-prm": prm_section,
+    "train-helper": helper_section,
+    "eval-helper": eval_section,
+}
+# The page's headings, in order, and the kinds whose sections each holds.
+GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("Results", ("evaluate",)),
+    ("Rollouts", ("rollout",)),
+    ("Reward-data synthesis", ("synthesize",)),
+    ("Reward model accuracy", ("train-rm", "eval-rm")),
+    ("When to ask for help", ("collect", "train-prm", "train-helper", "eval-helper")),
+)
 
 
-def rm_section(run: Path, path: Path) -> str:
-    """One reward-model evaluation: accuracy overall, per source and per env, score histograms."""
-    data = read_json(path)
-    head = {k: data.get(k) for k in ("n", "accuracy", "mean_margin", "mean_chosen", "mean_rejected")}
-    parts = [f"<h3>{html.escape(str(path.relative_to(run)))}</h3>",
-             dict_table([{k: v for k, v in head.items() if v is not None}])]
-    for key, label in (("per_source", "source"), ("per_env", "env")):
-        groups = data.get(key)
-        if isinstance(groups, dict) and groups:
-            rows = [{label: k, **{f: v.get(f) for f in ("n", "accuracy", "mean_margin")}}
-                    for k, v in groups.items() if isinstance(v, dict)]
-            parts.append(dict_table(rows, [label, "n", "accuracy", "mean_margin"]))
-            if key == "per_source":
-                acc = {r["source"]: r["accuracy"] for r in rows if r["accuracy"] is not None}
-                parts.append(img(plots.named_bars(acc, "held-out pairwise accuracy per negative source", "accuracy"),
-                                  f"RM accuracy per source {path.parent.name}"))
-    cross = data.get("cross_domain")
-    if isinstance(cross, dict):
-        parts.append(f"<p>Cross-domain (envs not trained on: {html.escape(', '.join(cross.get('envs', [])))}): "
-                     f"accuracy {cross.get('accuracy', 0):.3f} on {cross.get('n')} pairs</p>")
-    parts.append(img(plots.score_histograms(data.get("histogram")), f"RM score histograms {path.parent.name}"))
-    parts.append(details(data, skip=("histogram",)))
-    return "".join(parts)
+def find_stages(run: Path) -> tuple[list[Stage], list[str]]:
+    """The finished stages of ``run`` with their typed results, in manifest order; and the notes on
+    stages the manifest lists as done whose ``result.json`` is missing.
+
+    A stage is a manifest entry with a ``kind`` (its folder is ``run/NAME``); a run folder that holds
+    a ``result.json`` itself is one stage's own folder (its manifest is that stage's), reported as stage ".".
+    """
+    if (run / RESULT_FILE).is_file():
+        result = read_result(run)
+        return [Stage(".", kind_of(result), run, result)], []
+    stages: list[Stage] = []
+    notes: list[str] = []
+    manifest = run / "manifest.json"
+    entries = read_json(manifest).get("stages", {}) if manifest.is_file() else {}
+    order = {name: i for i, name in enumerate(_pipeline_order(run))}
+    for name, entry in sorted(entries.items(), key=lambda item: order.get(item[0], len(order))):
+        kind = entry.get("kind") if isinstance(entry, dict) else None
+        if kind not in KIND_RESULTS or not entry.get("done", True):
+            continue  # a step inside a stage's own folder (explore, refine …), not a stage of the run
+        folder = run / name
+        if not (folder / RESULT_FILE).is_file():
+            notes.append(f"{name} ({kind}): finished, but {folder / RESULT_FILE} is missing "
+                         "(written by an older agentcritic?); run the stage into a new folder to report it")
+            continue
+        result = read_result(folder)
+        if kind_of(result) != kind:
+            raise ReportError(f"{folder / RESULT_FILE}: holds a {kind_of(result)!r} result, but {manifest} "
+                              f"records stage {name!r} as {kind!r}; the folder was overwritten: run the stage again")
+        seconds = entry.get("seconds")
+        stages.append(Stage(name, kind, folder, result,
+                            seconds=float(seconds) if isinstance(seconds, (int, float)) else None))
+    for stage in stages:
+        stage.index = [s for s in stages if s.kind == stage.kind].index(stage)
+    return stages, notes
 
 
-def example_trajectories(records: list[dict[str, Any]], tasks: int = 3, max_steps: int = 12) -> str:
-    """The same task under different methods, side by side; tasks where methods disagree most first."""
-    by_task: dict[tuple[str, str, str, str], dict[str, dict[str, Any]]] = {}
-    for r in records:
-        by_task.setdefault((r["env"], r["split"], r["policy"], r["task_id"]), {}).setdefault(r["method"], r)
-    def spread(item: tuple[Any, dict[str, dict[str, Any]]]) -> tuple[float, int]:
-        scores = [float(rec["trajectory"].get("score") or 0.0) for rec in item[1].values()]
-        return (max(scores) - min(scores), len(scores))
-    chosen = sorted((i for i in by_task.items() if len(i[1]) > 1), key=spread, reverse=True)
-    picked: list[Any] = []
-    for env in dict.fromkeys(k[0] for k, _ in chosen):  # one task per env first, then the rest
-        picked += [i for i in chosen if i[0][0] == env][:1]
-    picked += [i for i in chosen if i not in picked]
-    out = []
-    for (env, split, policy, task), methods in picked[:tasks]:
-        first = next(iter(methods.values()))["trajectory"]
-        out.append(f'<h3>{html.escape(env)} · {html.escape(split)} · task {html.escape(task)} · {html.escape(policy)}</h3>')
-        out.append(f'<p class="muted">{html.escape(first.get("instruction", ""))}</p>')
-        cols = []
-        for method, rec in methods.items():
-            traj = rec["trajectory"]
-            steps = traj.get("steps") or []
-            items = "".join(
-                f'<li><b>{html.escape(s["action"])}</b><div class="obs">{html.escape(_cut(s["observation"], 220))}</div></li>'
-                for s in steps[:max_steps]
-            )
-            more = f'<p class="muted">… {len(steps) - max_steps} more steps</p>' if len(steps) > max_steps else ""
-            rm = "–" if rec.get("rm_score") is None else f"{rec['rm_score']:.3f}"
-            cols.append(
-                f'<div class="method"><h4>{html.escape(method)}</h4>'
-                f'<p>env reward {float(traj.get("score") or 0):.3f} · success {bool(traj.get("success"))} · '
-                f'target {rm} · {len(steps)} steps</p><ol>{items}</ol>{more}</div>'
-            )
-        out.append(f'<div class="traj" style="grid-template-columns:repeat({len(cols)},1fr)">{"".join(cols)}</div>')
-    return "".join(out) or "<p>(no task was solved by more than one method)</p>"
+def _pipeline_order(run: Path) -> list[str]:
+    """The stage names in the order the run's pipeline lists them (the manifest keeps no order)."""
+    import tomllib
+
+    try:
+        recorded = tomllib.loads((run / "config.toml").read_text("utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return []
+    stages = (recorded.get("pipeline") or {}).get("stages") or []
+    return [s["name"] for s in stages if isinstance(s, dict) and isinstance(s.get("name"), str)]
+
+
+def overview(stages: list[Stage]) -> str:
+    """The first screen: one short row per stage (stage, kind, what it made, time, errors)."""
+    rows = []
+    for s in stages:
+        link = f'<a href="#{s.anchor}">{html.escape(s.name)}</a>' if s.kind in SECTIONS else html.escape(s.name)
+        pending = getattr(s.result, "pending", 0)
+        errors = f"{s.result.errors}" + (f" ({pending} to retry)" if pending else "")
+        cells = [link, html.escape(s.kind), html.escape(_cut(s.result.headline(), 110)),
+                 html.escape(_duration(s.seconds)), html.escape(errors)]
+        rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+    head = "".join(f"<th>{h}</th>" for h in ("stage", "kind", "made", "time", "errors"))
+    return f'<table id="overview"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "–"
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, rest = divmod(round(seconds), 60)
+    return f"{minutes} min {rest:02d} s" if minutes < 60 else f"{minutes // 60} h {minutes % 60:02d} min"
 
 
 def _cut(text: str, n: int) -> str:
@@ -136,50 +159,36 @@ def build_report(run: str | Path, out: str | Path | None = None) -> Report:
     run = Path(run)
     if not run.is_dir():
         raise ReportError(f"{run}: no such run folder")
-    result_files = find_files(run, "results.jsonl")
-    records = [rec for path in result_files for rec in load_records(path)]
-    synth = find_files(run, "synth_stats.json")
-    rm_eval = find_files(run, "rm_eval.json")
-    helping = selfreg.sections(run)
-    if not records and not synth and not rm_eval and not helping:
+    try:
+        stages, notes = find_stages(run)
+    except ResultError as exc:
+        raise ReportError(str(exc)) from None
+    shown = [s for s in stages if s.kind in SECTIONS]
+    if not shown:
         raise ReportError(
-            f"{run}: nothing to report (no results.jsonl, synth_stats.json, rm_eval.json or eval-helper results "
-            "in it or its sub-folders); run `agentcritic evaluate` or `agentcritic run CONFIG.toml` first"
+            f"{run}: nothing to report (no finished stage with a {RESULT_FILE} in it or in the stage folders "
+            "its manifest.json lists); run `agentcritic run CONFIG.toml` or a stage command into it first"
         )
-    table = results_table(records)
-    markdown = to_markdown(table) if records else ""
+    evaluated = [rec for s in shown if s.kind == "evaluate" for rec in evaluation_records(s)]
     body = [f"<h1>agentcritic run report: {html.escape(run.resolve().name)}</h1>",
             f'<p class="muted">{html.escape(str(run.resolve()))} · written {time.strftime("%Y-%m-%d %H:%M:%S")}'
-            f' · {len(records)} evaluation records from {len(result_files)} file(s)</p>']
-    manifest = run / "manifest.json"
-    if manifest.exists():
-        stages = read_json(manifest).get("stages", {})
-        body.append("<h2>Stages</h2>")
-        body.append(dict_table([{"stage": k, **{kk: vv for kk, vv in v.items() if not isinstance(vv, (dict, list))}}
-                                for k, v in stages.items()]))
-    if records:
-        body.append("<h2>Results</h2>")
-        body.append('<p class="muted">Rows: policy × method; env columns are means ×100 (success in %); '
-                    "cost columns are means per task. Sampling is the mean of its N samples; its oracle line "
-                    "(best of N by the env's own reward) is not a method.</p>")
-        body.append(to_html(table))
-        body.append("<h2>Plots</h2>")
-        body.append(img(plots.method_bars(table), "methods per env metric"))
-        body.append(img(plots.score_vs_cost(records), "score vs cost"))
-        body.append(img(plots.rm_vs_env(records), "reward-model score vs env reward"))
-    if synth:
-        body.append("<h2>Reward-data synthesis</h2>")
-        body.extend(synth_section(run, p) for p in synth)
-    if rm_eval:
-        body.append("<h2>Reward model accuracy</h2>")
-        body.extend(rm_section(run, p) for p in rm_eval)
-    body.extend(helping)
-    if records:
+            f" · {len(stages)} stage(s) · {len(evaluated)} evaluation records</p>",
+            "<h2>Stages</h2>", overview(stages)]
+    body += [f'<p class="muted">{html.escape(note)}</p>' for note in notes]
+    for heading, kinds in GROUPS:
+        sections = [SECTIONS[s.kind](s) for s in shown if s.kind in kinds]
+        if sections:
+            body += [f"<h2>{html.escape(heading)}</h2>", *sections]
+    if evaluated:
         body.append("<h2>Example trajectories</h2>")
-        body.append(example_trajectories(records))
+        body.append(example_trajectories(evaluated))
     doc = ("<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
            f"<title>agentcritic report: {html.escape(run.name)}</title><style>{CSS}</style></head>"
            f"<body>{''.join(body)}</body></html>\n")
     path = Path(out) if out else run / "report.html"
     atomic_write(path, doc)
-    return Report(path=path, markdown=markdown, records=len(records))
+    markdown = to_markdown(results_table(evaluated)) if evaluated else ""
+    return Report(path=path, markdown=markdown, records=len(evaluated))
+
+
+__all__ = ["GROUPS", "SECTIONS", "Report", "ReportError", "build_report", "find_stages", "overview"]

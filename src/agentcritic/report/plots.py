@@ -1,7 +1,9 @@
-"""Plots of a run as inline PNG data URIs (matplotlib, Agg backend; imported only when plotting).
+"""Every figure of agentcritic (matplotlib, Agg backend; imported only when plotting).
 
-Each function returns ``data:image/png;base64,…`` or None when the run has nothing to plot, so
-the report shows a plot only where there is data behind it.
+Stages write data; the figures are drawn here: the run report's as inline PNG data URIs (each
+returns ``data:image/png;base64,…`` or None when there is nothing to plot, so the report shows a
+plot only where there is data behind it), and the PNG files the commands write beside their data
+(``eval-rm --plot``: :func:`write_score_histograms`).
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import io
 import statistics
 from typing import Any
 
-from agentcritic.evaluate import ResultsTable
+from agentcritic.report.tables import ResultsTable
 
 
 def pyplot():
@@ -158,6 +160,19 @@ def score_histogram_figure(histogram: dict[str, Any], title: str = "Held-out RM 
     return fig
 
 
+def write_score_histograms(report: dict[str, Any], path: Any, title: str = "reward model scores") -> Any:
+    """The chosen vs rejected score histograms of an ``rm_eval.json`` report as a PNG file at ``path``.
+
+    Raises ValueError when the report has no histogram (no pairs were scored).
+    """
+    hist = report.get("histogram")
+    if not hist:
+        raise ValueError("the report has no histogram (no pairs were scored)")
+    accuracy = report.get("accuracy")
+    shown = "—" if not isinstance(accuracy, (int, float)) else f"{accuracy:.3f}"
+    return save_png(score_histogram_figure(hist, f"{title} (accuracy {shown}, n={report.get('n')})"), path)
+
+
 def score_histograms(histogram: Any) -> str | None:
     """:func:`score_histogram_figure` inline, or None where the histogram is missing or malformed."""
     if not isinstance(histogram, dict) or not histogram.get("edges"):
@@ -193,11 +208,26 @@ def success_vs_interventions(rows: list[dict[str, Any]], title: str = "") -> str
     return to_data_uri(success_vs_interventions_figure(rows, title)) if rows else None
 
 
-def file_data_uri(path: Any) -> str | None:
-    """A PNG a stage wrote (e.g. ``reliability.png``) as an inline data URI; None when missing."""
-    from pathlib import Path
+def reliability_figure(bins: list[dict[str, Any]], ece: float | None = None, auroc: float | None = None) -> Any:
+    """The reliability plot: mean predicted P(success) per bin vs the observed success rate."""
+    plt = pyplot()
+    bins = [b for b in bins if b.get("count") and b.get("mean_predicted") is not None]
+    fig, ax = plt.subplots(figsize=(4.5, 4.5), dpi=120)
+    ax.plot([0, 1], [0, 1], ls="--", color="grey", lw=1, label="perfect calibration")
+    if bins:
+        xs = [b["mean_predicted"] for b in bins]
+        ys = [b["observed"] for b in bins]
+        sizes = [20 + 200 * b["count"] / max(c["count"] for c in bins) for b in bins]
+        ax.plot(xs, ys, marker="o", color="tab:blue", lw=1.5, label="PRM (held-out tasks)")
+        ax.scatter(xs, ys, s=sizes, color="tab:blue", alpha=0.4)
+    title = "PRM reliability (ECE " + (f"{ece:.3f}" if isinstance(ece, (int, float)) else "–")
+    title += f", AUROC {auroc:.3f})" if isinstance(auroc, (int, float)) else ")"
+    ax.set(xlim=(0, 1), ylim=(0, 1), xlabel="predicted P(success)", ylabel="observed success rate", title=title)
+    ax.legend(loc="upper left", fontsize=8)
+    fig.tight_layout()
+    return fig
 
-    path = Path(path)
-    if not path.is_file():
-        return None
-    return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode("ascii")
+
+def reliability(bins: list[dict[str, Any]], ece: float | None = None, auroc: float | None = None) -> str | None:
+    """:func:`reliability_figure` as an inline PNG (None without bins)."""
+    return to_data_uri(reliability_figure(bins, ece, auroc)) if bins else None

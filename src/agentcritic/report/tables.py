@@ -1,12 +1,147 @@
-"""The results table as Markdown (stdout, BENCHMARKS.md) and as HTML (the run report)."""
+"""The results table: evaluation records in the paper's layout, as Markdown (stdout, BENCHMARKS.md)
+and as HTML (the run report); and the small HTML tables of the report's stage sections.
+
+``results_table(records)`` aggregates the records of ``results.jsonl`` (see
+:mod:`agentcritic.evaluate`): rows = policy × method (Sampling, Greedy, ARMAP-R, ARMAP-B, ARMAP-M),
+columns = env metrics ×100, then cost per task, plus the oracle line (best of N by env reward) of
+methods that sample.
+"""
 
 from __future__ import annotations
 
 import html
+import statistics
+from dataclasses import dataclass
 from typing import Any
 
-from agentcritic.evaluate import COST_FIELDS, ResultsTable
+# The paper's row order within one policy; other labels follow in the order they appear.
+ROW_ORDER = ("Sampling", "Greedy", "ARMAP-R", "ARMAP-B", "ARMAP-M")
+COST_FIELDS = ("llm_calls", "tokens", "rm_calls", "env_steps", "seconds")
+ENV_NAMES = {"game24": "Game24", "shop": "Shop", "scienceworld": "SciWorld", "textworld": "TextWorld"}
+ENV_COLUMNS: dict[str, list[tuple[str, str]]] = {
+    "game24": [("success", "success %")],
+    "shop": [("score", "reward ×100"), ("success", "success %")],
+    "scienceworld": [("score", "×100")],
+    "textworld": [("score", "score ×100"), ("success", "success %")],
+}
+SPLIT_NAMES = {"scienceworld": {"dev": "seen", "test": "unseen"}}
 
+
+@dataclass
+class Column:
+    """One metric column: ``metric`` ("score" or "success") of ``env`` on ``split``, ×100."""
+
+    env: str
+    split: str
+    metric: str
+    label: str
+
+
+@dataclass
+class Row:
+    policy: str
+    method: str
+    values: dict[str, float | None]  # column label -> mean ×100 (None: no records)
+    cost: dict[str, float]  # COST_FIELDS -> mean per task
+    tasks: int
+    oracle: bool = False
+    steps: float | None = None  # mean actions of the chosen trajectories
+    price: float | None = None  # mean price paid (shop records only)
+
+
+@dataclass
+class ResultsTable:
+    """The paper's layout: rows = policy × method, columns = env metrics, then cost per task."""
+
+    columns: list[Column]
+    rows: list[Row]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "columns": [c.__dict__ for c in self.columns],
+            "rows": [r.__dict__ for r in self.rows],
+        }
+
+
+def _columns(records: list[dict[str, Any]]) -> list[Column]:
+    envs: dict[str, list[str]] = {}
+    for r in records:
+        splits = envs.setdefault(r["env"], [])
+        if r["split"] not in splits:
+            splits.append(r["split"])
+    cols = []
+    for env in sorted(envs, key=lambda e: (list(ENV_COLUMNS).index(e) if e in ENV_COLUMNS else 99, e)):
+        splits = sorted(envs[env], key=lambda s: ("train", "dev", "test").index(s) if s in ("train", "dev", "test") else 9)
+        specs = ENV_COLUMNS.get(env, [("score", "score ×100"), ("success", "success %")])
+        name = ENV_NAMES.get(env, env)
+        for split in splits:
+            if env in SPLIT_NAMES:
+                suffix = " " + SPLIT_NAMES[env].get(split, split)
+            else:
+                suffix = f" ({split})" if (len(splits) > 1 or split != "test") else ""
+            for metric, text in specs:
+                cols.append(Column(env=env, split=split, metric=metric, label=f"{name}{suffix} {text}"))
+    return cols
+
+
+def _row_sort_key(label: str, seen: list[str]) -> tuple[int, int]:
+    if label in ROW_ORDER:
+        return (0, ROW_ORDER.index(label))
+    return (1, seen.index(label))
+
+
+def results_table(records: list[dict[str, Any]]) -> ResultsTable:
+    """Aggregate records into the paper's layout (means ×100, cost means per task)."""
+    columns = _columns(records)
+    policies: list[str] = []
+    methods: dict[str, list[str]] = {}
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for r in records:
+        if r["policy"] not in policies:
+            policies.append(r["policy"])
+        seen = methods.setdefault(r["policy"], [])
+        if r["method"] not in seen:
+            seen.append(r["method"])
+        groups.setdefault((r["policy"], r["method"]), []).append(r)
+    rows: list[Row] = []
+    for policy in policies:
+        seen = methods[policy]
+        for method in sorted(seen, key=lambda m: _row_sort_key(m, seen)):
+            recs = groups[(policy, method)]
+            prices = [float(r["price"]) for r in recs if r.get("price") is not None]
+            rows.append(Row(policy=policy, method=method, values=_cell_values(columns, recs, "score", "success"),
+                            cost=_cost_means(recs), tasks=len(recs),
+                            steps=statistics.fmean(float(r.get("steps", 0)) for r in recs),
+                            price=statistics.fmean(prices) if prices else None))
+        for method in seen:
+            recs = [r for r in groups[(policy, method)] if r.get("oracle_score") is not None]
+            if recs:
+                rows.append(Row(policy=policy, method=f"{method} oracle (best of N by env reward)",
+                                values=_cell_values(columns, recs, "oracle_score", "oracle_success"),
+                                cost={}, tasks=len(recs), oracle=True))
+    return ResultsTable(columns=columns, rows=rows)
+
+
+def _cell_values(columns: list[Column], recs: list[dict[str, Any]], score_key: str, success_key: str) -> dict[str, float | None]:
+    values: dict[str, float | None] = {}
+    for col in columns:
+        key = score_key if col.metric == "score" else success_key
+        xs = [float(r[key]) for r in recs if r["env"] == col.env and r["split"] == col.split and r.get(key) is not None]
+        values[col.label] = 100.0 * statistics.fmean(xs) if xs else None
+    return values
+
+
+def _cost_means(recs: list[dict[str, Any]]) -> dict[str, float]:
+    def value(r: dict[str, Any], name: str) -> float:
+        cost = r.get("cost") or {}
+        if name == "tokens":
+            return float(cost.get("prompt_tokens", 0)) + float(cost.get("completion_tokens", 0))
+        return float(cost.get(name, 0.0))
+
+    return {name: statistics.fmean(value(r, name) for r in recs) for name in COST_FIELDS}
+
+
+# ------------------------------------------------------------------------------------ rendering
 COST_LABELS = {
     "llm_calls": "LLM calls/task",
     "tokens": "tokens/task",

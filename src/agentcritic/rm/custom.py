@@ -4,9 +4,9 @@ A *target* scores finished trajectories; higher is better. Planners (Best-of-N, 
 only ever see this interface, so a reward model, the env's ground truth (the oracle that measures
 how far the reward model is from perfect) and a customised objective are interchangeable::
 
-    target = make_target("rm", rm=RewardModel.from_pretrained("runs/x/rm"), env=env)
+    target = make_target("rm", rm=RewardModel.from_pretrained("runs/x/rm"))
     target = make_target("env")                                    # the env's own reward
-    target = make_target("rm", rm=rm, env=env, terms={"length": 0.05})   # R - 0.05 * #actions
+    target = make_target("rm", rm=rm, terms={"length": 0.05})      # R - 0.05 * #actions
     target = CustomTarget(base, {"price": 0.01, "detours": (0.1, count_detours)})
 
 ``score = base - sum(weight * term(trajectory))``. Built-in terms: ``length`` (number of actions)
@@ -73,41 +73,24 @@ def _key(trajectory: Trajectory) -> tuple[Any, ...]:
     return (trajectory.env, trajectory.task_id, trajectory.instruction, tuple(trajectory.actions))
 
 
-RENDER_MODES = ("auto", "env", "model")
-
-
 class RewardTarget:
     """A :class:`~agentcritic.rm.RewardModel` scoring (trajectory.instruction, trajectory).
 
-    ``render`` says which text the model reads, and must match how it was trained:
-    ``"env"`` — ``env.render_for_rm(trajectory)``; ``"model"`` — the model's own renderer (the
-    trajectory object is passed, so the model renders it as at training time); ``"auto"`` (default)
-    — ``"env"`` when the model was trained on ``render_for_rm`` text (its saved settings say so),
-    else ``"model"`` (the reward-model stage trains on the model's default step rendering).
-    Scores are cached per (instruction, actions).
+    The model reads :func:`agentcritic.rendering.render` of each pair, as at training time (no env
+    is needed: the trajectory's env name picks how its observations are shown). Scores are cached
+    per (instruction, actions).
     """
 
-    def __init__(self, rm: Any, env: Any, batch_size: int = 32, render: str = "auto") -> None:
-        if env is None or not hasattr(env, "render_for_rm"):
-            raise ValueError("RewardTarget needs the env whose trajectories it scores (env=...)")
+    def __init__(self, rm: Any, batch_size: int = 32) -> None:
         if not hasattr(rm, "score"):
             raise ValueError(f"RewardTarget needs a reward model with score(pairs); got {type(rm).__name__}")
-        if render not in RENDER_MODES:
-            raise ValueError(f"unknown render mode {render!r}; valid modes are {list(RENDER_MODES)}")
-        if render == "auto":
-            trained_on = getattr(getattr(rm, "settings", None), "render", None)
-            render = "env" if trained_on == "render_for_rm" or not hasattr(rm, "render") else "model"
         self.rm = rm
-        self.env = env
         self.batch_size = batch_size
-        self.render = render
         self.calls = 0
         self._cache: dict[tuple[Any, ...], float] = {}
 
-    def pairs(self, trajectories: Sequence[Trajectory]) -> list[tuple[str, Any]]:
-        """The (intent, text or trajectory) pairs handed to the reward model."""
-        if self.render == "env":
-            return [(t.instruction, self.env.render_for_rm(t)) for t in trajectories]
+    def pairs(self, trajectories: Sequence[Trajectory]) -> list[tuple[str, Trajectory]]:
+        """The (intent, trajectory) pairs handed to the reward model."""
         return [(t.instruction, t) for t in trajectories]
 
     def score(self, trajectories: Sequence[Trajectory]) -> list[float]:
@@ -201,13 +184,10 @@ TARGET_KINDS = ("rm", "env")
 def make_target(
     kind: str = "rm",
     rm: Any = None,
-    env: Any = None,
     terms: Mapping[str, float | tuple[float, TermFn]] | None = None,
-    render: str = "auto",
 ) -> Target:
-    """Build a target: ``"rm"`` (a RewardModel, or the folder of a saved one, over ``env``; see
-    :class:`RewardTarget` for ``render``) or ``"env"`` (the env's reward), wrapped in a
-    :class:`CustomTarget` when ``terms`` are given."""
+    """Build a target: ``"rm"`` (a RewardModel, or the folder of a saved one) or ``"env"`` (the
+    env's reward), wrapped in a :class:`CustomTarget` when ``terms`` are given."""
     if kind == "rm":
         if rm is None:
             raise ValueError("make_target('rm') needs rm= (a RewardModel or the folder of a saved one)")
@@ -215,7 +195,7 @@ def make_target(
             from agentcritic.rm.reward_model import RewardModel
 
             rm = RewardModel.from_pretrained(rm)
-        base: Target = RewardTarget(rm, env, render=render)
+        base: Target = RewardTarget(rm)
     elif kind == "env":
         base = EnvRewardTarget()
     else:

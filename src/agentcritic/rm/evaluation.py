@@ -5,7 +5,7 @@
   file and the line.
 - :func:`evaluate_reward_model` gives held-out pairwise accuracy overall, per negative source
   (``Preference.source``), per env and per (env, source), the mean margins, and chosen-vs-rejected
-  score histograms (the data for a plot; :func:`plot_histograms` draws it with matplotlib).
+  score histograms (data only: :func:`agentcritic.report.plots.write_score_histograms` draws them).
 - :func:`cross_domain_accuracy` trains a fresh model on one env's pairs and tests it on another's;
   :func:`cross_domain_matrix` does it for every pair of envs.
 - :func:`write_report` writes the JSON-able report atomically (``rm_eval.json``);
@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from agentcritic.errors import AgentCriticError
 from agentcritic.rm.metrics import pairwise_accuracy, preference_report
 from agentcritic.store import atomic_write
 from agentcritic.types import Preference, RecordError
@@ -38,7 +39,7 @@ EVAL_FILE = "rm_eval.json"
 UNKNOWN_ENV = "unknown"
 
 
-class PreferenceDataError(ValueError):
+class PreferenceDataError(AgentCriticError, ValueError):
     """A preference file that cannot be read; the message names the file and the line."""
 
 
@@ -246,7 +247,7 @@ def cross_domain_accuracy(
         raise PreferenceDataError("cross-domain: no training pairs")
     if not test:
         raise PreferenceDataError("cross-domain: no test pairs")
-    cfg = (config or RewardConfig()).model_copy(update={"output_dir": None})
+    cfg = (config or RewardConfig()).model_copy(update={"output_dir": None, "report_to": "none"})  # in memory
     model = make_model()
     metrics = train_reward_model(model, list(train), cfg)
     return {
@@ -356,17 +357,6 @@ def format_report(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def plot_histograms(report: dict[str, Any], path: str | os.PathLike[str], title: str = "reward model scores") -> Path:
-    """Chosen vs rejected score histograms of a report as a PNG (needs matplotlib)."""
-    from agentcritic.report.plots import save_png, score_histogram_figure
-
-    hist = report.get("histogram")
-    if not hist:
-        raise ValueError("the report has no histogram (no pairs were scored)")
-    title = f"{title} (accuracy {_fmt(report.get('accuracy'))}, n={report.get('n')})"
-    return save_png(score_histogram_figure(hist, title), path)
-
-
 __all__ = [
     "EVAL_FILE",
     "PreferenceDataError",
@@ -376,7 +366,6 @@ __all__ = [
     "evaluate_reward_model",
     "format_report",
     "jsonable",
-    "plot_histograms",
     "preference_metrics",
     "read_preference_files",
     "read_preferences",

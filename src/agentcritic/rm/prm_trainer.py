@@ -1,8 +1,9 @@
 """Training the process reward model: binary cross-entropy on (prefix text, P(success)) examples.
 
-Same loop as the outcome RM (:class:`agentcritic.rm.reward_trainer.BaseTrainer`: Accelerate,
-length-grouped dynamic padding, resumable checkpoints); evaluation reports AUROC, accuracy, Brier
-score, log loss and reliability-plot bins (selfreg.md Phase 2a).
+The trainer beside :mod:`agentcritic.rm.prm_config` (TRL's pairing), on the shared engine
+(:class:`agentcritic.rm.base_trainer.BaseTrainer`: Accelerate, length-grouped dynamic padding,
+resumable checkpoints, TensorBoard when asked); evaluation reports AUROC, accuracy, Brier score,
+log loss and reliability-plot bins (selfreg.md Phase 2a).
 """
 
 from __future__ import annotations
@@ -12,8 +13,8 @@ from typing import Any
 
 from agentcritic.rm.metrics import classification_report
 from agentcritic.rm.process_reward_model import PRMExample, ProcessRewardModel
-from agentcritic.rm.reward_config import PRMConfig
-from agentcritic.rm.reward_trainer import BaseTrainer, TrainingError, TrainState, _fingerprint
+from agentcritic.rm.base_trainer import BaseTrainer, TrainingError, TrainState, fingerprint
+from agentcritic.rm.prm_config import PRMConfig
 
 Example = PRMExample | tuple[str, float]
 
@@ -43,37 +44,19 @@ class PRMTrainer(BaseTrainer):
     """
 
     unit = "examples"
+    model_class = ProcessRewardModel
+    config_class = PRMConfig
     config: PRMConfig
     model: ProcessRewardModel
 
-    def __init__(
-        self,
-        model: ProcessRewardModel,
-        config: PRMConfig | None = None,
-        train_dataset: Sequence[Example] = (),
-        eval_dataset: Sequence[Example] | None = None,
-        eval_sets: dict[str, Sequence[Example]] | None = None,
-        callbacks: Sequence[Callable[[TrainState, dict[str, Any]], None]] | None = None,
-    ) -> None:
-        if not isinstance(model, ProcessRewardModel):
-            raise TypeError(f"PRMTrainer trains a ProcessRewardModel, got {type(model).__name__}")
-        train = [as_example(x, k) for k, x in enumerate(train_dataset)]
-        evals = None if eval_dataset is None else [as_example(x, k, "eval_dataset") for k, x in enumerate(eval_dataset)]
-        sets = {
-            n: [as_example(x, k, f"eval_sets[{n!r}]") for k, x in enumerate(v)] for n, v in (eval_sets or {}).items()
-        }
-        super().__init__(model, config or PRMConfig(), train, evals, sets, callbacks)
-
-    def _check_data(self, data: list[Any], what: str) -> None:
-        for k, x in enumerate(data):
-            if not isinstance(x, PRMExample):
-                raise TrainingError(f"{what}[{k}]: expected a PRMExample, got {type(x).__name__}")
+    def _examples(self, data: list[Any], what: str) -> list[PRMExample]:
+        return [as_example(x, k, what) for k, x in enumerate(data)]
 
     def _group_key(self, example: PRMExample) -> str:
         return example.group
 
     def _data_fingerprint(self) -> str:
-        return _fingerprint([f"{len(x.text)}|{x.label:.6f}|{x.group}" for x in self.train_data])
+        return fingerprint([f"{len(x.text)}|{x.label:.6f}|{x.group}" for x in self.train_data])
 
     def _featurize(self, examples: list[PRMExample]) -> list[dict[str, Any]]:
         feats = self.model.encode([x.text for x in examples])

@@ -1,8 +1,10 @@
 """The process reward model: P(success | trajectory prefix, who acts next).
 
-Same machinery as the outcome reward model (:mod:`agentcritic.rm.reward_model`) with a binary head:
-one logit, trained with binary cross-entropy, read through a sigmoid. The actor of the next action
-is part of the input text (selfreg.md Phase 2a: one model, not two), appended as a last line
+Same machinery as the outcome reward model (:mod:`agentcritic.rm.scoring_model`) with a binary head:
+one logit, trained with binary cross-entropy, read through a sigmoid. The state is the text of
+:func:`agentcritic.rendering.render` of the episode so far (what the helper's episodes log as
+``state_text``, and what the server renders for a trajectory). The actor of the next action is part
+of the input text (selfreg.md Phase 2a: one model, not two), appended as a last line
 ``Next action by: <actor>`` so the truncation rule (keep the start and the last steps) never cuts it.
 """
 
@@ -13,7 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from agentcritic.rm.reward_model import Feature, ScoringModel
+from agentcritic.rendering import render
+from agentcritic.rm.scoring_model import Feature, ScoringModel
 from agentcritic.types import Trajectory, Transition
 
 ACTOR_LINE = "Next action by: {actor}"
@@ -68,21 +71,25 @@ def examples_from_transitions(
     ]
 
 
-def prefix_examples(trajectories: Iterable[Trajectory], render=None) -> list[PRMExample]:
-    """Every prefix of every trajectory (0..n steps), labelled with the episode's success."""
-    from agentcritic.export import render_steps
-
-    render = render or render_steps
+def prefix_examples(trajectories: Iterable[Trajectory], *, helped_actor: str = "intervention") -> list[PRMExample]:
+    """Every prefix of every trajectory (0..n-1 steps) before its next action, labelled with the
+    episode's success: the texts :func:`examples_from_transitions` reads from a helped episode's log
+    (an action of an intervention, whatever its name, is tagged ``helped_actor``)."""
     out = []
     for t in trajectories:
         if t.success is None:
             continue
         for k in range(len(t.steps)):
             prefix = Trajectory(t.env, t.task_id, t.instruction, t.steps[:k], t.success, t.score, t.meta)
-            body = render(prefix)
-            text = f"Instruction: {t.instruction}\n{body}" if body else f"Instruction: {t.instruction}"
-            out.append(PRMExample(prm_text(text, t.steps[k].actor), float(bool(t.success)), f"{t.env}/{t.task_id}"))
+            actor = "agent" if t.steps[k].actor == "agent" else helped_actor
+            text = prm_text(render(t.instruction, prefix), actor)
+            out.append(PRMExample(text, float(bool(t.success)), f"{t.env}/{t.task_id}"))
     return out
+
+
+#: what a PRM scores: a whole input text, or (state, next actor) where the state is its text or the
+#: episode so far (rendered by :func:`agentcritic.rendering.render`)
+PRMItem = str | tuple[str | Trajectory, str | bool]
 
 
 class ProcessRewardModel(ScoringModel):
@@ -91,30 +98,34 @@ class ProcessRewardModel(ScoringModel):
     kind = "process"
     problem_type = "multi_label_classification"  # HF computes BCE-with-logits for one label
 
-    def item_texts(self, items: Sequence[str | tuple[str, str | bool]]) -> list[tuple[None, str]]:
+    def item_texts(self, items: Sequence[PRMItem]) -> list[tuple[None, str]]:
+        """The text the model reads for each item (see :data:`PRMItem`)."""
         out: list[tuple[None, str]] = []
         for k, item in enumerate(items):
             if isinstance(item, str):
                 out.append((None, item))
-            elif isinstance(item, (tuple, list)) and len(item) == 2 and isinstance(item[0], str):
-                out.append((None, prm_text(item[0], item[1])))
+            elif isinstance(item, (tuple, list)) and len(item) == 2 and isinstance(item[0], (str, Trajectory)):
+                state = item[0]
+                if isinstance(state, Trajectory):
+                    state = render(state.instruction, state, raw=self.raw_observations)
+                out.append((None, prm_text(state, item[1])))
             else:
-                raise TypeError(f"item {k}: expected a text or (state_text, actor), got {item!r:.80}")
+                raise TypeError(f"item {k}: expected a text or (state, actor), got {item!r:.80}")
         return out
 
-    def encode(self, items: Sequence[str | tuple[str, str | bool]]) -> list[Feature]:
+    def encode(self, items: Sequence[PRMItem]) -> list[Feature]:
         return self.encode_texts(self.item_texts(items))
 
-    def tokenize(self, items: Sequence[str | tuple[str, str | bool]], device=None):
+    def tokenize(self, items: Sequence[PRMItem], device=None):
         return self.collate(self.encode(items), device)
 
     def _transform(self, logits):
         return logits.sigmoid()
 
-    def score(self, items: Sequence[str | tuple[str, str | bool]], batch_size: int = 32) -> np.ndarray:
+    def score(self, items: Sequence[PRMItem], batch_size: int = 32) -> np.ndarray:
         """P(success) for each prefix text (or (state_text, actor) pair), in input order."""
         return self.score_features(self.encode(items), batch_size=batch_size)
 
-    def logit_scores(self, items: Sequence[str | tuple[str, str | bool]], batch_size: int = 32) -> np.ndarray:
+    def logit_scores(self, items: Sequence[PRMItem], batch_size: int = 32) -> np.ndarray:
         """The head's logits (log-odds of success), e.g. for thresholds far from 0.5."""
         return self.score_features(self.encode(items), batch_size=batch_size, raw=True)

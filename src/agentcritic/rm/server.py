@@ -4,7 +4,9 @@ Endpoints:
 
 - ``POST /v1/score`` — JSON list of ``{"intent": str, "trajectory": str | Trajectory dict}`` (or
   ``{"items": [...]}``) → ``{"scores": [float, ...]}`` in input order. A process RM takes
-  ``{"text": str}`` or ``{"state": str, "actor": str}`` items and answers probabilities.
+  ``{"text": str}``, ``{"state": str, "actor": str}`` or ``{"trajectory": Trajectory dict, "actor": str}``
+  items and answers probabilities. Trajectories are read as :func:`agentcritic.rendering.render`
+  renders them, the text the models were trained on.
 - ``GET /health`` — ``{"status": "ok", ...}``, never needs the token.
 - ``POST /api/generate`` — ARMAP's contract, for drop-in use with their evaluation scripts: a
   multipart form with ``preference_data`` (JSON list of records with ``conversations`` and
@@ -41,6 +43,7 @@ from typing import Any
 import numpy as np
 from fastapi import Request  # at module level: FastAPI resolves endpoint annotations from here
 
+from agentcritic.errors import AgentCriticError
 from agentcritic.types import RecordError, Trajectory
 
 log = logging.getLogger("agentcritic.rm.server")
@@ -49,7 +52,7 @@ DEFAULT_PORT = 8765
 TOKEN_ENV = "AGENTCRITIC_RM_TOKEN"
 
 
-class InputError(ValueError):
+class InputError(AgentCriticError, ValueError):
     """Client input that cannot be scored; becomes a 4xx answer with this message."""
 
     def __init__(self, message: str, status: int = 422) -> None:
@@ -100,10 +103,18 @@ def parse_score_request(payload: Any, kind: str) -> list[Any]:
         if kind == "process":
             if isinstance(item.get("text"), str):
                 items.append(item["text"])
-            elif isinstance(item.get("state"), str) and isinstance(item.get("actor", "agent"), (str, bool)):
+            elif not isinstance(item.get("actor", "agent"), (str, bool)):
+                raise InputError(f"{where}: 'actor' must be a string (e.g. 'agent' or 'intervention')")
+            elif isinstance(item.get("state"), str):
                 items.append((item["state"], item.get("actor", "agent")))
+            elif isinstance(item.get("trajectory"), dict):
+                state = _trajectory(item["trajectory"], str(item.get("intent", "")), where)
+                items.append((state, item.get("actor", "agent")))
             else:
-                raise InputError(f"{where}: a process RM needs 'text' (string) or 'state' (string) and 'actor'")
+                raise InputError(
+                    f"{where}: a process RM needs 'text' (string), or 'state' (string) or 'trajectory' (object) "
+                    "with 'actor'"
+                )
             continue
         intent = item.get("intent")
         if not isinstance(intent, str):
@@ -536,7 +547,7 @@ def serve(
     """
     import uvicorn
 
-    from agentcritic.rm.reward_model import load_model
+    from agentcritic.rm.loading import load_model
 
     if token is None and token_env:
         token = os.environ.get(token_env) or None

@@ -4,7 +4,7 @@ A training run is a folder::
 
     RUN/config.toml                 the resolved TrainRMConfig (a different config is refused)
     RUN/manifest.json               stage "train_rm" marked done at the end
-    RUN/checkpoints/step-N/         resumable trainer state (see reward_trainer)
+    RUN/checkpoints/step-N/         resumable trainer state (see base_trainer)
     RUN/model/                      save_pretrained folder (AutoModelForSequenceClassification, num_labels=1)
     RUN/metrics.json                training log, held-out accuracy per source
     RUN/split.json                  data files, train/held-out counts, envs and sources trained on
@@ -81,7 +81,7 @@ class EvalRMConfig(StageConfig):
     output: str | None = Field(None, description="JSON report path; None = rm_eval.json in the run folder")
     batch_size: int = Field(64, ge=1, description="inputs per forward")
     bins: int = Field(20, ge=2, description="bins of the chosen/rejected score histograms")
-    plot: bool = Field(False, description="also draw the histograms as a PNG beside the report (matplotlib)")
+    plot: bool = Field(False, description="also draw the histograms as a PNG beside the report (drawn by the command)")
     cross_domain: bool = Field(
         False, description="also train a fresh model per env and test it on the other envs (needs 2+ envs)"
     )
@@ -120,7 +120,7 @@ def _intent_hash(intent: str) -> str:
 
 def resolve_model_dir(path: str | os.PathLike[str]) -> tuple[Path, Path]:
     """(model folder, run folder) for a run folder or a model folder given by the user."""
-    from agentcritic.rm.reward_model import SETTINGS_FILE, ModelFolderError
+    from agentcritic.rm.scoring_model import SETTINGS_FILE, ModelFolderError
 
     p = Path(path)
     if (p / MODEL_DIR / SETTINGS_FILE).exists():
@@ -137,7 +137,7 @@ def resolve_model_dir(path: str | os.PathLike[str]) -> tuple[Path, Path]:
 
 def split_preferences(prefs: list[Preference], fraction: float, seed: int) -> tuple[list[Preference], list[Preference]]:
     """(train, held-out) with every intent wholly on one side (the trainer's own split)."""
-    from agentcritic.rm.reward_trainer import group_split
+    from agentcritic.rm.base_trainer import group_split
 
     train_idx, eval_idx = group_split([p.intent for p in prefs], fraction, seed)
     return [prefs[i] for i in train_idx], [prefs[i] for i in eval_idx]
@@ -169,15 +169,14 @@ def _counts(values: list[str]) -> dict[str, int]:
 
 
 # ----------------------------------------------------------------------------------- train-rm
-def train_rm(cfg: TrainRMConfig, out: str | os.PathLike[str]) -> dict[str, Any]:
+def train_rm(cfg: TrainRMConfig, out: str | os.PathLike[str], progress: bool = True) -> dict[str, Any]:
     """Train (or resume, or return the finished) reward model of run folder ``out``; return its metrics.
 
     The returned dict is ``metrics.json`` plus ``"resumed"`` (finished before this call) and
     ``"out"``.
     """
     root = Path(out)
-    claimed = cfg.model_dump(exclude={"train": {"output_dir", "progress"}})
-    store = RunStore(root, config=claimed)
+    store = RunStore(root)  # claimed by the stage contract (agentcritic.stage)
     try:
         digest = data_digest([*cfg.data, *cfg.eval_data])
         if store.is_done(STAGE) and (root / "metrics.json").exists() and (root / MODEL_DIR).is_dir():
@@ -245,7 +244,8 @@ def eval_rm(cfg: EvalRMConfig) -> tuple[dict[str, Any], Path]:
     from the run's ``split.json``), ``n_seen_in_training`` (pairs whose intent was trained on) and,
     with ``cross_domain=True``, ``cross_domain_matrix``.
     """
-    from agentcritic.rm.reward_model import RewardModel, read_settings
+    from agentcritic.rm.reward_model import RewardModel
+    from agentcritic.rm.scoring_model import read_settings
 
     model_dir, run_dir = resolve_model_dir(cfg.model)
     per_file = [(str(path), read_preferences(path)) for path in cfg.data]
@@ -312,11 +312,15 @@ def eval_rm(cfg: EvalRMConfig) -> tuple[dict[str, Any], Path]:
 
     path = Path(cfg.output) if cfg.output else run_dir / EVAL_FILE
     write_report(report, path)
-    if cfg.plot:
-        from agentcritic.rm.evaluation import plot_histograms
-
-        report["plot"] = str(plot_histograms(report, path.with_suffix(".png")))
     return report, path
+
+
+def run_eval_rm(cfg: EvalRMConfig, out: str | os.PathLike[str], progress: bool = True) -> dict[str, Any]:
+    """The ``eval-rm`` stage: :func:`eval_rm` with its report in the stage folder ``out`` by default."""
+    if cfg.output is None:
+        cfg = cfg.model_copy(update={"output": str(Path(out) / EVAL_FILE)})
+    report, path = eval_rm(cfg)
+    return {"accuracy": report.get("accuracy"), "pairs": report.get("n"), "report": str(path), "errors": 0}
 
 
 # ----------------------------------------------------------------------------------- serve-rm
@@ -331,19 +335,9 @@ def serve_rm(cfg: ServeRMConfig) -> None:
             f"a token was asked for, but the environment variable {cfg.token_env} is not set; "
             f"export {cfg.token_env}=<secret> first"
         )
-    serve(
-        model_dir,
-        host=cfg.host,
-        port=cfg.port,
-        token=token,
-        token_env=None,
-        device=cfg.device,
-        max_body_bytes=cfg.max_body_bytes,
-        max_batch=cfg.max_batch,
-        batch_wait_ms=cfg.batch_wait_ms,
-        max_micro_batch=cfg.max_micro_batch,
-        score_batch_size=cfg.score_batch_size,
-    )
+    options = cfg.model_dump(include={"host", "port", "device", "max_body_bytes", "max_batch", "batch_wait_ms",
+                                      "max_micro_batch", "score_batch_size"})  # server options of the same name
+    serve(model_dir, token=token, token_env=None, **options)
 
 
 __all__ = [

@@ -13,6 +13,7 @@ import statistics
 from collections import Counter
 from typing import Any
 
+from agentcritic.rendering import render
 from agentcritic.synth.grounding import FULFILLED, Grounding
 from agentcritic.types import Preference, Trajectory
 
@@ -28,7 +29,6 @@ def filter_pairs(
     """The pairs to keep and the filter's statistics (see the module doc)."""
     from tqdm.auto import tqdm
 
-    env = grounding.env
     kept: list[Preference] = []
     seen: set[tuple] = set()
     dropped: Counter = Counter()
@@ -46,8 +46,8 @@ def filter_pairs(
             dropped["too_many_steps"] += 1
             continue
         try:
-            texts = [env.render_for_rm(p.chosen), env.render_for_rm(p.rejected)]
-        except Exception as exc:  # noqa: BLE001 - a record the env cannot render is dropped, counted
+            texts = [render(p.intent, p.chosen), render(p.intent, p.rejected)]
+        except Exception as exc:  # noqa: BLE001 - a record that cannot be rendered is dropped, counted
             dropped[f"unrenderable:{type(exc).__name__}"] += 1
             continue
         if max(map(len, texts)) > max_chars:

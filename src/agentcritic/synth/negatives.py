@@ -24,7 +24,7 @@ from collections import Counter, defaultdict
 from typing import Any
 
 from agentcritic.agents.base import derive_seed
-from agentcritic.parallel import EpisodeJob, worker_env
+from agentcritic.parallel import EpisodeJob
 from agentcritic.synth.grounding import FULFILLED, Grounding, grounding_for
 from agentcritic.synth.replay import execute
 from agentcritic.types import Preference, Trajectory
@@ -143,14 +143,10 @@ def negatives_for(positive: Trajectory, grounding: Grounding, lm: Any, options: 
 
 def negatives_job(job: EpisodeJob) -> tuple[str, dict[str, Any]]:
     """A :func:`agentcritic.parallel.run_jobs` worker: the negatives of one positive."""
-    from agentcritic.agents import load_lm
-
-    env = worker_env(job.env, job.env_kwargs)
-    options = dict(job.policy_kwargs)
-    llm_kwargs = options.pop("llm", {})
-    lm = load_lm(job.policy, **llm_kwargs) if job.policy else None
-    positive = Trajectory.from_dict(job.meta["trajectory"])
-    pairs, counts = negatives_for(positive, grounding_for(env), lm, options, seed=job.seed)
+    payload = job.payload  # a TrajectoryPayload
+    positive = Trajectory.from_dict(payload.trajectory)
+    pairs, counts = negatives_for(positive, grounding_for(job.env.cached()), payload.lm(), payload.settings(),
+                                  seed=job.seed)
     return job.key, {"pairs": [p.to_dict() for p in pairs], "counts": dict(counts)}
 
 

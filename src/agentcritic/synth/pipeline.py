@@ -25,7 +25,8 @@ from typing import Any
 from agentcritic.agents.base import derive_seed
 from agentcritic.parallel import EpisodeJob, run_jobs
 from agentcritic.store import RunStore, atomic_write
-from agentcritic.synth.synth_config import SynthConfig
+from agentcritic.specs import EnvSpec
+from agentcritic.synth.synth_config import ExplorePayload, SynthConfig, TrajectoryPayload
 from agentcritic.types import Preference, Trajectory
 
 STAGES = ("explore", "refine", "negatives", "filter")
@@ -45,6 +46,7 @@ def draw_tasks(config: SynthConfig) -> list[str]:
 
 
 def explore_jobs(config: SynthConfig, tasks: list[str]) -> list[EpisodeJob]:
+    env = EnvSpec(name=config.env, kwargs=config.env_kwargs)
     jobs = []
     for task in tasks:
         specs: list[tuple[str, dict[str, Any]]] = []
@@ -60,11 +62,10 @@ def explore_jobs(config: SynthConfig, tasks: list[str]) -> list[EpisodeJob]:
                     "few_shot": config.few_shot,
                 }))
         specs += [("expert", {"eps": config.guided_eps})] * config.guided_per_task
-        for k, (policy, kwargs) in enumerate(specs):
+        for k, (explorer, options) in enumerate(specs):
             jobs.append(EpisodeJob(
-                key=f"{task}#{k}", env=config.env, task_id=task,
-                seed=derive_seed(config.seed, "explore", task, k) % (2**31), policy=policy,
-                env_kwargs=config.env_kwargs, policy_kwargs=kwargs, meta={"sample": k, "split": "train"},
+                key=f"{task}#{k}", env=env, task_id=task, seed=derive_seed(config.seed, "explore", task, k) % (2**31),
+                payload=ExplorePayload(sample=k, split="train", explorer=explorer, options=options),
             ))
     return jobs
 
@@ -73,11 +74,11 @@ def explore_episode(job: EpisodeJob) -> tuple[str, dict[str, Any]]:
     """A :func:`agentcritic.parallel.run_jobs` worker: one explorer episode."""
     from agentcritic.agents import rollout
     from agentcritic.agents.explorer import make_explorer
-    from agentcritic.parallel import worker_env
 
-    env = worker_env(job.env, job.env_kwargs)
-    agent = make_explorer(job.policy, seed=job.seed, **job.policy_kwargs)
-    traj = rollout(env, agent, job.task_id, seed=job.seed, meta={"key": job.key, **job.meta})
+    payload: ExplorePayload = job.payload
+    agent = make_explorer(payload.explorer, seed=job.seed, **payload.options)
+    traj = rollout(job.env.cached(), agent, job.task_id, seed=job.seed,
+                   meta={"key": job.key, "sample": payload.sample, "split": payload.split})
     return job.key, traj.to_dict()
 
 
@@ -91,15 +92,15 @@ def synthesize(config: SynthConfig, out: str | Path, progress: bool = True) -> d
     from agentcritic.synth.refine import refine_job
 
     start = time.perf_counter()
-    claimed = config.model_dump(mode="json", exclude={"workers", "executor"})
     run = dict(workers=config.workers, executor=config.executor,
                progress=(lambda name: f"{config.env}/{name}" if progress else None))
-    with RunStore(out, config={"synth": claimed}) as store:
+    with RunStore(out) as store:  # claimed by the stage contract (agentcritic.stage)
         # 1. explore
         explore = store.shard("explore")
         jobs = explore_jobs(config, draw_tasks(config))
-        run_jobs(jobs, explore, fn=explore_episode, workers=run["workers"], executor=run["executor"],
-                 progress=run["progress"]("explore"))
+        pending = 0
+        pending += run_jobs(jobs, explore, fn=explore_episode, workers=run["workers"], executor=run["executor"],
+                 progress=run["progress"]("explore"))["pending"]
         store.mark_done("explore", trajectories=len(explore))
 
         # 2. refine
@@ -108,11 +109,13 @@ def synthesize(config: SynthConfig, out: str | Path, progress: bool = True) -> d
         refine_opts = {"rephrase": config.rephrase, "llm_intents": config.llm_intents, **_llm_options(config),
                        "llm": config.refiner_llm}
         explored = [(k, r) for k, r in store.records("explore")]
-        jobs = [EpisodeJob(key=k, env=config.env, task_id=r["task_id"], seed=config.seed,
-                           policy=config.refiner if uses_llm else "", env_kwargs=config.env_kwargs,
-                           policy_kwargs=refine_opts, meta={"trajectory": r}) for k, r in explored]
-        run_jobs(jobs, refine, fn=refine_job, progress=run["progress"]("refine"),
-                 workers=run["workers"], executor=run["executor"])
+        env = EnvSpec(name=config.env, kwargs=config.env_kwargs)
+        jobs = [EpisodeJob(key=k, env=env, task_id=r["task_id"], seed=config.seed,
+                           payload=TrajectoryPayload(trajectory=r, backend=config.refiner if uses_llm else "",
+                                                     options=refine_opts))
+                for k, r in explored]
+        pending += run_jobs(jobs, refine, fn=refine_job, progress=run["progress"]("refine"),
+                            workers=run["workers"], executor=run["executor"])["pending"]
         store.mark_done("refine", trajectories=len(refine))
 
         # 3. negatives
@@ -124,12 +127,12 @@ def synthesize(config: SynthConfig, out: str | Path, progress: bool = True) -> d
                     "max_tokens": config.negative_max_tokens,
                     "llm": config.refiner_llm}
         needs_llm = "llm_negative" in config.negatives and config.env == "game24" and config.llm_negative_llm
-        jobs = [EpisodeJob(key=t.meta["key"], env=config.env, task_id=t.task_id, seed=config.seed,
-                           policy=config.refiner if needs_llm else "", env_kwargs=config.env_kwargs,
-                           policy_kwargs=neg_opts, meta={"trajectory": t.to_dict()})
+        jobs = [EpisodeJob(key=t.meta["key"], env=env, task_id=t.task_id, seed=config.seed,
+                           payload=TrajectoryPayload(trajectory=t.to_dict(), backend=config.refiner if needs_llm else "",
+                                                     options=neg_opts))
                 for t in refined if t.meta.get("positive")]
-        run_jobs(jobs, negatives, fn=negatives_job, progress=run["progress"]("negatives"),
-                 workers=run["workers"], executor=run["executor"])
+        pending += run_jobs(jobs, negatives, fn=negatives_job, progress=run["progress"]("negatives"),
+                            workers=run["workers"], executor=run["executor"])["pending"]
         if "cross_policy" in config.negatives:
             from agentcritic import envs
             from agentcritic.synth.grounding import grounding_for
@@ -151,6 +154,8 @@ def synthesize(config: SynthConfig, out: str | Path, progress: bool = True) -> d
         # 4. filter (cheap, deterministic: redone from the shards on every run)
         stats = _filter_stage(config, store, refined, progress)
         stats["seconds"] = round(time.perf_counter() - start, 2)
+        stats["pending"] = pending
+        stats["errors"] = pending + sum(bool(r.get("meta", {}).get("error")) for _, r in store.records("explore"))
         store.write_json("synth_stats.json", stats)
         store.mark_done("filter", pairs=stats["pairs"])
     return stats

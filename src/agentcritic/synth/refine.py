@@ -25,7 +25,7 @@ import re
 from typing import Any
 
 from agentcritic.agents.base import derive_seed
-from agentcritic.parallel import EpisodeJob, worker_env
+from agentcritic.parallel import EpisodeJob
 from agentcritic.synth.grounding import Grounding, grounding_for
 from agentcritic.types import Trajectory
 
@@ -136,12 +136,8 @@ def refine_trajectory(
 
 def refine_job(job: EpisodeJob) -> tuple[str, dict[str, Any]]:
     """A :func:`agentcritic.parallel.run_jobs` worker: refine one explored trajectory."""
-    from agentcritic.agents import load_lm
-
-    env = worker_env(job.env, job.env_kwargs)
-    opts = dict(job.policy_kwargs)
-    llm_kwargs = opts.pop("llm", {})
-    lm = load_lm(job.policy, **llm_kwargs) if job.policy else None
-    traj = Trajectory.from_dict(job.meta["trajectory"])
-    refined = refine_trajectory(traj, grounding_for(env), lm, seed=job.seed, **opts)
+    payload = job.payload  # a TrajectoryPayload
+    traj = Trajectory.from_dict(payload.trajectory)
+    refined = refine_trajectory(traj, grounding_for(job.env.cached()), payload.lm(), seed=job.seed,
+                                **payload.settings())
     return job.key, refined.to_dict()

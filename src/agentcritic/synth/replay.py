@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from agentcritic.agents.rollout import EpisodeHooks, play_episode
 from agentcritic.envs.base import TextEnv
-from agentcritic.types import Step, Trajectory
+from agentcritic.types import Trajectory
 
 Repair = Callable[[str, dict[str, Any]], str]
-_INFO_DROP = ("admissible_actions", "instruction", "task_id")
 
 
 def execute(
@@ -27,25 +27,21 @@ def execute(
 
     ``repair(action, info)`` may rewrite each action from index ``repair_from`` on, given the info
     of the state it is taken in (e.g. game24's answer line rebuilt from the steps actually taken).
-    ``score``/``success`` are the env's own, against the task's instruction.
+    ``score``/``success`` are the env's own, against the task's instruction. An exception of
+    ``repair`` escapes: a replay has no actor whose failure could be recorded.
     """
-    obs, info = env.reset(task_id=task_id, seed=seed)
-    traj = Trajectory(env=env.name, task_id=str(task_id), instruction=instruction,
-                      meta={**env.trajectory_meta(), **(meta or {})})
-    done = False
-    for i, action in enumerate(actions):
-        if done:
-            break
-        if repair is not None and i >= repair_from:
-            action = repair(action, info)
-        obs, reward, terminated, truncated, info = env.step(action)
-        traj.steps.append(Step(action=action, observation=obs, reward=reward,
-                               info={k: v for k, v in info.items() if k not in _INFO_DROP}))
-        done = terminated or truncated
-    traj.success = bool(env.success)
-    traj.score = float(env.score)
-    traj.meta["invalid_actions"] = env.invalid_actions
-    return traj, info
+
+    def next_action(history: Trajectory, info: dict[str, Any]) -> str | None:
+        i = len(history.steps)
+        if i >= len(actions):
+            return None
+        return repair(actions[i], info) if repair is not None and i >= repair_from else actions[i]
+
+    episode = play_episode(env, None, task_id, seed, meta=meta, instruction=instruction,
+                           hooks=EpisodeHooks(act=next_action))
+    if episode.exception is not None:
+        raise episode.exception
+    return episode.trajectory, episode.info
 
 
 def admissible_after(env: TextEnv, task_id: str, seed: int | None, prefix: Sequence[str]) -> list[str]:

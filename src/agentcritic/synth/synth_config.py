@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -10,6 +11,13 @@ from agentcritic.config import EnvName, StageConfig
 
 NEGATIVE_SOURCES = ("edit", "llm_negative", "cross_policy", "truncate")
 GAME24_ERRORS = ("wrong_arithmetic", "missing_number", "invented_number", "broken_format")
+
+
+def _one_of(name: str, valid: list[str], what: str, plural: str) -> str:
+    """``name`` when it is one of ``valid``, else an error naming the ``what`` and the valid ones."""
+    if name not in valid:
+        raise ValueError(f"unknown {what} {name!r}; valid {plural} are {valid}")
+    return name
 
 
 class SynthConfig(StageConfig):
@@ -60,18 +68,14 @@ class SynthConfig(StageConfig):
     def _known_explorer(cls, name: str) -> str:
         from agentcritic.agents.explorer import EXPLORER_POLICIES
 
-        if name not in EXPLORER_POLICIES:
-            raise ValueError(f"unknown explorer {name!r}; valid explorers are {list(EXPLORER_POLICIES)}")
-        return name
+        return _one_of(name, list(EXPLORER_POLICIES), "explorer", "explorers")
 
     @field_validator("refiner")
     @classmethod
     def _known_refiner(cls, name: str) -> str:
         from agentcritic.llm import BACKENDS
 
-        if name not in BACKENDS:
-            raise ValueError(f"unknown refiner backend {name!r}; valid backends are {sorted(BACKENDS)}")
-        return name
+        return _one_of(name, sorted(BACKENDS), "refiner backend", "backends")
 
     @field_validator("negatives")
     @classmethod
@@ -93,3 +97,31 @@ class SynthConfig(StageConfig):
         if self.trajectories_per_task + self.guided_per_task == 0:
             raise ValueError("trajectories_per_task and guided_per_task are both 0: nothing to explore")
         return self
+
+
+@dataclass(frozen=True)
+class ExplorePayload:
+    """An exploration job's part: which of the task's trajectories, and the explorer that makes it."""
+
+    sample: int
+    split: str
+    explorer: str
+    options: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class TrajectoryPayload:
+    """A refine or negatives job's part: the trajectory to work on and the LLM backend that helps
+    (``backend`` empty: no LLM; ``options`` holds its generation settings and ``llm`` kwargs)."""
+
+    trajectory: dict[str, Any]
+    backend: str
+    options: dict[str, Any]
+
+    def lm(self) -> Any:
+        from agentcritic.agents import load_lm
+
+        return load_lm(self.backend, **self.options.get("llm", {})) if self.backend else None
+
+    def settings(self) -> dict[str, Any]:
+        return {k: v for k, v in self.options.items() if k != "llm"}

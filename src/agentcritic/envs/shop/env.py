@@ -33,7 +33,7 @@ Decisions (see also the docstrings of :mod:`.catalogue`, :mod:`.search`, :mod:`.
   ``page_number`` and ``query`` on results, ``asin`` on an item; after ``Buy Now`` also
   ``purchased_asin``, ``chosen_options``, ``price`` (what was paid; a custom target may use it)
   and ``reward_details`` (the parts of WebShop's formula).
-- **Reward-model text**: every page repeats the instruction, as WebShop's do; ``render_for_rm``
+- **Reward-model text**: every page repeats the instruction, as WebShop's do; ``rm_observation``
   drops that echo, since the intent heads the rendering (and a refined intent must not be
   contradicted by the exploring one).
 """
@@ -45,7 +45,7 @@ import operator
 import re
 from typing import Any
 
-from agentcritic.envs.base import StepOutcome, TextEnv
+from agentcritic.envs.base import EnvError, StepOutcome, TextEnv
 from agentcritic.envs.shop.catalogue import DEFAULT_PRODUCTS, MIN_PRODUCTS, build_catalogue
 from agentcritic.envs.shop.goals import DEFAULT_TRAIN, SPLIT_COUNTS, Goal, split_goals
 from agentcritic.envs.shop.pages import (
@@ -81,7 +81,7 @@ def _int_arg(name: str, value: Any, minimum: int | None = None) -> int:
         number = None
     if number is None or isinstance(value, bool) or (minimum is not None and number < minimum):
         bound = "" if minimum is None else f" >= {minimum}"
-        raise ValueError(f"shop: {name} must be an integer{bound} (got {value!r})")
+        raise EnvError(f"shop: {name} must be an integer{bound} (got {value!r}); correct env_kwargs.{name}")
     return int(number)
 
 
@@ -99,8 +99,9 @@ class ShopEnv(TextEnv):
         **unknown: Any,
     ) -> None:
         if unknown:
-            raise ValueError(
-                f"shop: unknown option(s) {sorted(unknown)}; valid options are {list(_OPTIONS)}"
+            raise EnvError(
+                f"shop: unknown option(s) {sorted(unknown)}; valid options are {list(_OPTIONS)}. "
+                "Correct or remove it in env_kwargs (in the --config file or a --set)"
             )
         catalogue_seed = _int_arg("catalogue_seed", catalogue_seed)
         num_products = _int_arg("num_products", num_products, MIN_PRODUCTS)

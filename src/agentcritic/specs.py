@@ -1,0 +1,80 @@
+"""Typed blocks that say which env and which policy a job uses, and build them.
+
+Every stage that runs episodes names an env (its registered name and keyword arguments, the step
+limit folded in) and an acting policy (its name and, for language models, mode, temperature,
+few-shot and backend kwargs). Stage configs keep these as flat fields (``env``, ``env_kwargs``,
+``max_steps``, ``policy``, ``mode`` …, declared once in :class:`agentcritic.config.PolicyFields`, so
+config files and flags read as they always did); their ``env_spec()`` / ``policy_spec()`` turn them
+into these blocks, which jobs carry to workers.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from agentcritic.worker_cache import cached
+
+
+class EnvSpec(BaseModel):
+    """A registered env and the keyword arguments it is made with."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str = Field(description="registered env name (see `agentcritic envs`)")
+    kwargs: dict[str, Any] = Field(default_factory=dict, description="keyword arguments for envs.make")
+
+    @classmethod
+    def of(cls, name: str, kwargs: dict[str, Any] | None = None, max_steps: int | None = None) -> EnvSpec:
+        """The spec of ``name`` with ``kwargs``; a ``max_steps`` given overrides the env's step limit."""
+        merged = dict(kwargs or {})
+        if max_steps is not None:
+            merged["max_steps"] = max_steps
+        return cls(name=name, kwargs=merged)
+
+    def make(self) -> Any:
+        """A new env (the caller closes it)."""
+        from agentcritic import envs
+
+        return envs.make(self.name, **self.kwargs)
+
+    def task_ids(self, split: str, limit: int | None = None) -> list[str]:
+        """The first ``limit`` task ids of ``split`` (all when None), from an env made for the purpose."""
+        env = self.make()
+        try:
+            return env.task_ids(split, limit=limit)
+        finally:
+            env.close()
+
+    def cached(self) -> Any:
+        """This process's env of this spec, made once (see :mod:`agentcritic.worker_cache`)."""
+        return cached("env", self.model_dump(mode="json"), self.make)
+
+
+class PolicySpec(BaseModel):
+    """An acting policy: ``expert``, ``random``, or a language-model backend and how it acts."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str = Field(description="expert | random | smollm2 | hf | openai | llamacpp")
+    mode: Literal["choose", "generate"] = Field("choose", description="LLM: score listed actions or write them")
+    temperature: float = Field(0.0, ge=0.0, description="LLM: sampling temperature (0 = greedy)")
+    few_shot: bool = Field(True, description="LLM: show the expert's episode on a training task")
+    llm: dict[str, Any] = Field(default_factory=dict, description="LLM: backend kwargs (base_url, model, path …)")
+
+    @property
+    def uses_llm(self) -> bool:
+        return self.name not in ("expert", "random")
+
+    def agent_kwargs(self) -> dict[str, Any]:
+        """The keyword arguments :func:`agentcritic.agents.make_agent` takes besides the name and seed."""
+        if not self.uses_llm:
+            return {}
+        return {"mode": self.mode, "temperature": self.temperature, "few_shot": self.few_shot, "llm": dict(self.llm)}
+
+    def make(self, seed: int = 0) -> Any:
+        """An agent of this policy; a language model is loaded once per process."""
+        from agentcritic.agents import make_agent
+
+        return make_agent(self.name, seed=seed, **self.agent_kwargs())

@@ -126,7 +126,8 @@ def test_eval_rm_matches_a_direct_computation_per_source_env_and_cross_domain(tr
     g24_file = write_prefs(root / "game24_test.jsonl", game24_prefs(10, 8))
     res = run_cli("eval-rm", "--model", str(out), "--data", str(shop_file), "--data", str(g24_file), "--plot")
     assert res.returncode == 0, res.stderr
-    report = json.loads((out / "rm_eval.json").read_text())
+    (folder,) = out.glob("eval-rm-*")  # one folder per evaluation asked for, beside the model
+    report = json.loads((folder / "rm_eval.json").read_text())
     prefs = shop_prefs(20, 7) + game24_prefs(10, 8)
     acc, c, r = direct_accuracy(out / "model", prefs)
     assert report["n"] == 30
@@ -143,7 +144,7 @@ def test_eval_rm_matches_a_direct_computation_per_source_env_and_cross_domain(tr
     assert report["cross_domain"]["accuracy"] == report["per_env"]["game24"]["accuracy"]
     assert report["per_file"][str(g24_file)]["n"] == 10
     assert report["n_seen_in_training"] == 0
-    assert (out / "rm_eval.png").read_bytes()[:4] == b"\x89PNG"
+    assert (folder / "rm_eval.png").read_bytes()[:4] == b"\x89PNG"
     assert "edit:option" in res.stdout and "no (cross-domain)" in res.stdout
     # the held-out file written by train-rm is accepted as is and gives the trainer's held-out accuracy
     res = run_cli("eval-rm", "--model", str(out / "model"), "--data", str(out / "heldout_preferences.jsonl"),
@@ -169,7 +170,7 @@ def test_bad_data_files_fail_naming_file_and_line(tmp_path, tiny_bert) -> None:
     assert res.returncode == 2 and f"{wrong_type}:2: not a Preference record" in res.stderr
 
     res = run_cli("eval-rm", "--model", str(tmp_path / "missing"), "--data", str(bad_json))
-    assert res.returncode == 2 and "no such folder" in res.stderr
+    assert res.returncode == 2 and "missing does not exist" in res.stderr and not (tmp_path / "missing").exists()
 
     res = run_cli("train-rm", "--out", str(tmp_path / "c"))
     assert res.returncode == 2 and "field 'data'" in res.stderr

@@ -15,7 +15,6 @@ from agentcritic.helper.evaluate_helper import (
     DeciderFactory,
     dp_predictions,
     format_table,
-    plot_success_vs_interventions,
     run_method_episodes,
     summarise_rows,
 )
@@ -102,7 +101,9 @@ def test_every_method_respects_the_cap_and_never_asks_nothing(setup, tmp_path: P
     assert summary[("always", "inf")]["success_rate"] == 1.0
     assert summary[("always", "1")]["max_interventions"] == 1
     assert summary[("helper", "2")]["max_interventions"] <= 2
-    png = plot_success_vs_interventions(list(summary.values()), tmp_path / "plot.png")
+    from agentcritic.report.plots import write_success_vs_interventions
+
+    png = write_success_vs_interventions(list(summary.values()), tmp_path / "plot.png")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 

@@ -112,8 +112,8 @@ def run_stage(
     inputs: Iterable[str] = (),
 ) -> StageOutcome:
     """Claim ``out`` for a stage of ``kind`` and run it (see the module docstring)."""
-    out = ensure_folder(out)
     check_inputs(config, inputs)
+    out = ensure_folder(out)
     with FolderLock(out):
         store = RunStore(out)
         settings = {"kind": kind, "settings": recorded_settings(config)}

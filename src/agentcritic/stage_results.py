@@ -79,13 +79,13 @@ def _common(data: dict[str, Any]) -> dict[str, Any]:
     return {k: data.get(k) for k in StageResult.model_fields}
 
 
-def _find(data: Any, name: str) -> Any:
+def find_key(data: Any, name: str) -> Any:
     """The first value under key ``name`` anywhere in nested dicts (trainers nest their metrics)."""
     if isinstance(data, dict):
         if name in data:
             return data[name]
         for value in data.values():
-            found = _find(value, name)
+            found = find_key(value, name)
             if found is not None:
                 return found
     return None
@@ -277,8 +277,8 @@ class TrainPRMResult(StageResult):
     @classmethod
     def _fields_of(cls, data: dict[str, Any]) -> dict[str, Any]:  # the trainer's metrics.json
         held = data.get("eval") or data
-        reliability = _find(held, "reliability") or {}
-        return {**(data.get("sizes") or {}), "auroc": _find(held, "auroc"), "brier": _find(held, "brier"),
+        reliability = find_key(held, "reliability") or {}
+        return {**(data.get("sizes") or {}), "auroc": find_key(held, "auroc"), "brier": find_key(held, "brier"),
                 "ece": reliability.get("ece"), "reliability": reliability.get("bins"), **_common(data)}
 
 

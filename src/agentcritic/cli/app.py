@@ -70,25 +70,57 @@ def overrides_from_flags(flags: dict[str, object], extra: list[str] | tuple[str,
     return [f"{k}={toml_value(v)}" for k, v in flags.items() if v is not None] + list(extra)
 
 
-def run_stage_command(kind: str, config: Any, out: Any) -> Any:
-    """Run one stage through the stage contract (lock, config record, skip when done).
+# Options several commands share (Typer reads each as a default, so one object serves them all).
+OUT = typer.Option(..., help="run folder (re-running the same command resumes it)")
+CONFIG = typer.Option(None, help="TOML config of the command's settings; flags override it")
+SET = typer.Option([], "--set", help="override any config field: KEY=VALUE (repeatable)")
+WORKERS = typer.Option(None, help="parallel worker processes")
+EXECUTOR = typer.Option(None, help="pool (local processes) | ray")
+SEED = typer.Option(None, help="base seed")
+SPLIT = typer.Option(None, help="train | dev | test")
+LIMIT = typer.Option(None, help="first N tasks of the split")
+POLICY = typer.Option(None, help="expert | random | smollm2 | hf | openai | llamacpp")
+MODE = typer.Option(None, help="LLM policies: choose | generate")
+BASE_URL = typer.Option(None, "--base-url", help="openai: server URL, e.g. http://127.0.0.1:8000/v1")
+MODEL = typer.Option(None, help="openai: model name; hf/llamacpp: model path")
 
-    Returns the outcome; for a stage done before, prints so (with its recorded result) and returns
-    None, so a command prints its own summary only for work it did. :func:`finish` prints the rest.
+
+def llm_flags(backend: str | None, base_url: str | None, model: str | None, prefix: str = "llm") -> dict[str, object]:
+    """The ``--base-url`` / ``--model`` flags as the config keys of ``backend`` (a path for local models)."""
+    key = "path" if backend in ("hf", "llamacpp") else "model"
+    return {f"{prefix}.base_url": base_url, f"{prefix}.{key}": model}
+
+
+def list_override(key: str, values: list[object]) -> list[str]:
+    """``key=["a", "b"]`` for a repeatable flag that was given, nothing otherwise."""
+    return [f"{key}=[{', '.join(toml_value(str(v)) for v in values)}]"] if values else []
+
+
+def run_stage_command(kind: str, model: type, config: Any, overrides: list[str], out: Any,
+                      describe: Any = None) -> Any:
+    """Load ``model`` from ``config`` (a TOML path or None) and ``overrides``, run the stage through
+    the stage contract (lock, config record, skip when done) and print what it did.
+
+    ``describe(summary)`` gives the command's own lines for work it did; a stage done before prints
+    its recorded headline instead. Every command ends with its error count (:func:`finish`).
+    Returns the outcome, or None when the stage was done before.
     """
+    from agentcritic.config import load_config
     from agentcritic.pipeline import run_kind
     from agentcritic.stage_results import read_result
 
-    outcome = run_kind(kind, config, out)
+    outcome = run_kind(kind, load_config(model, config, overrides), out)
     if outcome.skipped:
         try:
             headline = read_result(out).headline()
         except AgentCriticError:
             headline = ""
         typer.echo(f"{out}: this {kind} is done; nothing to do. {headline}".rstrip())
-        finish(outcome)
-        return None
-    return outcome
+    elif describe is not None:
+        for line in describe(outcome.summary):
+            typer.echo(line)
+    finish(outcome)
+    return None if outcome.skipped else outcome
 
 
 def finish(outcome: Any) -> None:

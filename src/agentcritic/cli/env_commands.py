@@ -7,29 +7,30 @@ from typing import Optional
 
 import typer
 
-from agentcritic.cli.app import app, fail, finish, overrides_from_flags, run_stage_command, user_errors
+from agentcritic.cli.app import (
+    BASE_URL, CONFIG, EXECUTOR, LIMIT, MODE, MODEL, OUT, POLICY, SEED, SET, SPLIT, WORKERS, app, fail, llm_flags,
+    overrides_from_flags, run_stage_command, user_errors,
+)
+
 
 @app.command()
 def envs(env: Optional[str] = typer.Option(None, help="show one env only")) -> None:
     """List the registered environments, their splits and sizes."""
     from agentcritic import envs as envs_mod
 
-    try:
-        names = [env] if env else envs_mod.names()
-        typer.echo(f"{'env':<14}{'train':>8}{'dev':>8}{'test':>8}  max_steps  example task")
-        for name in names:
-            e = envs_mod.make(name)
-            try:
-                sizes = {s: len(e.task_ids(s)) for s in e.splits}
-                example = e.task_ids("test")[0]
-                typer.echo(
-                    f"{name:<14}{sizes.get('train', 0):>8}{sizes.get('dev', 0):>8}{sizes.get('test', 0):>8}"
-                    f"  {e.max_steps:>9}  {example}"
-                )
-            finally:
-                e.close()
-    except user_errors() as exc:
-        fail(exc)
+    names = [env] if env else envs_mod.names()
+    typer.echo(f"{'env':<14}{'train':>8}{'dev':>8}{'test':>8}  max_steps  example task")
+    for name in names:
+        e = envs_mod.make(name)
+        try:
+            sizes = {s: len(e.task_ids(s)) for s in e.splits}
+            example = e.task_ids("test")[0]
+            typer.echo(
+                f"{name:<14}{sizes.get('train', 0):>8}{sizes.get('dev', 0):>8}{sizes.get('test', 0):>8}"
+                f"  {e.max_steps:>9}  {example}"
+            )
+        finally:
+            e.close()
 
 
 @app.command()
@@ -43,13 +44,9 @@ def play(
     """Play a task yourself: type an action, its number in the list, '?' for a hint, or 'q' to quit."""
     from agentcritic import envs as envs_mod
 
-    try:
-        e = envs_mod.make(env)
-        task = task_id or e.task_ids(split)[0]
-        obs, info = e.reset(task_id=task, seed=seed)
-    except user_errors() as exc:
-        fail(exc)
-        return
+    e = envs_mod.make(env)
+    task = task_id or e.task_ids(split)[0]
+    obs, info = e.reset(task_id=task, seed=seed)
     typer.secho(f"Task {task}: {info['instruction']}", bold=True)
     done = False
     while not done:
@@ -87,45 +84,29 @@ def play(
 @app.command()
 def rollout(
     env: Optional[str] = typer.Option(None, help="registered env name"),
-    policy: Optional[str] = typer.Option(None, help="expert | random | smollm2 | hf | openai | llamacpp"),
-    mode: Optional[str] = typer.Option(None, help="LLM policies: choose | generate"),
+    policy: Optional[str] = POLICY,
+    mode: Optional[str] = MODE,
     temperature: Optional[float] = typer.Option(None, help="LLM policies: sampling temperature (0 = greedy)"),
-    base_url: Optional[str] = typer.Option(None, "--base-url", help="openai policy: server URL, e.g. http://127.0.0.1:8000/v1"),
-    model: Optional[str] = typer.Option(None, help="openai: model name; hf/llamacpp: model path"),
-    split: Optional[str] = typer.Option(None, help="train | dev | test"),
-    limit: Optional[int] = typer.Option(None, help="first N tasks of the split"),
+    base_url: Optional[str] = BASE_URL,
+    model: Optional[str] = MODEL,
+    split: Optional[str] = SPLIT,
+    limit: Optional[int] = LIMIT,
     samples: Optional[int] = typer.Option(None, help="episodes per task"),
-    seed: Optional[int] = typer.Option(None, help="base seed"),
+    seed: Optional[int] = SEED,
     max_steps: Optional[int] = typer.Option(None, "--max-steps", help="override the env's step limit"),
-    workers: Optional[int] = typer.Option(None, help="parallel worker processes"),
-    executor: Optional[str] = typer.Option(None, help="pool | ray"),
-    out: Path = typer.Option(..., help="run folder (re-running the same command resumes it)"),
-    config: Optional[Path] = typer.Option(None, help="TOML config; flags override it"),
-    set_: list[str] = typer.Option([], "--set", help="override any config field: KEY=VALUE (repeatable)"),
+    workers: Optional[int] = WORKERS,
+    executor: Optional[str] = EXECUTOR,
+    out: Path = OUT,
+    config: Optional[Path] = CONFIG,
+    set_: list[str] = SET,
 ) -> None:
     """Roll a policy out over a split into a run folder (resumes when re-run)."""
-    from agentcritic.config import RolloutConfig, load_config
+    from agentcritic.config import RolloutConfig
 
-    flags = {
-        "env": env, "policy": policy, "split": split, "limit": limit, "samples": samples, "seed": seed,
-        "max_steps": max_steps, "workers": workers, "executor": executor, "mode": mode, "temperature": temperature,
-        "llm.base_url": base_url,
-    }
-    if model is not None:
-        flags["llm.path" if policy in ("hf", "llamacpp") else "llm.model"] = model
-    overrides = overrides_from_flags(flags, set_)
-    try:
-        cfg = load_config(RolloutConfig, config, overrides)
-        outcome = run_stage_command("rollout", cfg, out)
-    except user_errors() as exc:
-        fail(exc)
-        return
-    if outcome is None:
-        return
-    summary = outcome.summary
-    typer.echo(
+    flags = {"env": env, "policy": policy, "split": split, "limit": limit, "samples": samples, "seed": seed,
+             "max_steps": max_steps, "workers": workers, "executor": executor, "mode": mode,
+             "temperature": temperature, **llm_flags(policy, base_url, model)}
+    run_stage_command("rollout", RolloutConfig, config, overrides_from_flags(flags, set_), out, lambda summary: [
         f"{summary['episodes']} episodes in {out}: success {summary['success_rate']:.1%}, "
         f"mean score {summary['mean_score']:.3f}, mean steps {summary['mean_steps']:.1f} "
-        f"({summary['written']} new, {summary['resumed_from']} resumed)"
-    )
-    finish(outcome)
+        f"({summary['written']} new, {summary['resumed_from']} resumed)"])

@@ -4,11 +4,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import typer
 
-from agentcritic.cli.app import app, fail, finish, overrides_from_flags, run_stage_command, user_errors
+from agentcritic.cli.app import (
+    CONFIG, EXECUTOR, LIMIT, OUT, POLICY, SEED, SET, SPLIT, WORKERS, app, list_override, overrides_from_flags,
+    run_stage_command,
+)
 
 
 def _floats(text: Optional[str], what: str) -> Optional[list[float]]:
@@ -37,47 +40,44 @@ def _floats(text: Optional[str], what: str) -> Optional[list[float]]:
         ) from None
 
 
+def _grid_override(key: str, text: Optional[str], what: str) -> list[str]:
+    """``key=[…]`` for a comma-separated grid flag that was given (``inf`` kept), nothing otherwise."""
+    grid = _floats(text, what)
+    if grid is None:
+        return []
+    return [f"{key}=[" + ",".join("inf" if x == float("inf") else repr(x) for x in grid) + "]"]
+
+
 @app.command()
 def collect(
     env: Optional[str] = typer.Option(None, help="registered env name (default household)"),
-    policy: Optional[str] = typer.Option(None, help="base policy: smollm2 | hf | openai | llamacpp | random"),
+    policy: Optional[str] = POLICY,
     intervention: Optional[str] = typer.Option(None, help="who helps: expert | model | search"),
     p_grid: Optional[str] = typer.Option(None, "--p-grid", help="ask probabilities, e.g. 0,0.1,0.2,...,1"),
     n: Optional[int] = typer.Option(None, help="rollouts per task and p"),
-    split: Optional[str] = typer.Option(None, help="train | dev | test"),
-    limit: Optional[int] = typer.Option(None, help="first N tasks of the split"),
-    seed: Optional[int] = typer.Option(None, help="base seed"),
-    workers: Optional[int] = typer.Option(None, help="parallel worker processes"),
-    executor: Optional[str] = typer.Option(None, help="pool | ray"),
-    out: Path = typer.Option(..., help="run folder (re-running the same command resumes it)"),
-    config: Optional[Path] = typer.Option(None, help="TOML config; flags override it"),
-    set_: list[str] = typer.Option([], "--set", help="override any config field: KEY=VALUE (repeatable)"),
+    split: Optional[str] = SPLIT,
+    limit: Optional[int] = LIMIT,
+    seed: Optional[int] = SEED,
+    workers: Optional[int] = WORKERS,
+    executor: Optional[str] = EXECUTOR,
+    out: Path = OUT,
+    config: Optional[Path] = CONFIG,
+    set_: list[str] = SET,
 ) -> None:
     """Offline transitions: rollouts asking for help at random with probability p, per task and p."""
-    from agentcritic.config import ConfigError, load_config
     from agentcritic.helper.helper_config import CollectConfig
 
-    try:
-        grid = _floats(p_grid, "p-grid")
-        flags = {"env": env, "policy": policy, "intervention.kind": intervention, "n": n, "split": split,
-                 "limit": limit, "seed": seed, "workers": workers, "executor": executor}
-        overrides = overrides_from_flags(flags, set_)
-        if grid is not None:
-            overrides.insert(0, "p_grid=[" + ",".join(repr(p) for p in grid) + "]")
-        cfg = load_config(CollectConfig, config, overrides)
-        outcome = run_stage_command("collect", cfg, out)
-    except (*user_errors(), ConfigError) as exc:
-        fail(exc)
-        return
-    if outcome is None:
-        return
-    summary = outcome.summary
-    typer.echo(f"{summary['episodes']}/{summary['expected_episodes']} episodes, {summary['transitions']} transitions "
-               f"in {out} ({summary['written']} new, {summary['resumed_from']} resumed)")
-    for row in summary["per_p"]:
-        typer.echo(f"  p={row['p']:<4g} success {row['success_rate']:6.1%}  interventions/episode "
-                   f"{row['mean_interventions']:.2f}  steps {row['mean_steps']:.1f}")
-    finish(outcome)
+    flags = {"env": env, "policy": policy, "intervention.kind": intervention, "n": n, "split": split,
+             "limit": limit, "seed": seed, "workers": workers, "executor": executor}
+
+    def describe(summary: dict[str, Any]) -> list[str]:
+        return [f"{summary['episodes']}/{summary['expected_episodes']} episodes, {summary['transitions']} "
+                f"transitions in {out} ({summary['written']} new, {summary['resumed_from']} resumed)"] + [
+            f"  p={row['p']:<4g} success {row['success_rate']:6.1%}  interventions/episode "
+            f"{row['mean_interventions']:.2f}  steps {row['mean_steps']:.1f}" for row in summary["per_p"]]
+
+    overrides = _grid_override("p_grid", p_grid, "p-grid") + overrides_from_flags(flags, set_)
+    run_stage_command("collect", CollectConfig, config, overrides, out, describe)
 
 
 @app.command("train-prm")
@@ -89,31 +89,27 @@ def train_prm(
     average_by_state: Optional[bool] = typer.Option(None, "--average-by-state/--no-average-by-state",
                                                     help="label = mean success over episodes sharing the state"),
     device: Optional[str] = typer.Option(None, help="torch device (cpu, cuda)"),
-    config: Optional[Path] = typer.Option(None, help="TOML config; flags override it"),
-    set_: list[str] = typer.Option([], "--set", help="override any config field: KEY=VALUE (repeatable)"),
+    config: Optional[Path] = CONFIG,
+    set_: list[str] = SET,
 ) -> None:
     """Train the process reward model P(success | state, next actor) with Monte-Carlo labels."""
-    from agentcritic.config import load_config
     from agentcritic.helper.helper_config import TrainPRMConfig
 
     flags = {"data": str(data) if data else None, "backbone": backbone, "training.num_epochs": epochs,
              "average_by_state": average_by_state, "device": device}
-    try:
-        cfg = load_config(TrainPRMConfig, config, overrides_from_flags(flags, set_))
-        outcome = run_stage_command("train-prm", cfg, out)
-    except user_errors() as exc:
-        fail(exc)
-        return
-    if outcome is None:
-        return
-    metrics = outcome.summary
-    ev, sizes = metrics.get("eval", {}), metrics["sizes"]
-    typer.echo(f"PRM on {sizes['train_examples']} examples ({sizes['tasks'] - sizes['held_out_tasks']} tasks); "
-               f"held-out {sizes['eval_examples']} examples ({sizes['held_out_tasks']} tasks): "
-               f"AUROC {ev.get('auroc', float('nan')):.3f}, Brier {ev.get('brier', float('nan')):.3f}, "
-               f"ECE {ev.get('reliability', {}).get('ece', float('nan')):.3f}")
-    typer.echo(f"model: {out / 'model'}  reliability plot: {out / 'reliability.png'}")
-    finish(outcome)
+
+    def describe(metrics: dict[str, Any]) -> list[str]:
+        from agentcritic.report.plots import write_reliability
+
+        ev, sizes = metrics.get("eval", {}), metrics["sizes"]
+        plot = write_reliability(metrics, out / "reliability.png")  # the stage writes data; report/ draws
+        return [f"PRM on {sizes['train_examples']} examples ({sizes['tasks'] - sizes['held_out_tasks']} tasks); "
+                f"held-out {sizes['eval_examples']} examples ({sizes['held_out_tasks']} tasks): "
+                f"AUROC {ev.get('auroc', float('nan')):.3f}, Brier {ev.get('brier', float('nan')):.3f}, "
+                f"ECE {ev.get('reliability', {}).get('ece', float('nan')):.3f}",
+                f"model: {out / 'model'}" + (f"  reliability plot: {plot}" if plot else "")]
+
+    run_stage_command("train-prm", TrainPRMConfig, config, overrides_from_flags(flags, set_), out, describe)
 
 
 @app.command("eval-helper")
@@ -122,50 +118,43 @@ def eval_helper(
     prm: Optional[Path] = typer.Option(None, help="train-prm run folder"),
     helper: Optional[Path] = typer.Option(None, help="train-helper run folder"),
     split: Optional[str] = typer.Option(None, help="held-out split: test | dev"),
-    limit: Optional[int] = typer.Option(None, help="first N tasks of the split"),
+    limit: Optional[int] = LIMIT,
     budgets: Optional[str] = typer.Option(None, help="budgets C, e.g. 0,1,2,3,5,inf"),
     methods: Optional[str] = typer.Option(None, help="comma-separated: never,always,random,prm_threshold,prm_gain,dp,helper"),
     out: Path = typer.Option(..., help="run folder: results.jsonl, results.json, success_vs_interventions.png"),
     workers: Optional[int] = typer.Option(None, help="parallel worker processes (each loads the policy and models)"),
-    executor: Optional[str] = typer.Option(None, help="pool (local processes) | ray"),
-    config: Optional[Path] = typer.Option(None, help="TOML config; flags override it"),
-    set_: list[str] = typer.Option([], "--set", help="override any config field: KEY=VALUE (repeatable)"),
+    executor: Optional[str] = EXECUTOR,
+    config: Optional[Path] = CONFIG,
+    set_: list[str] = SET,
 ) -> None:
     """Every method × budget on held-out tasks: success, interventions per episode, one plot."""
-    from agentcritic.config import ConfigError, load_config
     from agentcritic.helper.helper_config import EvalHelperConfig
 
-    try:
-        flags = {"data": str(data) if data else None, "prm": str(prm) if prm else None,
-                 "helper": str(helper) if helper else None, "split": split, "limit": limit,
-                 "workers": workers, "executor": executor}
-        overrides = overrides_from_flags(flags, set_)
-        grid = _floats(budgets, "budgets")
-        if grid is not None:
-            overrides.insert(0, "budgets=[" + ",".join("inf" if b == float("inf") else repr(b) for b in grid) + "]")
-        if methods is not None:
-            overrides.insert(0, "methods=[" + ",".join(f'"{m.strip()}"' for m in methods.split(",") if m.strip()) + "]")
-        cfg = load_config(EvalHelperConfig, config, overrides)
-        outcome = run_stage_command("eval-helper", cfg, out)
-    except (*user_errors(), ConfigError) as exc:
-        fail(exc)
-        return
-    if outcome is None:
-        return
-    results = outcome.summary
-    typer.echo(results["table"])
-    typer.secho(f"results: {out / 'results.json'}  plot: {out / 'success_vs_interventions.png'}", bold=True)
-    finish(outcome)
+    flags = {"data": str(data) if data else None, "prm": str(prm) if prm else None,
+             "helper": str(helper) if helper else None, "split": split, "limit": limit,
+             "workers": workers, "executor": executor}
+    overrides = _grid_override("budgets", budgets, "budgets")
+    if methods is not None:
+        overrides += list_override("methods", [m.strip() for m in methods.split(",") if m.strip()])
+
+    def describe(results: dict[str, Any]) -> list[str]:
+        from agentcritic.report.plots import write_success_vs_interventions
+
+        plot = write_success_vs_interventions(
+            results["results"], out / "success_vs_interventions.png",
+            title=f"{results['env']} ({results['split']}, {results['tasks']} tasks): success vs interventions")
+        return [results["table"], f"results: {out / 'results.json'}  plot: {plot}"]
+
+    run_stage_command("eval-helper", EvalHelperConfig, config, overrides + overrides_from_flags(flags, set_), out,
+                      describe)
 
 
 @app.command("train-helper")
 def train_helper_command(
     data: Path = typer.Option(..., "--data", help="collect run folder (or its episodes .jsonl file)"),
     prm: Optional[Path] = typer.Option(None, "--prm", help="train-prm run folder (PRM fallback and 'bins' keys)"),
-    out: Path = typer.Option(..., "--out", help="run folder (re-running the same command resumes it)"),
-    backbone: Optional[str] = typer.Option(
-        None, "--backbone", help="minilm (default) | smollm2-lora | a local HF folder"
-    ),
+    out: Path = OUT,
+    backbone: Optional[str] = typer.Option(None, "--backbone", help="minilm (default) | smollm2-lora | a local HF folder"),
     state_key: Optional[str] = typer.Option(None, "--state-key", help="tabular state: bins (default; needs --prm) | prefix"),
     budget: Optional[int] = typer.Option(None, "--budget", help="largest budget left the DP labels cover (default 5)"),
     labels: Optional[str] = typer.Option(None, "--labels", help="budget (exact DP, default) | lagrangian"),
@@ -174,40 +163,22 @@ def train_helper_command(
     max_steps: Optional[int] = typer.Option(None, "--max-steps", help="stop after N optimizer steps"),
     learning_rate: Optional[float] = typer.Option(None, "--lr", help="peak learning rate"),
     seed: Optional[int] = typer.Option(None, "--seed", help="seed of the task split, batch order and head"),
-    config: Optional[Path] = typer.Option(None, "--config", help="TOML config (TrainHelperConfig); flags override it"),
-    set_: list[str] = typer.Option([], "--set", help="override any field: KEY=VALUE, e.g. helper.labels.kappa=2"),
+    config: Optional[Path] = CONFIG,
+    set_: list[str] = SET,
 ) -> None:
     """Distil the budgeted DP's decisions into a helper: table -> DP labels -> minilm or smollm2-lora."""
-    from agentcritic.config import load_config
     from agentcritic.helper.helper_trainer import TrainHelperConfig
 
-    flags = {
-        "data": str(data),
-        "prm": str(prm) if prm is not None else None,
-        "helper.backbone": backbone,
-        "helper.labels.state_key": state_key,
-        "helper.labels.budget": budget,
-        "helper.labels.policy": labels,
-        "helper.num_epochs": epochs,
-        "helper.batch_size": batch_size,
-        "helper.max_steps": max_steps,
-        "helper.learning_rate": learning_rate,
-        "helper.seed": seed,
-    }
-    try:
-        cfg = load_config(TrainHelperConfig, config, overrides_from_flags(flags, set_))
-        outcome = run_stage_command("train-helper", cfg, out)
-    except user_errors() as exc:
-        fail(exc)
-        return
-    if outcome is None:
-        return
-    metrics = outcome.summary
-    ev = metrics.get("eval") or {}
-    bal = ev.get("balanced_accuracy")
-    typer.echo(
-        f"helper ({cfg.helper.backbone}) trained on {metrics['train']['n_train']} examples; held-out "
-        f"{ev.get('n', 0)} examples from {ev.get('tasks', 0)} tasks: balanced accuracy "
-        f"{'n/a' if bal is None else f'{bal:.3f}'}; saved to {out}"
-    )
-    finish(outcome)
+    flags = {"data": str(data), "prm": str(prm) if prm is not None else None, "helper.backbone": backbone,
+             "helper.labels.state_key": state_key, "helper.labels.budget": budget, "helper.labels.policy": labels,
+             "helper.num_epochs": epochs, "helper.batch_size": batch_size, "helper.max_steps": max_steps,
+             "helper.learning_rate": learning_rate, "helper.seed": seed}
+
+    def describe(metrics: dict[str, Any]) -> list[str]:
+        ev = metrics.get("eval") or {}
+        bal = ev.get("balanced_accuracy")
+        return [f"helper trained on {metrics['train']['n_train']} examples; held-out {ev.get('n', 0)} examples "
+                f"from {ev.get('tasks', 0)} tasks: balanced accuracy {'n/a' if bal is None else f'{bal:.3f}'}; "
+                f"saved to {out}"]
+
+    run_stage_command("train-helper", TrainHelperConfig, config, overrides_from_flags(flags, set_), out, describe)

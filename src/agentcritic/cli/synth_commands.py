@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import typer
 
-from agentcritic.cli.app import app, fail, finish, overrides_from_flags, run_stage_command, user_errors
+from agentcritic.cli.app import (
+    BASE_URL, CONFIG, EXECUTOR, MODEL, OUT, SEED, SET, WORKERS, app, llm_flags, overrides_from_flags,
+    run_stage_command,
+)
 
 
 @app.command()
@@ -17,17 +20,19 @@ def synthesize(
     trajectories: Optional[int] = typer.Option(None, "--trajectories", help="explorer trajectories per task"),
     explorer: Optional[str] = typer.Option(None, help="random | smollm2 | hf | openai | llamacpp | expert"),
     refiner: Optional[str] = typer.Option(None, help="LLM backend that writes and re-phrases intents (default smollm2)"),
-    base_url: Optional[str] = typer.Option(None, "--base-url", help="openai explorer/refiner: server URL"),
-    model: Optional[str] = typer.Option(None, help="openai: model name; hf/llamacpp: model path (explorer and refiner)"),
-    seed: Optional[int] = typer.Option(None, help="base seed"),
-    workers: Optional[int] = typer.Option(None, help="parallel worker processes"),
-    executor: Optional[str] = typer.Option(None, help="pool | ray"),
-    out: Path = typer.Option(..., help="run folder (re-running the same command resumes it)"),
-    config: Optional[Path] = typer.Option(None, help="TOML config (SynthConfig fields); flags override it"),
-    set_: list[str] = typer.Option([], "--set", help="override any config field: KEY=VALUE (repeatable)"),
+    base_url: Optional[str] = BASE_URL,
+    model: Optional[str] = MODEL,
+    seed: Optional[int] = SEED,
+    workers: Optional[int] = WORKERS,
+    executor: Optional[str] = EXECUTOR,
+    out: Path = OUT,
+    config: Optional[Path] = CONFIG,
+    set_: list[str] = SET,
 ) -> None:
-    """Make preference pairs without labels: explore, refine intents, make negatives, filter (resumes)."""
-    from agentcritic.config import load_config
+    """Make preference pairs without labels: explore, refine intents, make negatives, filter (resumes).
+
+    ``--base-url`` and ``--model`` go to the explorer and the refiner, where they are LLM backends.
+    """
     from agentcritic.synth import SynthConfig
 
     flags: dict[str, object] = {
@@ -35,24 +40,14 @@ def synthesize(
         "refiner": refiner, "seed": seed, "workers": workers, "executor": executor,
     }
     for side, backend in (("explorer", explorer), ("refiner", refiner or "smollm2")):
-        if base_url is not None and backend == "openai":
-            flags[f"{side}_llm.base_url"] = base_url
-        if model is not None and backend in ("openai", "hf", "llamacpp"):
-            flags[f"{side}_llm.{'model' if backend == 'openai' else 'path'}"] = model
-    try:
-        cfg = load_config(SynthConfig, config, overrides_from_flags(flags, set_))
-        outcome = run_stage_command("synthesize", cfg, out)
-    except user_errors() as exc:
-        fail(exc)
-        return
-    if outcome is None:
-        return
-    stats = outcome.summary
-    per_source = ", ".join(f"{k} {v}" for k, v in stats["per_source"].items()) or "none"
-    rate = stats["verification"]["rate"]
-    typer.echo(
-        f"{stats['pairs']} pairs in {out / 'preferences.jsonl'} ({per_source}); positives verified "
-        f"{'n/a' if rate is None else f'{rate:.1%}'} of {stats['verification']['checked']}; "
-        f"stats in {out / 'synth_stats.json'}"
-    )
-    finish(outcome)
+        if backend in ("openai", "hf", "llamacpp"):
+            flags.update(llm_flags(backend, base_url if backend == "openai" else None, model, f"{side}_llm"))
+
+    def describe(stats: dict[str, Any]) -> list[str]:
+        per_source = ", ".join(f"{k} {v}" for k, v in stats["per_source"].items()) or "none"
+        rate = stats["verification"]["rate"]
+        return [f"{stats['pairs']} pairs in {out / 'preferences.jsonl'} ({per_source}); positives verified "
+                f"{'n/a' if rate is None else f'{rate:.1%}'} of {stats['verification']['checked']}; "
+                f"stats in {out / 'synth_stats.json'}"]
+
+    run_stage_command("synthesize", SynthConfig, config, overrides_from_flags(flags, set_), out, describe)

@@ -9,7 +9,7 @@ wrapped in a :class:`~agentcritic.helper.gate.Gate` (hard cap C). The run folder
 - ``episodes.jsonl``: one line per (split, method, C, task, sample) as it finishes (resumable);
 - ``results.json``: per method and C: success rate, mean and max interventions per episode, mean
   cost, episodes; and ``dp_train``: the DP's predicted vs measured success on training tasks;
-- ``success_vs_interventions.png``: success rate vs interventions per episode, all methods.
+- (the ``eval-helper`` command and the report draw success vs interventions from ``results.json``).
 
 Decisions: ``never`` does not depend on C and runs once (its row is repeated for every C); at
 C = 0 the Gate never asks, so every method's C = 0 episode is the ``never`` episode, played once
@@ -322,13 +322,6 @@ def format_table(rows: list[dict[str, Any]], dp_train: list[dict[str, Any]] | No
     return "\n".join(lines)
 
 
-def plot_success_vs_interventions(rows: list[dict[str, Any]], path: str | Path, title: str = "") -> Path:
-    """One line per method through its budgets: success rate vs mean interventions per episode."""
-    from agentcritic.report.plots import save_png, success_vs_interventions_figure
-
-    return save_png(success_vs_interventions_figure(rows, title), path)
-
-
 # ----------------------------------------------------------------------------------- the stage
 def _collect_config(data: str) -> Any:
     from agentcritic.helper.helper_config import CollectConfig
@@ -435,8 +428,6 @@ def run_eval_helper(config: EvalHelperConfig, out: str | Path, progress: bool = 
         "errors": len(shard.retries) + sum(r.get("error") is not None for r in rows if not r.get("same_as")),
     }
     store.write_json("results.json", results)
-    plot_success_vs_interventions(summary, out / "success_vs_interventions.png",
-                                  title=f"{spec['env']} ({config.split}, {len(tasks)} tasks): success vs interventions")
     store.close()
     results["table"] = format_table(summary, dp_train)
     return results

@@ -7,7 +7,7 @@ A share of the *tasks* is held out, so no task sits on both sides; the run folde
 
 - ``model/``: the trained PRM (``ProcessRewardModel.from_pretrained`` and ``train-helper --prm`` read it),
 - ``metrics.json``: held-out AUROC, accuracy, Brier, log loss, ECE and reliability bins, sizes,
-- ``reliability.png``: the reliability plot (predicted P(success) vs the observed rate),
+- (the ``train-prm`` command and the report draw the reliability plot from ``metrics.json``),
 - checkpoints while training: re-running resumes from the newest.
 """
 
@@ -69,29 +69,6 @@ def run_train_prm(config: TrainPRMConfig, out: str | Path, progress: bool = True
     training = config.training.model_copy(update={"output_dir": str(out)})
     metrics = train_process_reward_model(model, train, training, eval_examples=evals or None)
     metrics = {"sizes": sizes, **metrics}
-    held = metrics.get("eval") or metrics
-    reliability = _find(held, "reliability")
-    if reliability:
-        plot_reliability(reliability, out / "reliability.png", auroc=_find(held, "auroc"))
     store.write_json("metrics.json", metrics)
     store.mark_done(STAGE, **sizes)
     return metrics
-
-
-def _find(metrics: Any, name: str) -> Any:
-    """The first value under key ``name`` anywhere in a nested metrics dict (trainers nest them)."""
-    if isinstance(metrics, dict):
-        if name in metrics:
-            return metrics[name]
-        for value in metrics.values():
-            found = _find(value, name)
-            if found is not None:
-                return found
-    return None
-
-
-def plot_reliability(reliability: dict[str, Any], path: str | Path, auroc: float | None = None) -> Path:
-    """The reliability plot (:func:`agentcritic.report.plots.reliability_figure`) as a PNG at ``path``."""
-    from agentcritic.report.plots import reliability_figure, save_png
-
-    return save_png(reliability_figure(reliability["bins"], reliability.get("ece"), auroc), path)

@@ -231,3 +231,21 @@ def reliability_figure(bins: list[dict[str, Any]], ece: float | None = None, aur
 def reliability(bins: list[dict[str, Any]], ece: float | None = None, auroc: float | None = None) -> str | None:
     """:func:`reliability_figure` as an inline PNG (None without bins)."""
     return to_data_uri(reliability_figure(bins, ece, auroc)) if bins else None
+
+
+def write_success_vs_interventions(rows: list[dict[str, Any]], path: Any, title: str = "") -> Any:
+    """:func:`success_vs_interventions_figure` of eval-helper's rows as a PNG file at ``path``."""
+    return save_png(success_vs_interventions_figure(rows, title), path)
+
+
+def write_reliability(metrics: dict[str, Any], path: Any) -> Any:
+    """The PRM's reliability plot from train-prm's ``metrics.json`` as a PNG file at ``path``
+    (None when the metrics hold no reliability bins: no held-out tasks)."""
+    held = metrics.get("eval") or metrics
+    from agentcritic.stage_results import find_key
+
+    bins = find_key(held, "reliability")
+    if not bins:
+        return None
+    return save_png(reliability_figure(bins["bins"], bins.get("ece"), find_key(held, "auroc")), path)
+

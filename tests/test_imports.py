@@ -103,3 +103,33 @@ def test_the_walker_sees_imports_inside_functions_and_parent_packages() -> None:
 def test_no_import_circle_in_the_package() -> None:
     found = cycles(import_graph())
     assert not found, "import circles (each line one circle):\n" + "\n".join(" <-> ".join(c) for c in found)
+
+
+#: the layers of ARCHITECTURE.md, bottom first; a part imports only parts of lower layers
+LAYERS = [
+    ["errors"],
+    ["types", "store", "stage_results", "lazy", "worker_cache"],
+    ["envs", "llm"],
+    ["rendering", "agents"],
+    ["specs"],
+    ["config"],
+    ["stage", "rm", "planning", "parallel", "export"],
+    ["rollouts", "synth", "helper", "evaluate"],
+    ["report"],
+    ["pipeline"],
+    ["demo"],
+    ["cli"],
+]
+
+
+def test_imports_point_down_through_the_layers() -> None:
+    layer = {part: i for i, parts in enumerate(LAYERS) for part in parts}
+    graph = import_graph()
+    parts = {m.split(".")[1] for m in graph if m.count(".") >= 1}
+    assert parts <= set(layer), f"parts missing from LAYERS (and ARCHITECTURE.md): {sorted(parts - set(layer))}"
+    upward = sorted(
+        f"{m} -> {d}" for m, deps in graph.items() for d in deps
+        if m != "agentcritic" and d != "agentcritic" and m.split(".")[1] != d.split(".")[1]
+        and layer[d.split(".")[1]] >= layer[m.split(".")[1]]
+    )
+    assert not upward, "imports that point up or sideways:\n" + "\n".join(upward)

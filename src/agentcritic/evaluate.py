@@ -421,7 +421,8 @@ def run_evaluation(config: EvalConfig, out: str | Path, progress: bool = True) -
         records = load_records(store.root / f"{STAGE}.jsonl")
         summary = {
             "records": len(records), "jobs": len(jobs), "written": stats["written"],
-            "resumed_from": stats["skipped"], "pending": stats["pending"],
+            "resumed_from": stats["skipped"], "pending": stats["pending"], "envs": list(config.envs),
+            "methods": [m.row_label for m in config.methods], "policy": config.policy_label(),
             "errors": stats["pending"] + sum(bool(((r.get("trajectory") or {}).get("meta") or {}).get("error"))
                                              for r in records),
             "seconds": round(time.perf_counter() - start, 2),

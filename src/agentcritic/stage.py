@@ -28,7 +28,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from agentcritic.config import ConfigError
-from agentcritic.stage_results import KIND_RESULTS, StageResult, write_result
+from agentcritic.stage_results import KIND_RESULTS, RESULT_FILE, StageResult, write_result
 from agentcritic.store import FolderLock, RunStore, StoreError, as_recorded, ensure_folder
 
 #: config fields that change how a stage runs, never what it produces; left out of the record
@@ -145,6 +145,9 @@ def run_stage(
             raise
         seconds = round(time.perf_counter() - start, 2)
         result = typed_result(kind, summary)
+        if not result.made:  # what the stage wrote: everything in its folder but the contract's own files
+            result.made = sorted(p.name + ("/" if p.is_dir() else "") for p in out.iterdir()
+                                 if p.name not in CONTRACT_FILES and p.name != RESULT_FILE)
         summary = summary if isinstance(summary, dict) else result.model_dump(mode="json")
         write_result(out, kind, result)
         store = RunStore(out)  # the body may have written the manifest meanwhile

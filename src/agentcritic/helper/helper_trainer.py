@@ -298,7 +298,7 @@ def run_train_helper(config: TrainHelperConfig, out: str | Path, progress: bool 
     store.write_text("labels.jsonl", "".join(json.dumps(asdict(x), ensure_ascii=False) + "\n" for x in examples))
     metrics = train_helper(examples, config.helper, out)
     store.mark_done(STAGE, examples=len(examples), states=table.n_states)
-    return metrics
+    return {**metrics, "examples": len(examples), "states": table.n_states}
 
 
 def dp_summary(table: TabularModel, budget: int) -> dict[str, Any]:

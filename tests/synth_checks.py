@@ -47,6 +47,12 @@ def check_stats_match_file(out: Path) -> dict:
     prefs = read_preferences(out / "preferences.jsonl")
     assert stats["pairs"] == len(prefs)
     assert stats["per_source"] == dict(Counter(p.source for p in prefs))
+    # pairs per explorer (of the chosen side) and per intent source: a direct count of the file
+    explorers = Counter(str(p.chosen.meta.get("explorer") or p.chosen.meta["policy"].split("-")[0]) for p in prefs)
+    assert stats["by_explorer"]["pairs"] == dict(explorers)
+    assert stats["by_intent_source"]["pairs"] == dict(Counter(p.chosen.meta["intent_source"] for p in prefs))
+    assert stats["oracle_assisted"]["pairs"] == explorers["expert"]
+    assert sum(stats["by_explorer"]["positives"].values()) == stats["trajectories"]["positives"]
     keys = shard_keys(out / "explore.jsonl")
     assert len(keys) == len(set(keys)) == stats["trajectories"]["explored"]
     return stats

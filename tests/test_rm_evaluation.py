@@ -27,7 +27,7 @@ COLORS = ["red", "blue", "green", "black", "white", "pink"]
 ITEMS = ["shoes", "shirt", "bag", "hat", "lamp"]
 
 
-def shop_episode(item: str, color: str, finish: bool = True) -> Trajectory:
+def shop_episode(item: str, color: str, finish: bool = True, task: str = "t", meta: dict | None = None) -> Trajectory:
     steps = [
         Step(f"search[{color} {item}]", f"results: {color} {item} b01, other {item} b02"),
         Step("click[b01]", f"{item} page with options " + " ".join(COLORS)),
@@ -35,27 +35,36 @@ def shop_episode(item: str, color: str, finish: bool = True) -> Trajectory:
     ]
     if finish:
         steps.append(Step("click[buy now]", "thank you for shopping"))
-    return Trajectory("shop", "t", "i", steps, None, None, {"first_observation": "search page"})
+    return Trajectory("shop", task, "i", steps, None, None, {"first_observation": "search page", **(meta or {})})
 
 
-def game24_episode(nums: list[int], finish: bool = True) -> Trajectory:
+def game24_episode(nums: list[int], finish: bool = True, task: str = "g") -> Trajectory:
     steps = [Step(f"{nums[0]} + {nums[1]} = {nums[0] + nums[1]}", "Numbers left: ...")]
     if finish:
         steps.append(Step("Answer: (1 + 2) * 8 = 24", "Correct."))
-    return Trajectory("game24", "g", "i", steps, None, None, {"first_observation": "Numbers: " + str(nums)})
+    return Trajectory("game24", task, "i", steps, None, None, {"first_observation": "Numbers: " + str(nums)})
+
+
+EXPLORERS = [{"explorer": "random", "policy": "random"}, {"explorer": "smollm2", "policy": "smollm2-t0.7-eps0.1"},
+             {"policy": "expert-eps0.2"}]  # the last as recorded before synthesis named its explorer
+INTENT_SOURCES = ["template", "llm_rephrase", "hindsight"]
 
 
 def shop_prefs(n: int, seed: int) -> list[Preference]:
+    """Two pairs (two intents) per task, as synthesis makes them; explorers and intent sources vary."""
     rng = random.Random(seed)
     out = []
     for k in range(n):
         color, item = rng.choice(COLORS), rng.choice(ITEMS)
         intent = f"i want a {color} {item} (#{seed}-{k})"
+        task = f"s{seed}-t{k // 2}"
+        meta = {**EXPLORERS[k % 3], "intent_source": INTENT_SOURCES[(k // 3) % 3]}
         if k % 2:
-            bad, source = shop_episode(item, rng.choice([c for c in COLORS if c != color])), "edit:option"
+            bad = shop_episode(item, rng.choice([c for c in COLORS if c != color]), task=task)
+            source = "edit:option"
         else:
-            bad, source = shop_episode(item, color, finish=False), "truncate"
-        out.append(Preference(intent, shop_episode(item, color), bad, source))
+            bad, source = shop_episode(item, color, finish=False, task=task), "truncate"
+        out.append(Preference(intent, shop_episode(item, color, task=task, meta=meta), bad, source))
     return out
 
 
@@ -65,7 +74,8 @@ def game24_prefs(n: int, seed: int) -> list[Preference]:
     for k in range(n):
         nums = [rng.randint(1, 13) for _ in range(4)]
         intent = f"Use the numbers {' '.join(map(str, nums))} to obtain 24 (#{k})"
-        out.append(Preference(intent, game24_episode(nums), game24_episode(nums, finish=False), "truncate"))
+        task = f"s{seed}-g{k}"
+        out.append(Preference(intent, game24_episode(nums, task=task), game24_episode(nums, False, task), "truncate"))
     return out
 
 
@@ -141,6 +151,71 @@ def test_metrics_count_ties_half_and_break_down_by_source_and_env() -> None:
     assert len(r["histogram"]["edges"]) == 5
 
 
+def test_metrics_break_down_by_explorer_and_intent_source() -> None:
+    chosen = [2.0, 1.0, 0.5, 3.0, 1.0]
+    rejected = [1.0, 1.0, 0.7, 0.0, 2.0]  # right, tie, wrong, right, wrong
+    r = preference_metrics(chosen, rejected, ["a"] * 5, ["shop"] * 5,
+                           explorers=["random", "random", "llm", "llm", "llm"],
+                           intent_sources=["template", "hindsight", "hindsight", "template", "template"])
+    assert r["per_explorer"]["random"] == {"n": 2, "accuracy": 0.75, "mean_margin": 0.5}
+    assert r["per_explorer"]["llm"]["n"] == 3 and r["per_explorer"]["llm"]["accuracy"] == pytest.approx(1 / 3)
+    assert r["per_intent_source"]["hindsight"] == {"n": 2, "accuracy": 0.25, "mean_margin": pytest.approx(-0.1)}
+    assert r["per_intent_source"]["template"]["accuracy"] == pytest.approx(2 / 3)
+    assert "per_explorer" not in preference_metrics(chosen, rejected, ["a"] * 5, ["shop"] * 5)
+    with pytest.raises(ValueError, match="2 explorers for 5 pairs"):
+        preference_metrics(chosen, rejected, ["a"] * 5, ["shop"] * 5, explorers=["x", "y"])
+
+
+def test_the_held_out_split_is_by_task_seeded_and_keeps_every_trajectory_on_one_side() -> None:
+    from agentcritic.rm.pairs import pair_tasks
+    from agentcritic.rm.stages import split_preferences
+
+    prefs = shop_prefs(80, 0) + game24_prefs(20, 1)  # two intents per shop task
+    # a pair whose rejected trajectory comes from another task joins the two tasks
+    bridge = Preference("i want a red hat (bridge)", shop_episode("hat", "red", task="s0-t3"),
+                        shop_episode("hat", "blue", task="s0-t30"), "cross_policy")
+    prefs.append(bridge)
+    train, held = split_preferences(prefs, 0.2, seed=0)
+    assert len(train) + len(held) == len(prefs) and 12 <= len(held) <= 30
+
+    def tasks(ps):
+        return {k for p in ps for k in pair_tasks(p)}
+
+    def trajectories(ps):
+        return {(t.env, t.task_id, tuple(t.actions)) for p in ps for t in (p.chosen, p.rejected)}
+
+    assert tasks(train).isdisjoint(tasks(held)) and tasks(held)
+    assert trajectories(train).isdisjoint(trajectories(held))
+    bridged = {"task:shop/s0-t3", "task:shop/s0-t30"}
+    assert bridged <= tasks(train) or bridged <= tasks(held)
+    # both intents of a held-out shop task are held out: an intent split would straddle them
+    held_shop = {p.chosen.task_id for p in held if p.chosen.env == "shop"}
+    assert held_shop and all(sum(p.chosen.task_id == t for p in held) >= 2 for t in held_shop)
+    # seeded and deterministic: same pairs and seed, same split, whatever the order of the pairs
+    assert split_preferences(prefs, 0.2, seed=0) == (train, held)
+    shuffled = list(prefs)
+    random.Random(3).shuffle(shuffled)
+    assert {p.intent for p in split_preferences(shuffled, 0.2, seed=0)[1]} == {p.intent for p in held}
+    assert {p.intent for p in split_preferences(prefs, 0.2, seed=1)[1]} != {p.intent for p in held}
+    # pairs without a task id are grouped by their intent alone
+    loose = [Preference(f"intent {k}", shop_episode("hat", "red", task=""), shop_episode("hat", "blue", task=""), "x")
+             for k in range(10)]
+    assert pair_tasks(loose[0]) == ("intent:intent 0",)
+    assert len(split_preferences(loose, 0.3, seed=0)[1]) == 3
+
+
+def test_an_empty_held_out_file_says_why_nothing_was_held_out(tmp_path) -> None:
+    from agentcritic.rm.scoring_model import SETTINGS_FILE
+    from agentcritic.rm.stages import EvalRMConfig, eval_rm
+
+    (tmp_path / "model").mkdir()
+    (tmp_path / "model" / SETTINGS_FILE).write_text("{}")
+    (tmp_path / "heldout_preferences.jsonl").write_text("")
+    cfg = EvalRMConfig(model=str(tmp_path), data=[str(tmp_path / "heldout_preferences.jsonl")])
+    with pytest.raises(PreferenceDataError, match="held no pairs out. The held-out split is by task"):
+        eval_rm(cfg)
+
+
 def test_report_json_is_strict_and_written_atomically(tmp_path) -> None:
     report = {"accuracy": float("nan"), "n": np.int64(3), "x": [np.float32(0.5), float("inf")]}
     path = write_report(report, tmp_path / "rm_eval.json")
@@ -181,8 +256,23 @@ def test_evaluation_numbers_equal_a_direct_computation(tiny_bert) -> None:
     assert set(labelled["per_env"]) == {"a", "b"} and labelled["accuracy"] == report["accuracy"]
     with pytest.raises(ValueError, match="env_names has 2 names for 16"):
         evaluate_reward_model(rm, prefs, env_names=["a", "b"])
+    # per explorer (who made the chosen trajectory) and per intent source, as computed directly
+    def explorer(p):
+        return p.chosen.meta.get("explorer") or p.chosen.meta.get("policy", "unknown").split("-")[0]
+
+    assert set(report["per_explorer"]) == {explorer(p) for p in prefs} == {"random", "smollm2", "expert", "unknown"}
+    for key, label_of in (("per_explorer", explorer),
+                          ("per_intent_source", lambda p: p.chosen.meta.get("intent_source", "unknown"))):
+        assert sum(row["n"] for row in report[key].values()) == 16
+        for name, row in report[key].items():
+            idx = [i for i, p in enumerate(prefs) if label_of(p) == name]
+            assert row["n"] == len(idx) > 0
+            assert row["accuracy"] == pytest.approx(float(np.mean((c[idx] > r[idx]) + 0.5 * (c[idx] == r[idx]))))
+            assert row["mean_margin"] == pytest.approx(float(np.mean(c[idx] - r[idx])), abs=1e-5)
+    assert set(report["per_intent_source"]) == {"template", "llm_rephrase", "hindsight", "unknown"}
     table = format_report(report)
     assert "edit:option" in table and "game24" in table and f"{report['accuracy']:.3f}" in table
+    assert "smollm2" in table and "llm_rephrase" in table
 
 
 def test_the_histograms_are_data_and_the_report_draws_them(tmp_path) -> None:

@@ -39,7 +39,7 @@ def _one_thread(one_torch_thread):
     yield
 
 
-def episode(item: str, color: str, finish: bool = True, extra: int = 0) -> Trajectory:
+def episode(item: str, color: str, finish: bool = True, extra: int = 0, task: str = "t") -> Trajectory:
     steps = [
         Step(f"search[{color} {item}]", f"results: {color} {item} b01, other {item} b02"),
         Step("click[b01]", f"{item} page with options " + " ".join(COLORS)),
@@ -48,7 +48,7 @@ def episode(item: str, color: str, finish: bool = True, extra: int = 0) -> Traje
     steps.append(Step(f"click[{color}]", f"you chose {color}"))
     if finish:
         steps.append(Step("click[buy now]", "thank you for shopping"))
-    return Trajectory("shop", "t", "i", steps, None, None, {"first_observation": "search page"})
+    return Trajectory("shop", task, "i", steps, None, None, {"first_observation": "search page"})
 
 
 def toy_preferences(n: int, seed: int) -> list[Preference]:
@@ -58,12 +58,13 @@ def toy_preferences(n: int, seed: int) -> list[Preference]:
     for k in range(n):
         color, item = rng.choice(COLORS), rng.choice(ITEMS)
         intent = f"i want a {color} {item} (#{seed}-{k})"
+        task = f"{seed}-{k // 2}"  # two intents per task, as synthesis makes them
         if k % 2:
-            bad = episode(item, rng.choice([c for c in COLORS if c != color]), extra=k % 3)
+            bad = episode(item, rng.choice([c for c in COLORS if c != color]), extra=k % 3, task=task)
             source = "edit:option"
         else:
-            bad, source = episode(item, color, finish=False, extra=k % 3), "truncate"
-        out.append(Preference(intent, episode(item, color, extra=k % 3), bad, source))
+            bad, source = episode(item, color, finish=False, extra=k % 3, task=task), "truncate"
+        out.append(Preference(intent, episode(item, color, extra=k % 3, task=task), bad, source))
     return out
 
 
@@ -329,12 +330,30 @@ def test_training_batches_the_pairs_of_one_positive_together(tiny_bert) -> None:
     assert distinct <= 16 + 64 + 2  # each positive read once (a unit cut at most by a boundary or two)
 
 
-def test_held_out_split_keeps_each_intent_on_one_side() -> None:
-    keys = [f"intent{k % 25}" for k in range(100)]
+def test_held_out_split_keeps_each_key_on_one_side() -> None:
+    keys = [f"task{k % 25}" for k in range(100)]
     train, held = group_split(keys, 0.2, seed=0)
     assert sorted(train + held) == list(range(100))
     assert {keys[i] for i in train}.isdisjoint({keys[i] for i in held})
     assert 15 <= len(held) <= 30
+    assert group_split(keys, 0.2, seed=0) == (train, held)  # seeded
+    assert group_split(keys, 0.2, seed=1) != (train, held)
+    # the split depends on the keys, not on their order
+    order = list(range(100))
+    random.Random(5).shuffle(order)
+    _, held_shuffled = group_split([keys[i] for i in order], 0.2, seed=0)
+    assert sorted(order[i] for i in held_shuffled) == held
+
+
+def test_items_sharing_any_key_of_a_tuple_stay_together_and_one_group_holds_nothing_out() -> None:
+    # a chain of pairs spanning two tasks: a-b, b-c, c-d join a..d into one group
+    keys = [("a",), ("a", "b"), ("b", "c"), ("c", "d"), ("d",)] + [(f"x{k}",) for k in range(20)]
+    for seed in range(10):
+        train, held = group_split(keys, 0.3, seed=seed)
+        chain = set(range(5))
+        assert chain <= set(train) or chain <= set(held)
+    assert group_split(["t"] * 10, 0.5, seed=0) == (list(range(10)), [])  # one task: no honest held-out
+    assert group_split([("t", "u"), ("u",), ("t",)], 0.5, seed=0) == ([0, 1, 2], [])
 
 
 def test_bad_inputs_and_configs_fail_with_clear_messages(tiny_bert) -> None:

@@ -4,6 +4,7 @@ result may differ on resume for every kind, and an LLM outage is work to redo, n
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import uuid
@@ -126,13 +127,16 @@ def test_an_llm_outage_is_retried_when_the_run_is_resumed(server, tmp_path: Path
     config = RolloutConfig(env="game24", policy="openai", split="test", limit=2, max_steps=1,
                            llm={"base_url": base_url, "model": "tiny", "max_retries": 0})
     out = tmp_path / "run"
-    first = run_kind("rollout", config, out, progress=False)
-    assert first.pending == 2 and first.errors >= 2 and not first.skipped
+    with pytest.raises(llm.LLMFailureRateError, match=base_url):  # 2 of 2 calls failed: past the 5 % allowed
+        run_kind("rollout", config, out, progress=False)
+    first = json.loads((out / "result.json").read_text())
+    assert first["pending"] == 2 and first["errors"] >= 2 and (first["llm_calls"], first["llm_failures"]) == (2, 2)
     assert list(iter_shard(out / "rollouts.jsonl")) == []  # nothing counts as done
     assert len(list(iter_shard(out / "rollouts.jsonl", retries=True))) == 2  # but the failures are recorded
     requests = sum(server.app.state.attempts.values())
     second = run_kind("rollout", config, out, progress=False)
     assert not second.skipped and second.pending == 0 and second.errors == 0
+    assert second.summary["llm_failures"] == 0 and second.summary["llm_calls"] == 2
     assert sum(server.app.state.attempts.values()) > requests  # the server was asked again
     done = dict(iter_shard(out / "rollouts.jsonl"))
     assert len(done) == 2 and all("error" not in t["meta"] for t in done.values())

@@ -24,11 +24,16 @@ class ConfigError(AgentCriticError, ValueError):
 
 
 def known_env(name: str) -> str:
-    """``name`` if it is a registered env, else an error listing the registered ones."""
-    from agentcritic.envs import names
+    """``name`` if it names an env (built-in, registered, an entry point, or a class path
+    ``package.module:Class`` that imports a ``TextEnv``), else an error saying what failed."""
+    from agentcritic.envs import registry
 
-    if name not in names():
-        raise ValueError(f"unknown env {name!r}; registered envs are {names()}")
+    # an EnvError (a ValueError) says what failed; a class path is imported now, so a typo in it
+    # stops the command before any work, a name's class is imported when the env is made
+    if registry.is_class_path(name):
+        registry.env_class(name)
+    else:
+        registry.entry(name)
     return name
 
 
@@ -41,7 +46,7 @@ def known_policy(name: str) -> str:
     return name
 
 
-#: a config field holding a registered env's name
+#: a config field holding an env's name or class path (``package.module:Class``)
 EnvName = Annotated[str, AfterValidator(known_env)]
 #: a config field holding a policy's name
 PolicyName = Annotated[str, AfterValidator(known_policy)]
@@ -60,6 +65,8 @@ class PolicyFields(BaseModel):
     temperature: float = Field(0.0, ge=0.0, description="LLM policies: sampling temperature (0 = greedy)")
     few_shot: bool = Field(True, description="LLM policies: show the expert's episode on a training task")
     llm: dict[str, Any] = Field(default_factory=dict, description="LLM policies: backend kwargs (base_url, model, path …)")
+    max_llm_failure_rate: float = Field(0.05, ge=0.0, le=1.0, description="stop with an error when more of the "
+                                        "stage's LLM calls fail (a dead or hung server)")
 
     def policy_spec(self) -> PolicySpec:
         """The acting policy as one block (what jobs carry to workers)."""

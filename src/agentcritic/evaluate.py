@@ -32,7 +32,7 @@ from pydantic import Field, field_validator, model_validator
 
 from agentcritic.config import EnvName, PolicyFields, PolicyName, StageConfig
 from agentcritic.errors import AgentCriticError
-from agentcritic.parallel import run_jobs
+from agentcritic.parallel import llm_calls_of, run_jobs
 from agentcritic.specs import EnvSpec, PolicySpec
 from agentcritic.planning import METHODS, NEEDS_TARGET
 from agentcritic.store import RunStore
@@ -425,7 +425,7 @@ def run_evaluation(config: EvalConfig, out: str | Path, progress: bool = True) -
             "methods": [m.row_label for m in config.methods], "policy": config.policy_label(),
             "errors": stats["pending"] + sum(bool(((r.get("trajectory") or {}).get("meta") or {}).get("error"))
                                              for r in records),
-            "seconds": round(time.perf_counter() - start, 2),
+            "seconds": round(time.perf_counter() - start, 2), **llm_calls_of(store.shard(STAGE)).as_fields(),
         }
         store.write_json("results_summary.json", summary)
     return summary

@@ -2,11 +2,18 @@
 
 Workers only compute; the parent process is the one writer of the shard, so records are appended
 one whole line at a time as episodes finish, and a re-run skips every key already written.
+
+Every job's LLM calls are counted where it runs (:func:`counted_job`) and noted in its record
+(``record["llm"][shard name]``, in the trajectory's ``meta`` where the record is one), so a stage sums
+them across processes (:func:`llm_calls_of`). A job during which an LLM call failed is not finished
+work, whatever the job made of the failure (an explorer stepping at random, a refiner keeping the
+template): it is recorded as an infrastructure failure, counted, and done again by a re-run.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import sys
 from collections.abc import Callable, Iterable
@@ -55,6 +62,45 @@ def run_episode(job: EpisodeJob) -> tuple[str, dict[str, Any]]:
     traj = rollout(job.env.cached(), job.policy.make(job.seed), job.task_id, seed=job.seed,
                    meta={"key": job.key, **job.payload_fields()})
     return job.key, traj.to_dict()
+
+
+def counted_job(fn: Callable[[EpisodeJob], tuple[str, dict[str, Any]]], stage: str,
+                job: EpisodeJob) -> tuple[str, dict[str, Any]]:
+    """``fn(job)`` with its LLM calls noted in the record (see the module doc); runs in the worker."""
+    from agentcritic.llm.base import count_llm_calls, is_infrastructure_failure
+
+    with count_llm_calls() as counted:
+        try:
+            key, record = fn(job)
+        except Exception as exc:  # noqa: BLE001 - an infrastructure failure becomes a retry row, with its calls
+            if not is_infrastructure_failure(exc):
+                raise
+            key, record = job.key, {"error": f"{type(exc).__name__}: {exc}".strip(), "error_kind": "infrastructure"}
+    if counted.calls:
+        holder = record["meta"] if isinstance(record.get("meta"), dict) else record
+        holder.setdefault("llm", {})[stage] = counted.as_fields()
+        if counted.failures and holder.get("error_kind") != "infrastructure":
+            holder["error"] = (f"{counted.failures} of {counted.calls} LLM call(s) failed on {counted.where()}; "
+                               f"last error: {counted.last_error}")
+            holder["error_kind"] = "infrastructure"
+    return key, record
+
+
+def llm_calls_of(shard: Shard) -> Any:
+    """The LLM calls (an :class:`~agentcritic.llm.LLMCalls`) made for the work ``shard`` holds: its
+    finished records and the failed attempts still to be redone (``retry`` rows)."""
+    from agentcritic.llm.base import LLMCalls
+
+    stage = shard.path.stem
+    total = LLMCalls()
+    for rec in [r for _, r in shard] + list(shard.retries.values()):
+        holder = rec.get("meta") if isinstance(rec.get("meta"), dict) else rec
+        noted = (holder.get("llm") or {}).get(stage)
+        if noted:
+            total.add(noted)
+        elif str(holder.get("error") or "").startswith("LLMError"):  # the job raised: its record says only that
+            total.add(LLMCalls(calls=1, failures=1, last_error=str(holder["error"])[:500]))
+    return total
 
 
 def infrastructure_error(record: dict[str, Any]) -> str | None:
@@ -110,6 +156,7 @@ def run_jobs(
     stats = {"skipped": len(shard), "written": 0, "pending": 0}
     if not todo:
         return stats
+    fn = functools.partial(counted_job, fn, shard.path.stem)
     bar = tqdm(total=len(todo), desc=progress or "", disable=progress is None, unit="ep", dynamic_ncols=True)
     recorder = _Recorder(shard, bar, stats)
     try:
@@ -202,7 +249,8 @@ def _run_ray(todo, fn, workers, recorder: _Recorder) -> None:
                      configure_logging=False)
         started = True
     try:
-        remote_fn = ray.remote(num_cpus=1, max_retries=2)(fn)
+        task = fn if not isinstance(fn, functools.partial) else (lambda job, call=fn: call(job))  # ray wants a function
+        remote_fn = ray.remote(num_cpus=1, max_retries=2)(task)
         it = iter(todo)
         pending = {remote_fn.remote(job): job for _, job in zip(range(max(1, workers) * 4), it)}
         while pending:

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from agentcritic.config import RolloutConfig
-from agentcritic.parallel import EpisodeJob, RolloutPayload, run_jobs
+from agentcritic.parallel import EpisodeJob, RolloutPayload, llm_calls_of, run_jobs
 from agentcritic.store import RunStore
 from agentcritic.types import Trajectory
 
@@ -40,7 +40,7 @@ def run_rollouts(config: RolloutConfig, out: str | Path, progress: bool = True, 
         summary.update(env=config.env, policy=config.policy, split=config.split,
                        written=stats["written"], resumed_from=stats["skipped"], pending=stats["pending"],
                        errors=summary["errors"] + stats["pending"],
-                       seconds=round(time.perf_counter() - start, 2))
+                       seconds=round(time.perf_counter() - start, 2), **llm_calls_of(shard).as_fields())
         store.write_json(f"{stage}_summary.json", summary)
     return summary
 

@@ -14,7 +14,9 @@ from ``agentcritic run``, ``demo``, every single-stage command and the Python AP
 4. otherwise it runs, writes the kind's typed result to ``result.json`` and marks the stage done —
    unless work failed for a reason outside the task (a dead LLM server, a worker that died): such
    work is recorded as pending (``retry`` rows in the stage's shards), the stage stays unfinished,
-   and the next run of the same command does that work again.
+   and the next run of the same command does that work again. A stage whose LLM calls failed more
+   often than its config's ``max_llm_failure_rate`` stops with an error naming the backend and URL
+   (:func:`check_llm_failures`), after its result is written; it stays unfinished too.
 """
 
 from __future__ import annotations
@@ -150,11 +152,22 @@ def run_stage(
                                  if p.name not in CONTRACT_FILES and p.name != RESULT_FILE)
         summary = summary if isinstance(summary, dict) else result.model_dump(mode="json")
         write_result(out, kind, result)
+        check_llm_failures(kind, config, summary)
         store = RunStore(out)  # the body may have written the manifest meanwhile
         if result.pending:
             return StageOutcome(kind, summary, seconds=seconds, pending=result.pending)
         store.mark_done(kind, kind=kind, seconds=seconds, **_scalars(result.model_dump(mode="json")))
         return StageOutcome(kind, summary, seconds=seconds)
+
+
+def check_llm_failures(kind: str, config: BaseModel, summary: dict[str, Any]) -> None:
+    """Stop a stage whose LLM calls failed more often than its ``max_llm_failure_rate`` (where its config
+    has one), with an error naming the backend and URL; its result is written, the stage stays unfinished."""
+    from agentcritic.llm.base import LLMCalls, check_failure_rate
+
+    max_rate = getattr(config, "max_llm_failure_rate", None)
+    if max_rate is not None:
+        check_failure_rate(LLMCalls.from_fields(summary), float(max_rate), kind)
 
 
 def typed_result(kind: str, summary: Any) -> StageResult:

@@ -38,6 +38,9 @@ class StageResult(BaseModel):
     pending: int = Field(0, ge=0, description="work that failed outside the task (dead LLM server, worker died); "
                                               "run again when the stage is resumed")
     made: list[str] = Field(default_factory=list, description="files and folders it wrote, relative to its folder")
+    llm_calls: int = Field(0, ge=0, description="LLM calls made for the work the stage holds (exploring, acting …)")
+    llm_failures: int = Field(0, ge=0, description="of those, calls that failed (server down, hung, or a bad reply); "
+                                                   "work they spoiled is pending")
 
     def headline(self) -> str:
         """What the stage made, in a few words (the report's overview, the console's summary line)."""
@@ -103,6 +106,11 @@ class SynthesizeResult(StageResult):
     verification_rate: float | None = Field(None, description="share of checked positives the env verified")
     per_source: dict[str, int] = Field(default_factory=dict, description="kept pairs per negative source")
     seconds: float | None = Field(None, description="wall time of the synthesis itself")
+    by_explorer: dict[str, dict[str, int]] = Field(
+        default_factory=dict, description="positives and pairs per explorer (the policy that made the positive)")
+    by_intent_source: dict[str, dict[str, int]] = Field(
+        default_factory=dict, description="positives and pairs per intent source (template, hindsight, llm …)")
+    oracle_pairs: int = Field(0, ge=0, description="oracle-assisted pairs: their positive came from the env's expert")
     preferences: str = Field("preferences.jsonl", description="the kept pairs, one Preference a line")
     stats: str = Field("synth_stats.json", description="every counter of the synthesis (filter, refiner, lengths)")
 
@@ -113,14 +121,15 @@ class SynthesizeResult(StageResult):
     def _fields_of(cls, data: dict[str, Any]) -> dict[str, Any]:  # synth_stats.json
         return {**data, "explored": _at(data, "trajectories", "explored"),
                 "positives": _at(data, "trajectories", "positives"),
-                "verification_rate": _at(data, "verification", "rate")}
+                "verification_rate": _at(data, "verification", "rate"),
+                "oracle_pairs": _at(data, "oracle_assisted", "pairs") or 0}
 
 
 class TrainRMResult(StageResult):
     """``train-rm``: an outcome reward model trained on preference files."""
 
     n_train: int = Field(0, ge=0, description="training pairs")
-    n_heldout: int = Field(0, ge=0, description="held-out pairs (whole intents)")
+    n_heldout: int = Field(0, ge=0, description="held-out pairs (whole tasks)")
     heldout_accuracy: float | None = Field(None, description="pairwise accuracy on the held-out pairs")
     steps: int | None = Field(None, description="optimizer steps")
     final_loss: float | None = Field(None, description="the last logged training loss")

@@ -2,8 +2,11 @@
 
 ``ExplorerAgent(base, eps)`` asks ``base`` for an action and, with probability ``eps`` per step (or
 whenever ``base`` has no action — an expert off its gold path, an LLM agent that fails), takes a
-uniformly random admissible action instead. Diversity comes from two knobs: the LLM's sampling
-temperature (inside ``base``) and ``eps``. An explorer with no base is the uniform random policy.
+uniformly random admissible action instead. A step the base failed to take is labelled by what
+took it (:meth:`ExplorerAgent.label`), and a trajectory whose LLM failed is not finished work: it
+is recorded as an infrastructure failure, so the stage counts it and a re-run explores it again.
+Diversity comes from two knobs: the LLM's sampling temperature (inside ``base``) and ``eps``. An
+explorer with no base is the uniform random policy.
 
 Which policies may be explored with is :data:`EXPLORER_POLICIES`: the env's own expert (a "guided"
 explorer that reaches the goal unless its random steps spoil it; label-free, since the env knows
@@ -17,6 +20,7 @@ from typing import Any
 
 from agentcritic.agents.base import Agent, AgentError, derive_seed
 from agentcritic.envs.base import TextEnv
+from agentcritic.llm.base import is_infrastructure_failure
 from agentcritic.types import Trajectory
 
 EXPLORER_POLICIES = ("random", "expert", "smollm2", "hf", "openai", "llamacpp")
@@ -26,7 +30,8 @@ class ExplorerAgent:
     """``base``'s action, or with probability ``eps`` a uniformly random admissible one.
 
     ``stats()`` reports how many steps were random (``random_steps``) and how many times the base
-    had no action (``fallbacks``), so a run can tell exploration noise from a failing base policy.
+    had no action (``fallbacks``; ``llm_fallbacks`` of them because its LLM failed), so a run can
+    tell exploration noise from a failing base policy.
     """
 
     def __init__(self, base: Agent | None, eps: float = 0.0, seed: int = 0, name: str | None = None) -> None:
@@ -39,12 +44,16 @@ class ExplorerAgent:
         self._rng = random.Random(seed)
         self.random_steps = 0
         self.fallbacks = 0
+        self.llm_fallbacks = 0
+        self.base_steps = 0
         self.base_errors: list[str] = []
+        self.fallback_at: dict[int, str] = {}  # step index -> why the base did not act there
 
     def reset(self, env: TextEnv, task_id: str, seed: int) -> None:
         self._rng = random.Random(derive_seed(self.base_seed, "explore", env.name, task_id, seed))
-        self.random_steps = self.fallbacks = 0
+        self.random_steps = self.fallbacks = self.llm_fallbacks = self.base_steps = 0
         self.base_errors = []
+        self.fallback_at = {}
         if self.base is not None:
             self.base.reset(env, task_id, seed)
 
@@ -52,11 +61,16 @@ class ExplorerAgent:
         choices = sorted(info.get("admissible_actions") or [])
         if self.base is not None and (not choices or self._rng.random() >= self.eps):
             try:
-                return self.base.act(history, info)
-            except Exception as exc:  # noqa: BLE001 - an expert off its path: explore on at random
+                action = self.base.act(history, info)
+                self.base_steps += 1
+                return action
+            except Exception as exc:  # noqa: BLE001 - an expert off its path: explore on at random, labelled
                 if not choices:
                     raise
                 self.fallbacks += 1
+                llm = is_infrastructure_failure(exc)
+                self.llm_fallbacks += llm
+                self.fallback_at[len(history.steps)] = "llm_error" if llm else "base_error"
                 if len(self.base_errors) < 3:
                     self.base_errors.append(f"{type(exc).__name__}: {exc}")
         if not choices:
@@ -64,8 +78,34 @@ class ExplorerAgent:
         self.random_steps += 1
         return self._rng.choice(choices)
 
+    def label(self, traj: Trajectory) -> Trajectory:
+        """Label ``traj`` (this explorer's last episode) by what actually acted.
+
+        A step the base failed to take gets ``actor = "random"`` and ``info["fallback"]`` (why:
+        ``llm_error`` or ``base_error``); the trajectory's ``policy`` names the base only when the
+        base acted (``"random"`` when it acted in no step, ``"<name>+random-fallback"`` when it
+        acted in some), with the explorer's own name in ``meta["intended_policy"]``. When the base's LLM
+        failed, the trajectory is an infrastructure failure (``meta["error_kind"]``): not finished
+        work, explored again by a re-run.
+        """
+        for i, why in self.fallback_at.items():
+            if i < len(traj.steps):
+                traj.steps[i].actor = "random"
+                traj.steps[i].info["fallback"] = why
+        if self.base is None or not self.fallbacks:
+            return traj
+        traj.meta["intended_policy"] = self.name
+        traj.meta["fallback_steps"] = self.fallbacks
+        traj.meta["policy"] = f"{self.name}+random-fallback" if self.base_steps else "random"
+        if self.llm_fallbacks and traj.meta.get("error_kind") != "infrastructure":
+            traj.meta["error"] = (f"the explorer's LLM failed on {self.llm_fallbacks} of {len(traj.steps)} step(s), "
+                                  f"taken at random instead; last error: {self.base_errors[-1]}")
+            traj.meta["error_kind"] = "infrastructure"
+        return traj
+
     def stats(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"eps": self.eps, "random_steps": self.random_steps, "fallbacks": self.fallbacks}
+        out: dict[str, Any] = {"eps": self.eps, "random_steps": self.random_steps, "fallbacks": self.fallbacks,
+                               "llm_fallbacks": self.llm_fallbacks}
         if self.base_errors:
             out["base_errors"] = list(self.base_errors)
         base_stats = getattr(self.base, "stats", None)

@@ -9,6 +9,7 @@ keep their traceback.
 
 from __future__ import annotations
 
+import os
 import sys
 
 import typer
@@ -18,10 +19,15 @@ from agentcritic.cli import synth_commands  # noqa: F401  (registers its command
 from agentcritic.cli import eval_commands  # noqa: F401  (evaluate, report, run, demo)
 from agentcritic.cli import rm_commands  # noqa: F401  (train-rm, eval-rm, serve-rm)
 from agentcritic.cli import helper_commands  # noqa: F401  (collect, train-prm, train-helper, eval-helper)
+from agentcritic.cli import export_commands  # noqa: F401  (export)
 from agentcritic.cli.app import app
 
 
 def main() -> None:
+    # an env given as a class path (``--env mymodule:MyEnv``) imports from the current directory,
+    # as under ``python -m``; appended, so a file there never shadows an installed module
+    if os.getcwd() not in sys.path:
+        sys.path.append(os.getcwd())
     try:
         app()
     except KeyboardInterrupt:

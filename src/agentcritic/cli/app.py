@@ -124,8 +124,14 @@ def run_stage_command(kind: str, model: type, config: Any, overrides: list[str],
 
 
 def finish(outcome: Any) -> None:
-    """The lines every stage command ends with: its error count, and work left to a re-run."""
+    """The lines every stage command ends with: its error count, its LLM failures, and work left to a re-run."""
     typer.echo(f"errors: {outcome.errors}")
+    summary = getattr(outcome, "summary", None) or {}
+    if summary.get("llm_calls"):
+        failed = int(summary.get("llm_failures") or 0)
+        where = f" on the {summary.get('llm_backend')} backend at {summary.get('llm_url')}" \
+            if failed and summary.get("llm_url") else ""
+        typer.echo(f"LLM failures: {failed} of {summary['llm_calls']} call(s){where}")
     if outcome.pending:
         typer.secho(f"{outcome.pending} item(s) failed outside the task (LLM server down or timed out, a worker "
                     "died); they are recorded, not done: re-run the same command to do them again",

@@ -1,4 +1,4 @@
-"""Commands over environments and rollouts: ``envs``, ``play``, ``rollout``."""
+"""Commands over environments and rollouts: ``envs``, ``check-env``, ``play``, ``rollout``."""
 
 from __future__ import annotations
 
@@ -8,34 +8,71 @@ from typing import Optional
 import typer
 
 from agentcritic.cli.app import (
-    BASE_URL, CONFIG, EXECUTOR, LIMIT, MODE, MODEL, OUT, POLICY, SEED, SET, SPLIT, WORKERS, app, fail, llm_flags,
-    overrides_from_flags, run_stage_command, user_errors,
+    BASE_URL, CONFIG, EXECUTOR, LIMIT, MODE, MODEL, OUT, POLICY, SEED, SET, SPLIT, USER_ERROR_EXIT, WORKERS, app, fail,
+    llm_flags, overrides_from_flags, paragraph, run_stage_command, user_errors,
 )
+from agentcritic.errors import AgentCriticError
 
 
 @app.command()
-def envs(env: Optional[str] = typer.Option(None, help="show one env only")) -> None:
-    """List the registered environments, their splits and sizes."""
-    from agentcritic import envs as envs_mod
+def envs(env: Optional[str] = typer.Option(None, help="show one env only (a name or package.module:Class)")) -> None:
+    """List the environments: built-in, registered by installed packages (the 'agentcritic.envs'
+    entry-point group) or named by class path, with their source, splits and sizes."""
+    from agentcritic.envs import registry
 
-    names = [env] if env else envs_mod.names()
-    typer.echo(f"{'env':<14}{'train':>8}{'dev':>8}{'test':>8}  max_steps  example task")
-    for name in names:
-        e = envs_mod.make(name)
+    entries = [registry.entry(env)] if env else registry.entries()
+    typer.echo(f"{'env':<14}{'source':<24}{'train':>7}{'dev':>7}{'test':>7}  max_steps  example task  (class)")
+    broken = []
+    for e in entries:
+        head = f"{e.name:<14}{e.describe():<24}"
         try:
-            sizes = {s: len(e.task_ids(s)) for s in e.splits}
-            example = e.task_ids("test")[0]
-            typer.echo(
-                f"{name:<14}{sizes.get('train', 0):>8}{sizes.get('dev', 0):>8}{sizes.get('test', 0):>8}"
-                f"  {e.max_steps:>9}  {example}"
-            )
+            made = registry.make(e.name)
+        except AgentCriticError as exc:
+            if env:
+                raise
+            broken.append(e.name)
+            typer.echo(f"{head}cannot be made: {paragraph(exc)}")
+            continue
+        try:
+            sizes = {s: len(made.task_ids(s)) for s in made.splits}
+            example = made.task_ids(made.splits[-1])[0]
+            typer.echo(f"{head}{sizes.get('train', 0):>7}{sizes.get('dev', 0):>7}{sizes.get('test', 0):>7}"
+                       f"  {made.max_steps:>9}  {example}  ({e.target})")
         finally:
-            e.close()
+            made.close()
+    typer.echo("An env of your own: --env package.module:Class, or an installed package's 'agentcritic.envs' "
+               "entry point; `agentcritic check-env NAME` checks it.")
+    if broken:
+        typer.secho(f"{len(broken)} env(s) could not be made: {', '.join(broken)}", fg=typer.colors.YELLOW, err=True)
+
+
+@app.command("check-env")
+def check_env(
+    env: str = typer.Argument(..., help="env name or package.module:Class"),
+    expert_tasks: int = typer.Option(5, "--expert-tasks", help="test tasks the expert (where the env has one) must solve"),
+    seed: int = typer.Option(7, help="seed of the random episodes compared"),
+) -> None:
+    """Check that an env keeps the TextEnv contract: reset/step types, info keys, invalid actions
+    answered, max_steps, same-seed determinism on two instances, restore, pickling, the expert.
+    Prints each check with how to fix a failure; exits with status 2 when one fails."""
+    from agentcritic.envs import check_env as check
+
+    report = check(env, expert_tasks=expert_tasks, seed=seed, raise_on_failure=False)
+    for c in report.checks:
+        colour = {True: typer.colors.GREEN, False: typer.colors.RED, None: typer.colors.YELLOW}[c.passed]
+        typer.secho(c.line(), fg=colour)
+    if not report.ok:
+        typer.secho(f"error: env {env} fails {len(report.failures)} of {len(report.checks)} checks "
+                    f"({', '.join(c.name for c in report.failures)}); fix them as each says and run check-env again",
+                    fg=typer.colors.RED, err=True)
+        raise typer.Exit(USER_ERROR_EXIT)
+    typer.echo(f"env {env}: all {len(report.checks)} checks pass "
+               f"({sum(c.passed is None for c in report.checks)} skipped)")
 
 
 @app.command()
 def play(
-    env: str = typer.Argument(..., help="registered env name"),
+    env: str = typer.Argument(..., help="env name or package.module:Class"),
     task_id: Optional[str] = typer.Option(None, "--task-id", help="task to play (default: the split's first)"),
     split: str = typer.Option("test", help="split to draw the task from"),
     seed: int = typer.Option(0, help="episode seed"),
@@ -83,7 +120,7 @@ def play(
 
 @app.command()
 def rollout(
-    env: Optional[str] = typer.Option(None, help="registered env name"),
+    env: Optional[str] = typer.Option(None, help="env name or package.module:Class (see `agentcritic envs`)"),
     policy: Optional[str] = POLICY,
     mode: Optional[str] = MODE,
     temperature: Optional[float] = typer.Option(None, help="LLM policies: sampling temperature (0 = greedy)"),

@@ -13,6 +13,21 @@ from agentcritic.cli.app import (
 )
 
 
+def provenance_lines(stats: dict[str, Any]) -> list[str]:
+    """Positives and pairs per explorer and per intent source, and the oracle-assisted share."""
+    lines = []
+    for key, what in (("by_explorer", "explorer"), ("by_intent_source", "intent source")):
+        counts = stats.get(key) or {}
+        names = sorted(set(counts.get("positives", {})) | set(counts.get("pairs", {})))
+        if names:
+            lines.append(f"per {what} (positives/pairs): " + ", ".join(
+                f"{n} {counts.get('positives', {}).get(n, 0)}/{counts.get('pairs', {}).get(n, 0)}" for n in names))
+    oracle = (stats.get("oracle_assisted") or {}).get("pairs", 0)
+    if oracle:
+        lines.append(f"oracle-assisted: {oracle} of {stats['pairs']} pairs have a positive from the env's expert")
+    return lines
+
+
 @app.command()
 def synthesize(
     env: Optional[str] = typer.Option(None, help="registered env name: game24, shop, scienceworld, textworld"),
@@ -48,6 +63,6 @@ def synthesize(
         rate = stats["verification"]["rate"]
         return [f"{stats['pairs']} pairs in {out / 'preferences.jsonl'} ({per_source}); positives verified "
                 f"{'n/a' if rate is None else f'{rate:.1%}'} of {stats['verification']['checked']}; "
-                f"stats in {out / 'synth_stats.json'}"]
+                f"stats in {out / 'synth_stats.json'}", *provenance_lines(stats)]
 
     run_stage_command("synthesize", SynthConfig, config, overrides_from_flags(flags, set_), out, describe)

@@ -222,16 +222,28 @@ class TextEnv:
         """
         return observation
 
+    def as_gymnasium(self, *, split: str = "train", render_mode: str | None = None, **kwargs: Any) -> Any:
+        """This env as a ``gymnasium.Env`` with text spaces (see :mod:`agentcritic.envs.gym_env`):
+        ``reset(seed=, options={"task_id": ...})``, ``info["admissible_actions"]``; a reset that
+        names no task draws one from ``split``."""
+        from agentcritic.envs.gym_env import TextEnvAsGymnasium  # gymnasium only when asked for
+
+        return TextEnvAsGymnasium(self, split=split, render_mode=render_mode, **kwargs)
+
     # ----------------------------------------------------------------- pickling
     def __reduce__(self):  # type: ignore[override]
-        return (_rebuild_env, (type(self), self._init_kwargs, self.snapshot()))
+        # the name it was made by (``envs.make("pkg.mod:Class")``) travels with it
+        return (_rebuild_env, (type(self), self._init_kwargs, self.snapshot(), vars(self).get("name")))
 
     def close(self) -> None:
         """Release external resources (JVMs); safe to call twice."""
 
 
-def _rebuild_env(cls: type[TextEnv], kwargs: dict[str, Any], snapshot: dict[str, Any]) -> TextEnv:
+def _rebuild_env(cls: type[TextEnv], kwargs: dict[str, Any], snapshot: dict[str, Any],
+                 name: str | None = None) -> TextEnv:
     env = cls(**kwargs)
+    if name is not None:
+        env.name = name  # type: ignore[misc]
     if snapshot.get("task_id") is not None:
         env.restore(snapshot)
     return env

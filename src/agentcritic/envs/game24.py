@@ -40,6 +40,12 @@ Decisions:
 - ``max_steps`` defaults to 8: a solution takes 4 actions (three steps and the answer), leaving
   room for four invalid tries.
 - ``seed`` changes nothing: the game is deterministic.
+- **Hindsight tasks** ``"<i>@<N>"`` (:func:`hindsight_task`): puzzle ``i`` with the target ``N`` (a
+  whole number >= 0) in place of 24 — the instruction, the answer line and the check of the answer
+  all use ``N``. They are listed in no split; reward-data synthesis makes them from explored
+  trajectories that ended with the one number ``N`` ("make N from a b c d", verified by replaying the
+  steps here), so exploring without the solver still yields positives. The expert knows only 24: on
+  a hindsight task it writes the answer line once ``N`` is the number left, and nothing before.
 """
 
 from __future__ import annotations
@@ -76,6 +82,7 @@ _STEP = re.compile(
 _NUMBER = re.compile(_NUM)
 _ANSWER = re.compile(r"^\s*answer\s*:?(?P<body>.*)$", re.IGNORECASE | re.DOTALL)
 _OP_ALIASES = {"×": "*", "x": "*", "X": "*", "·": "*", "÷": "/", "−": "-", "–": "-"}
+_HINDSIGHT = re.compile(r"^(?P<index>0|[1-9]\d{0,5})@(?P<target>0|[1-9]\d{0,5})$")
 _FORMAT_HINT = "write a step as 'a op b = c (left: ...)' with two of the numbers left, or 'Answer: <expression> = 24'"
 
 
@@ -107,6 +114,26 @@ def _splits() -> dict[str, tuple[str, ...]]:
         "dev": tuple(str(i) for i in dev),
         "test": tuple(str(i) for i in TEST_IDS),
     }
+
+
+def parse_task(task_id: str) -> tuple[int, int] | None:
+    """(puzzle index, target) of a task id (``"17"`` or the hindsight ``"17@10"``), None if it is neither."""
+    if task_id.isascii() and task_id.isdecimal() and task_id == str(int(task_id)):
+        index, target = int(task_id), 24
+    else:
+        m = _HINDSIGHT.match(task_id)
+        if m is None:
+            return None
+        index, target = int(m.group("index")), int(m.group("target"))
+    return (index, target) if index < len(load_puzzles()) else None
+
+
+def hindsight_task(task_id: str, target: int) -> str:
+    """The task id of ``task_id``'s puzzle with ``target`` to make (``"17"``, 10 → ``"17@10"``; 24 → ``"17"``)."""
+    parsed = parse_task(task_id)
+    if parsed is None or target < 0:
+        raise EnvError(f"game24: no hindsight task for {task_id!r} with target {target}")
+    return str(parsed[0]) if target == 24 else f"{parsed[0]}@{target}"
 
 
 def _show(values: Iterable[Fraction | int]) -> str:
@@ -253,6 +280,7 @@ class Game24Env(TextEnv):
     def __init__(self, max_steps: int = 8) -> None:
         super().__init__(max_steps=max_steps)
         self.puzzle: tuple[int, ...] = ()
+        self.target = TARGET
         self._nodes: list[_Node] = []
 
     # ----------------------------------------------------------------- hooks
@@ -261,15 +289,16 @@ class Game24Env(TextEnv):
 
     def is_task_id(self, task_id: str) -> bool:
         # O(1) instead of the base class's set of all ids: MCTS calls restore() (so reset) a lot.
-        return task_id.isascii() and task_id.isdecimal() and task_id == str(int(task_id)) and int(task_id) < len(load_puzzles())
+        return parse_task(task_id) is not None
 
     def _reset(self, task_id: str, seed: int | None) -> tuple[str, str]:
-        self.puzzle = load_puzzles()[int(task_id)]
+        index, target = parse_task(task_id) or (int(task_id), 24)
+        self.puzzle, self.target = load_puzzles()[index], Fraction(target)
         self._nodes = [_Node(Fraction(x)) for x in sorted(self.puzzle)]
         instruction = (
-            "Use numbers and basic arithmetic operations (+ - * /) to obtain 24. Each step, choose two "
+            f"Use numbers and basic arithmetic operations (+ - * /) to obtain {target}. Each step, choose two "
             "of the numbers left and combine them, written as 'a op b = c (left: ...)'; when one number "
-            "is left, write 'Answer: <expression> = 24' using each input number exactly once. "
+            f"is left, write 'Answer: <expression> = {target}' using each input number exactly once. "
             f"Input: {_show(self.puzzle)}"
         )
         return self._numbers_left(), instruction
@@ -292,8 +321,8 @@ class Game24Env(TextEnv):
 
     def _expert(self) -> str | None:
         if len(self._nodes) == 1:
-            return self._answer_line() if self._nodes[0].value == TARGET else None
-        return _expert_step(self._values())
+            return self._answer_line() if self._nodes[0].value == self.target else None
+        return _expert_step(self._values()) if self.target == TARGET else None
 
     def _extra_info(self) -> dict[str, object]:
         return {"numbers_left": [str(n.value) for n in self._nodes]}
@@ -319,7 +348,7 @@ class Game24Env(TextEnv):
         return f"Numbers left: {_show(n.value for n in self._nodes)}"
 
     def _answer_line(self) -> str:
-        return f"Answer: {self._nodes[0].render()} = 24"
+        return f"Answer: {self._nodes[0].render()} = {self.target}"
 
     def _invalid(self, why: str) -> StepOutcome:
         return StepOutcome(f"Invalid action: {why}. {self._numbers_left()}", score=0.0, done=False, valid=False)
@@ -377,15 +406,15 @@ class Game24Env(TextEnv):
             except ExpressionError as exc:
                 return self._invalid(f"could not read the result {part.strip()!r} of the answer: {exc}")
         problems = []
-        if got.value != TARGET:
-            problems.append(f"{lhs.strip()} = {got.value}, not 24")
+        if got.value != self.target:
+            problems.append(f"{lhs.strip()} = {got.value}, not {self.target}")
         if got.numbers != tuple(sorted(self.puzzle)):
             problems.append(
                 f"it uses the numbers {_show(got.numbers)} but the input is {_show(sorted(self.puzzle))} "
                 "(use each input number exactly once)"
             )
-        if any(c != TARGET for c in claims):
-            problems.append(f"the result must be 24, not {_show(c for c in claims if c != TARGET)}")
+        if any(c != self.target for c in claims):
+            problems.append(f"the result must be {self.target}, not {_show(c for c in claims if c != self.target)}")
         if problems:
             return StepOutcome("Wrong answer: " + "; ".join(problems) + ".", score=0.0, done=True, success=False)
-        return StepOutcome(f"Correct: {lhs.strip()} = 24.", score=1.0, done=True, success=True)
+        return StepOutcome(f"Correct: {lhs.strip()} = {self.target}.", score=1.0, done=True, success=True)

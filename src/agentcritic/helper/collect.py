@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from agentcritic.helper.helper_config import CollectConfig, InterventionConfig
-from agentcritic.parallel import EpisodeJob, run_jobs
+from agentcritic.parallel import EpisodeJob, llm_calls_of, run_jobs
 from agentcritic.store import RunStore
 from agentcritic.worker_cache import cached
 
@@ -86,7 +86,8 @@ def run_collect(config: CollectConfig, out: str | Path, progress: bool = True) -
         summary.update(env=config.env, policy=config.policy, intervention=config.intervention.kind,
                        split=config.split, expected_episodes=len(jobs), written=stats["written"],
                        resumed_from=stats["skipped"], pending=stats["pending"],
-                       errors=summary["errors"] + stats["pending"], seconds=round(time.perf_counter() - start, 2))
+                       errors=summary["errors"] + stats["pending"], seconds=round(time.perf_counter() - start, 2),
+                       **llm_calls_of(store.shard(STAGE)).as_fields())
         store.write_json("collect_summary.json", summary)
     return summary
 

@@ -22,7 +22,20 @@ import typing
 from collections.abc import Callable
 from typing import Any
 
-from agentcritic.llm.base import LM, LLMError, LLMOptionsError, Message, Messages, Usage, as_messages, render_plain
+from agentcritic.llm.base import (
+    LM,
+    LLMCalls,
+    LLMError,
+    LLMFailureRateError,
+    LLMOptionsError,
+    Message,
+    Messages,
+    Usage,
+    as_messages,
+    count_llm_calls,
+    process_llm_calls,
+    render_plain,
+)
 
 # name → "module:factory"; the module is imported only when that backend is loaded.
 BACKENDS: dict[str, str] = {
@@ -84,5 +97,6 @@ def _options(factory: Callable[..., Any], optional_only: bool = False) -> list[s
     return None if more is None else names + [n for n in more if n not in names]
 
 
-__all__ = ["BACKENDS", "DEFAULT_BACKEND", "LM", "LLMError", "LLMOptionsError", "Message", "Messages", "Usage",
-           "as_messages", "load", "render_plain"]
+__all__ = ["BACKENDS", "DEFAULT_BACKEND", "LM", "LLMCalls", "LLMError", "LLMFailureRateError", "LLMOptionsError",
+           "Message", "Messages", "Usage", "as_messages", "count_llm_calls", "load", "process_llm_calls",
+           "render_plain"]

@@ -6,10 +6,13 @@ No heavy imports here: this module is imported by ``import agentcritic.llm``.
 from __future__ import annotations
 
 import abc
+import contextlib
+import contextvars
 import dataclasses
+import functools
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Union
 
 from agentcritic.errors import AgentCriticError
@@ -40,6 +43,144 @@ def is_infrastructure_failure(exc: BaseException) -> bool:
     from concurrent.futures.process import BrokenProcessPool
 
     return isinstance(exc, (LLMError, TimeoutError, ConnectionError, BrokenProcessPool))
+
+
+class LLMFailureRateError(AgentCriticError, RuntimeError):
+    """A stage's LLM calls failed more often than its ``max_llm_failure_rate`` allows.
+
+    Not an :class:`LLMError` (that is one call); this stops the stage. Finished work is kept and a
+    re-run of the same command does the failed work again.
+    """
+
+
+@dataclasses.dataclass
+class LLMCalls:
+    """LLM calls and how many failed, with where the last failure came from.
+
+    Every backend counts each ``generate``/``score`` call into the per-process total
+    (:func:`process_llm_calls`) and into every :func:`count_llm_calls` block around it; a call
+    failed when it raised an infrastructure failure (:func:`is_infrastructure_failure`: a dead,
+    hung or misbehaving server), not when its arguments were wrong.
+    """
+
+    calls: int = 0
+    failures: int = 0
+    backend: str = ""  # the backend of the last failure
+    url: str = ""  # where that backend was reached (the server's URL; a model name for local backends)
+    last_error: str = ""
+
+    def copy(self) -> LLMCalls:
+        return dataclasses.replace(self)
+
+    def add(self, other: LLMCalls | dict[str, Any] | None) -> LLMCalls:
+        """Add ``other`` (or the ``llm_*`` fields of a record, see :meth:`as_fields`) into this one."""
+        if isinstance(other, dict):
+            other = LLMCalls.from_fields(other)
+        if other is not None:
+            self.calls += other.calls
+            self.failures += other.failures
+            if other.failures:
+                self.backend, self.url, self.last_error = other.backend, other.url, other.last_error
+        return self
+
+    def as_fields(self) -> dict[str, Any]:
+        """``llm_calls``/``llm_failures`` (and where the last failure came from, when one did) for a record."""
+        out: dict[str, Any] = {"llm_calls": self.calls, "llm_failures": self.failures}
+        if self.failures:
+            out.update(llm_backend=self.backend, llm_url=self.url, llm_last_error=self.last_error)
+        return out
+
+    @classmethod
+    def from_fields(cls, data: dict[str, Any]) -> LLMCalls:
+        return cls(int(data.get("llm_calls") or 0), int(data.get("llm_failures") or 0),
+                   str(data.get("llm_backend") or ""), str(data.get("llm_url") or ""),
+                   str(data.get("llm_last_error") or ""))
+
+    @property
+    def rate(self) -> float:
+        return self.failures / self.calls if self.calls else 0.0
+
+    def where(self) -> str:
+        """``the openai backend at http://…/v1``: who failed, for an error message."""
+        return f"the {self.backend or 'unknown'} backend" + (f" at {self.url}" if self.url else "")
+
+
+_PROCESS_CALLS = LLMCalls()
+_PROCESS_LOCK = threading.Lock()
+#: the :func:`count_llm_calls` blocks open in this context, innermost last
+_OPEN_COUNTS: contextvars.ContextVar[tuple[LLMCalls, ...]] = contextvars.ContextVar("llm_counts", default=())
+#: True inside a counted backend call, so a backend method calling another is one call
+_IN_CALL: contextvars.ContextVar[bool] = contextvars.ContextVar("llm_in_call", default=False)
+
+
+def process_llm_calls() -> LLMCalls:
+    """This process's LLM calls and failures since it started (a snapshot)."""
+    with _PROCESS_LOCK:
+        return _PROCESS_CALLS.copy()
+
+
+@contextlib.contextmanager
+def count_llm_calls() -> Iterator[LLMCalls]:
+    """``with count_llm_calls() as counted: ...``: the LLM calls made inside the block, in this thread.
+
+    Blocks nest (an episode inside a planner's search counts in both). A unit of work (an episode,
+    a refined trajectory) counts its calls this way and writes them into its record
+    (:meth:`LLMCalls.as_fields`), so the stage can sum them across worker processes.
+    """
+    counted = LLMCalls()
+    token = _OPEN_COUNTS.set(_OPEN_COUNTS.get() + (counted,))
+    try:
+        yield counted
+    finally:
+        _OPEN_COUNTS.reset(token)
+
+
+def _note_call(lm: LM, error: BaseException | None) -> None:
+    failed = error is not None and is_infrastructure_failure(error)
+    message = f"{type(error).__name__}: {error}"[:500] if failed else ""
+    with _PROCESS_LOCK:
+        for counts in (_PROCESS_CALLS, *_OPEN_COUNTS.get()):
+            counts.calls += 1
+            if failed:
+                counts.failures += 1
+                counts.backend, counts.url, counts.last_error = lm.backend, lm.where, message
+
+
+def _counted(method: Callable[..., Any]) -> Callable[..., Any]:
+    """``method`` (a backend's ``generate`` or ``score``) counted as one LLM call (see :class:`LLMCalls`)."""
+
+    @functools.wraps(method)
+    def counted(self: LM, *args: Any, **kwargs: Any) -> Any:
+        if _IN_CALL.get():  # a backend method calling another: the outer call counts
+            return method(self, *args, **kwargs)
+        token = _IN_CALL.set(True)
+        try:
+            result = method(self, *args, **kwargs)
+        except BaseException as exc:
+            _note_call(self, exc)
+            raise
+        finally:
+            _IN_CALL.reset(token)
+        _note_call(self, None)
+        return result
+
+    counted.__wrapped_llm_call__ = True  # type: ignore[attr-defined]
+    return counted
+
+
+def check_failure_rate(counts: LLMCalls, max_rate: float, what: str) -> None:
+    """Raise :class:`LLMFailureRateError` when more than ``max_rate`` of ``counts.calls`` failed.
+
+    ``what`` names the work (``synthesize/explore``); the message names the backend and its URL.
+    """
+    if not counts.failures or counts.failures <= max_rate * counts.calls:
+        return
+    raise LLMFailureRateError(
+        f"{what}: {counts.failures} of {counts.calls} LLM calls failed ({counts.rate:.0%}), more than "
+        f"max_llm_failure_rate = {max_rate:g} allows, on {counts.where()}; last error: "
+        f"{counts.last_error.rstrip('. ')}. Once the server answers, run the same command again: finished "
+        "work is kept and the failed work is done again."
+    )
 
 
 @dataclasses.dataclass
@@ -137,6 +278,17 @@ class LM(abc.ABC):
 
     #: the registry name of the backend
     backend: str = "base"
+    #: where the backend is reached, for error messages and failure counts (a server's URL)
+    where: str = ""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        # every backend's generate/score is counted (LLMCalls) without each backend doing it itself
+        super().__init_subclass__(**kwargs)
+        for name in ("generate", "score"):
+            method = cls.__dict__.get(name)
+            if callable(method) and not getattr(method, "__isabstractmethod__", False) \
+                    and not getattr(method, "__wrapped_llm_call__", False):
+                setattr(cls, name, _counted(method))
 
     def __init__(self) -> None:
         self._usage = Usage()

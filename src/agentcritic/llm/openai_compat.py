@@ -9,15 +9,21 @@ template of :func:`agentcritic.llm.base.render_plain` (the candidate follows ``"
 one space). Servers that return no prompt log-probs cannot score; they raise :class:`LLMError`.
 
 Failures are retried with exponential backoff: HTTP 429 and 5xx, connection errors and timeouts.
-Other 4xx answers and malformed JSON are not retried. When the retries are spent, an
-:class:`LLMError` names the URL, the last status or error, an excerpt of the last body, and what
-to check.
+Other 4xx answers, malformed JSON and replies of an unexpected shape are not retried. When the
+retries are spent, an :class:`LLMError` names the URL, the last status or error, an excerpt of the
+last body, and what to check.
+
+A circuit breaker spares a dead server (and the caller's time): after ``breaker_failures`` failed
+attempts in a row (a connection error, a time-out, a 5xx; a 429 is a live server asking to wait),
+calls fail at once with an :class:`LLMError` naming the URL and when it is tried again, for
+``breaker_cooldown`` seconds; then one call tries the server again, and a success closes the breaker.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import threading
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -76,6 +82,8 @@ class OpenAICompatLM(PromptLM):
             prompts the way the server does; ``chat_template``: the same as a Jinja string.
         score_batch: candidates sent in one ``/v1/completions`` request (as a list of prompts).
         headers: extra HTTP headers sent with every request.
+        breaker_failures: failed attempts in a row after which the server is not called for a while.
+        breaker_cooldown: seconds calls fail at once once ``breaker_failures`` is reached.
     """
 
     backend = "openai"
@@ -84,6 +92,7 @@ class OpenAICompatLM(PromptLM):
                  timeout: float = 60.0, max_retries: int = 3, backoff: float = 0.5, max_backoff: float = 8.0,
                  tokenizer: Any = None, chat_template: str | None = None, score_batch: int = 32,
                  score_cache_size: int = 65536, headers: dict[str, str] | None = None,
+                 breaker_failures: int = 5, breaker_cooldown: float = 60.0,
                  transport: httpx.BaseTransport | None = None) -> None:
         super().__init__()
         base_url = base_url or os.environ.get("AGENTCRITIC_BASE_URL") or os.environ.get("OPENAI_BASE_URL")
@@ -95,7 +104,13 @@ class OpenAICompatLM(PromptLM):
         base_url = base_url.rstrip("/")
         if not base_url.endswith("/v1"):
             base_url += "/v1"
-        self.base_url = base_url
+        self.base_url = self.where = base_url
+        self.breaker_failures = max(1, _option("breaker_failures", breaker_failures, int))
+        self.breaker_cooldown = max(0.0, _option("breaker_cooldown", breaker_cooldown, float))
+        self._breaker_lock = threading.Lock()
+        self._failed_in_row = 0
+        self._open_until = 0.0  # time.monotonic() until which calls fail at once
+        self._breaker_error = ""
         self.max_retries = max(0, _option("max_retries", max_retries, int))
         self.backoff, self.max_backoff, self.timeout = (
             _option("backoff", backoff, float), _option("max_backoff", max_backoff, float),
@@ -130,6 +145,7 @@ class OpenAICompatLM(PromptLM):
         attempts = self.max_retries + 1
         server_wait: float | None = None
         for attempt in range(attempts):
+            self._check_breaker(method, url)
             if attempt:
                 wait = min(self.max_backoff, self.backoff * 2 ** (attempt - 1))
                 if server_wait is not None:  # a 429/503 with Retry-After: the server knows best
@@ -140,11 +156,19 @@ class OpenAICompatLM(PromptLM):
                 resp = self._client.request(method, url, json=payload)
             except httpx.TimeoutException as e:
                 last = f"timed out after {self.timeout:g} s ({type(e).__name__})"
+                self._attempt_failed(last)
                 continue
             except httpx.TransportError as e:
                 last = f"connection error: {type(e).__name__}: {e}"
+                self._attempt_failed(last)
                 continue
-            if resp.status_code in RETRY_STATUSES or resp.status_code >= 500:
+            if resp.status_code >= 500:
+                last = f"HTTP {resp.status_code}: {_excerpt(resp.text)}"
+                server_wait = _retry_after(resp)
+                self._attempt_failed(last)
+                continue
+            self._attempt_answered()
+            if resp.status_code in RETRY_STATUSES:
                 last = f"HTTP {resp.status_code}: {_excerpt(resp.text)}"
                 server_wait = _retry_after(resp)
                 continue
@@ -160,6 +184,30 @@ class OpenAICompatLM(PromptLM):
                 "for slow models" if "timed out" in last or "connection" in last
                 else "check the server's logs; the model may be overloaded or out of memory")
         raise LLMError(f"{method} {url} failed after {attempts} attempt(s); last error: {last}. {hint}")
+
+    # ------------------------------------------------------------------ circuit breaker
+    def _check_breaker(self, method: str, url: str) -> None:
+        """Fail at once while the breaker is open (see the module doc)."""
+        with self._breaker_lock:
+            left = self._open_until - time.monotonic()
+            if left <= 0:
+                return
+            failed, last = self._failed_in_row, self._breaker_error
+        again = time.strftime("%H:%M:%S", time.localtime(time.time() + left))
+        raise LLMError(f"{method} {url} not tried: the server failed {failed} attempts in a row (last error: "
+                       f"{last}); calls fail at once until {again} (in {left:.0f} s), then it is tried again. "
+                       "Check that the server is up and reachable and that base_url is right")
+
+    def _attempt_failed(self, error: str) -> None:
+        with self._breaker_lock:
+            self._failed_in_row += 1
+            self._breaker_error = error
+            if self._failed_in_row >= self.breaker_failures:  # open (again, after a failed trial call)
+                self._open_until = time.monotonic() + self.breaker_cooldown
+
+    def _attempt_answered(self) -> None:
+        with self._breaker_lock:
+            self._failed_in_row, self._open_until = 0, 0.0
 
     # ------------------------------------------------------------------ generation
     def generate(self, messages: Messages, n: int = 1, temperature: float = 0.0, max_tokens: int = 128,
@@ -179,16 +227,14 @@ class OpenAICompatLM(PromptLM):
                     payload["seed"] = int(seed) + calls
                 data = self._request("POST", "/chat/completions", payload)
                 calls += 1
-                try:
-                    choices = sorted(data["choices"], key=lambda c: c.get("index", 0))
-                    got = [c["message"]["content"] or "" for c in choices]
-                except (KeyError, TypeError) as e:
+                got = [_content(c) for c in _choices(data, f"{self.base_url}/chat/completions")]
+                if any(x is None for x in got):
                     raise LLMError(f"POST {self.base_url}/chat/completions answered without "
-                                   f"choices[].message.content: {_excerpt(json.dumps(data))}") from e
+                                   f"choices[].message.content as text: {_excerpt(json.dumps(data))}")
                 if not got:
                     raise LLMError(f"POST {self.base_url}/chat/completions returned no choices")
-                texts += [cut_at_stop(x, stops) for x in got]
-                read, wrote = usage_tokens(data)
+                texts += [cut_at_stop(x, stops) for x in got]  # type: ignore[arg-type]  # checked above
+                read, wrote = _usage(data)
                 prompt_tokens += read
                 completion_tokens += wrote
         self._count(calls=1, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
@@ -239,20 +285,24 @@ class OpenAICompatLM(PromptLM):
             if e.status in (400, 404, 405, 422, 501):
                 raise LLMError(f"{_CANNOT_SCORE}. POST {e.url} answered HTTP {e.status}: {e.body}") from e
             raise
-        try:
-            choices = sorted(data["choices"], key=lambda c: c.get("index", 0))
-        except (KeyError, TypeError) as e:
-            raise LLMError(f"POST {self.base_url}/completions answered without choices: "
-                           f"{_excerpt(json.dumps(data))}") from e
+        choices = _choices(data, f"{self.base_url}/completions")
         if len(choices) != len(chunk):
             raise LLMError(f"POST {self.base_url}/completions answered {len(choices)} choices for "
                            f"{len(chunk)} prompts; the server must accept a list of prompts")
+        try:
+            return self._chunk_scores(prompt, chunk, choices)
+        except (TypeError, ValueError, AttributeError) as e:  # logprobs of the wrong types
+            raise LLMError(f"POST {self.base_url}/completions answered logprobs of an unexpected shape ({e}): "
+                           f"{_excerpt(json.dumps(data), 200)}") from e
+
+    def _chunk_scores(self, prompt: str, chunk: list[str], choices: list[dict[str, Any]]) -> tuple[list[float], int]:
         vals, used = [], 0
+        where = f"POST {self.base_url}/completions"
         for c, choice in zip(chunk, choices):
             lp = choice.get("logprobs") or {}
             offsets, token_lps = lp.get("text_offset"), lp.get("token_logprobs")
             if not offsets or not token_lps or len(offsets) != len(token_lps):
-                raise LLMError(f"{_CANNOT_SCORE}. Its reply had no logprobs.text_offset/token_logprobs "
+                raise LLMError(f"{_CANNOT_SCORE}. {where}: its reply had no logprobs.text_offset/token_logprobs "
                                f"for the prompt: {_excerpt(json.dumps(choice), 200)}")
             full, p = prompt + c, len(prompt)
             ends = list(offsets[1:]) + [None]
@@ -265,11 +315,11 @@ class OpenAICompatLM(PromptLM):
                     continue  # a prompt token
                 # a candidate token (one straddling the boundary counts as the candidate's)
                 if val is None:
-                    raise LLMError(f"{_CANNOT_SCORE}. A candidate token had a null log-prob.")
+                    raise LLMError(f"{_CANNOT_SCORE}. {where}: a candidate token had a null log-prob.")
                 total += float(val)
                 n += 1
             if n == 0:
-                raise LLMError(f"{_CANNOT_SCORE}. No echoed token fell inside the candidate {c!r}; "
+                raise LLMError(f"{_CANNOT_SCORE}. {where}: no echoed token fell inside the candidate {c!r}; "
                                "does the server honour echo=true?")
             vals.append(total)
             used += len(offsets)
@@ -287,6 +337,32 @@ class _HTTPStatusError(LLMError):
                 404: "check base_url (it should end in /v1) and model"}.get(resp.status_code,
                                                                          "check the request parameters")
         super().__init__(f"{method} {url} answered HTTP {resp.status_code}: {self.body}. {hint}")
+
+
+def _choices(data: Any, url: str) -> list[dict[str, Any]]:
+    """The reply's ``choices`` in index order, or an :class:`LLMError` naming ``url`` when the reply
+    has another shape (no ``choices``, not a list of objects, indices that are not numbers)."""
+    choices = data.get("choices") if isinstance(data, dict) else None
+    if not isinstance(choices, list) or not all(isinstance(c, dict) for c in choices) \
+            or not all(isinstance(c.get("index", 0), int) for c in choices):
+        raise LLMError(f"POST {url} answered without a list of choices: {_excerpt(json.dumps(data), 300)}. "
+                       "Is base_url an OpenAI-compatible API (it should end in /v1)?")
+    return sorted(choices, key=lambda c: c.get("index", 0))
+
+
+def _content(choice: dict[str, Any]) -> str | None:
+    """A chat choice's ``message.content`` (None content is an empty reply); None when it has another shape."""
+    message = choice.get("message")
+    if not isinstance(message, dict) or not isinstance(message.get("content", ""), (str, type(None))):
+        return None
+    return message.get("content") or ""
+
+
+def _usage(data: dict[str, Any]) -> tuple[int, int]:
+    try:
+        return usage_tokens(data)
+    except (TypeError, ValueError, AttributeError):  # a server's odd usage block costs nothing but the count
+        return 0, 0
 
 
 def _retry_after(resp: httpx.Response) -> float | None:

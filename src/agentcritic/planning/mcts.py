@@ -51,6 +51,7 @@ from pydantic import Field
 from agentcritic.agents.base import derive_seed
 from agentcritic.agents.rollout import HIDDEN_INFO, EpisodeHooks, play_episode
 from agentcritic.config import StageConfig
+from agentcritic.llm.base import is_infrastructure_failure
 from agentcritic.planning.accounting import agent_settings
 from agentcritic.planning.base import BasePlanner, PlanResult
 from agentcritic.types import Step, Trajectory
@@ -232,6 +233,8 @@ class _Search:
         try:
             dist = self.distribution(self.state_of(node))
         except Exception as exc:  # noqa: BLE001 - a dead end of the search, recorded like rollout() does
+            if is_infrastructure_failure(exc):  # a dead LLM server is no dead end: the episode is to be redone
+                raise
             node.error = f"{type(exc).__name__}: {exc}"
             node.children = []
             return

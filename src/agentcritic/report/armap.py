@@ -62,14 +62,28 @@ def rollout_section(stage: Stage) -> str:
     })
 
 
+def synth_heading(r: SynthesizeResult) -> str:
+    """``Synthesis``, named oracle-assisted when any pair's positive came from the env's expert."""
+    if r.oracle_pairs:
+        return f"Synthesis, oracle-assisted ({r.oracle_pairs} of {r.pairs} pairs from the env's expert)"
+    return "Synthesis"
+
+
 def synth_section(stage: Stage) -> str:
-    """One ``synthesize`` stage: headline counts, pairs per negative source (table and bars), all counters."""
+    """One ``synthesize`` stage: headline counts, pairs per negative source (table and bars), positives and
+    pairs per explorer and per intent source, all counters."""
     r = stage.result
     assert isinstance(r, SynthesizeResult)
-    parts = [title(stage, "Synthesis"), head({
+    parts = [title(stage, synth_heading(r)), head({
         "env": r.env, "pairs": r.pairs, "explored": r.explored, "positives": r.positives,
         "verification rate": r.verification_rate, "candidates": r.candidates,
     })]
+    for what, counts in (("explorer", r.by_explorer), ("intent source", r.by_intent_source)):
+        names = sorted(set(counts.get("positives", {})) | set(counts.get("pairs", {})))
+        if names:
+            parts.append(dict_table([{what: n, "positives": counts.get("positives", {}).get(n, 0),
+                                      "pairs": counts.get("pairs", {}).get(n, 0)} for n in names],
+                                    [what, "positives", "pairs"]))
     if r.per_source:
         parts.append(dict_table([{"source": k, "pairs": v} for k, v in r.per_source.items()], ["source", "pairs"]))
         parts.append(img(named_bars(dict(r.per_source), f"{r.env}: pairs per negative source", "pairs"),
@@ -97,7 +111,7 @@ def train_rm_section(stage: Stage) -> str:
 
 
 def eval_rm_section(stage: Stage) -> str:
-    """One ``eval-rm`` stage: accuracy overall, per source and per env, cross-domain, score histograms."""
+    """One ``eval-rm`` stage: accuracy overall, per source, env, explorer and intent source, cross-domain, histograms."""
     r = stage.result
     assert isinstance(r, EvalRMResult)
     data = read_json(stage.path(r.report))
@@ -105,7 +119,8 @@ def eval_rm_section(stage: Stage) -> str:
         "n": r.pairs, "accuracy": r.accuracy, "mean_margin": r.mean_margin,
         "mean_chosen": data.get("mean_chosen"), "mean_rejected": data.get("mean_rejected"),
     })]
-    for key, label in (("per_source", "source"), ("per_env", "env")):
+    for key, label in (("per_source", "source"), ("per_env", "env"), ("per_explorer", "explorer"),
+                       ("per_intent_source", "intent source")):
         groups = data.get(key)
         if isinstance(groups, dict) and groups:
             parts.append(_groups(groups, label))

@@ -134,6 +134,8 @@ def overview(stages: list[Stage]) -> str:
         link = f'<a href="#{s.anchor}">{html.escape(s.name)}</a>' if s.kind in SECTIONS else html.escape(s.name)
         pending = getattr(s.result, "pending", 0)
         errors = f"{s.result.errors}" + (f" ({pending} to retry)" if pending else "")
+        if getattr(s.result, "llm_calls", 0):
+            errors += f"; LLM failures: {s.result.llm_failures} of {s.result.llm_calls} calls"
         cells = [link, html.escape(s.kind), html.escape(_cut(s.result.headline(), 110)),
                  html.escape(_duration(s.seconds)), html.escape(errors)]
         rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")

@@ -30,7 +30,8 @@ class TrainerConfig(StageConfig):
     )
     seed: int = Field(0, description="seed for the split, the batch order and dropout")
     eval_fraction: float = Field(
-        0.1, ge=0.0, lt=1.0, description="held-out share when no eval set is given (split by intent/group)"
+        0.1, ge=0.0, lt=1.0,
+        description="held-out share when no eval set is given (whole groups: whole tasks for reward models)",
     )
     warmup_ratio: float = Field(
         0.1, ge=0.0, le=1.0, description="share of the steps with a linear learning-rate warm-up"

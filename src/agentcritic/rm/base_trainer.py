@@ -113,21 +113,47 @@ def length_grouped_batches(
     return batches
 
 
-def group_split(keys: Sequence[str], fraction: float, seed: int) -> tuple[list[int], list[int]]:
-    """Indices (train, eval) with every key wholly on one side, eval about ``fraction`` of the items."""
+def group_split(keys: Sequence[str | tuple[str, ...]], fraction: float, seed: int) -> tuple[list[int], list[int]]:
+    """Indices (train, eval) with every key wholly on one side, eval about ``fraction`` of the items.
+
+    An item's key is a string or a tuple of strings; items that share any string are one group (a
+    preference pair whose two trajectories come from two tasks joins both tasks). The split depends
+    only on the keys and ``seed``, not on the items' order. With a single group nothing can be held
+    out without cutting it: everything trains, with a warning.
+    """
     n = len(keys)
     if fraction <= 0 or n < 2:
         return list(range(n)), []
-    groups: dict[str, list[int]] = {}
+    parent: dict[str, str] = {}
+
+    def find(x: str) -> str:
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    firsts: list[str] = []
     for i, k in enumerate(keys):
-        groups.setdefault(k, []).append(i)
+        names_of = (k,) if isinstance(k, str) else tuple(k)
+        if not names_of:
+            raise ValueError(f"group_split: item {i} has an empty key")
+        for s in names_of:
+            parent.setdefault(s, s)
+        for s in names_of[1:]:
+            a, b = find(names_of[0]), find(s)
+            if a != b:  # the smallest name is the root, so the groups do not depend on the order
+                parent[max(a, b)] = min(a, b)
+        firsts.append(names_of[0])
+    groups: dict[str, list[int]] = {}
+    for i, first in enumerate(firsts):
+        groups.setdefault(find(first), []).append(i)
     names = sorted(groups)
     random.Random(seed).shuffle(names)
     target = max(1, round(fraction * n))
-    if len(names) < 2:  # one group only: fall back to an item split
-        idx = list(range(n))
-        random.Random(seed).shuffle(idx)
-        return sorted(idx[target:]), sorted(idx[:target])
+    if len(names) < 2:
+        log.warning("all %d examples share one group (task): nothing is held out; give held-out data "
+                    "or examples of more groups", n)
+        return list(range(n)), []
     eval_idx: list[int] = []
     for name in names[:-1]:  # leave at least one group for training
         if len(eval_idx) >= target:
@@ -241,8 +267,8 @@ class BaseTrainer:
         """``data`` checked (TrainingError naming ``what[k]``) and in the form the trainer reads."""
         raise NotImplementedError
 
-    def _group_key(self, example: Any) -> str:
-        """Examples sharing a key stay on one side of the held-out split ("" = on its own)."""
+    def _group_key(self, example: Any) -> str | tuple[str, ...]:
+        """Examples sharing a key stay on one side of the held-out split ("" = on its own; see group_split)."""
         raise NotImplementedError
 
     def _featurize(self, examples: list[Any]) -> list[Any]:

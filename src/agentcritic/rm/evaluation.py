@@ -4,8 +4,9 @@
   or wrapped as a store record ``{"key": ..., "record": {...}}``); a bad line is an error naming the
   file and the line.
 - :func:`evaluate_reward_model` gives held-out pairwise accuracy overall, per negative source
-  (``Preference.source``), per env and per (env, source), the mean margins, and chosen-vs-rejected
-  score histograms (data only: :func:`agentcritic.report.plots.write_score_histograms` draws them).
+  (``Preference.source``), per env and per (env, source), per explorer (who made the chosen
+  trajectory) and per intent source (template, llm_rephrase, llm, hindsight, …), the mean margins,
+  and chosen-vs-rejected score histograms (data only: :func:`agentcritic.report.plots.write_score_histograms` draws them).
 - :func:`cross_domain_accuracy` trains a fresh model on one env's pairs and tests it on another's;
   :func:`cross_domain_matrix` does it for every pair of envs.
 - :func:`write_report` writes the JSON-able report atomically (``rm_eval.json``);
@@ -26,6 +27,7 @@ import numpy as np
 
 from agentcritic.errors import AgentCriticError
 from agentcritic.rm.metrics import pairwise_accuracy, preference_report
+from agentcritic.rm.pairs import explorer_of, intent_source_of
 from agentcritic.store import atomic_write
 from agentcritic.types import Preference, RecordError
 
@@ -162,14 +164,37 @@ def score_preferences(
     return chosen, rejected
 
 
+def _per_group(c: np.ndarray, r: np.ndarray, labels: Sequence[str], what: str) -> dict[str, dict[str, Any]]:
+    """``{label: {"n", "accuracy", "mean_margin"}}`` over the pairs of each label."""
+    if len(labels) != len(c):
+        raise ValueError(f"{len(labels)} {what} for {len(c)} pairs")
+    arr = np.asarray([str(x) for x in labels], dtype=object)
+    out: dict[str, dict[str, Any]] = {}
+    for name in sorted(set(arr.tolist())):
+        sel = arr == name
+        out[name] = {
+            "n": int(sel.sum()),
+            "accuracy": pairwise_accuracy(c[sel], r[sel]),
+            "mean_margin": float(np.mean(c[sel] - r[sel])),
+        }
+    return out
+
+
 def preference_metrics(
     chosen: Sequence[float],
     rejected: Sequence[float],
     sources: Sequence[str],
     envs: Sequence[str],
     bins: int = 20,
+    *,
+    explorers: Sequence[str] | None = None,
+    intent_sources: Sequence[str] | None = None,
 ) -> dict[str, Any]:
-    """The report of :func:`evaluate_reward_model` from scores already computed."""
+    """The report of :func:`evaluate_reward_model` from scores already computed.
+
+    ``explorers`` and ``intent_sources`` (one label per pair, see :mod:`agentcritic.rm.pairs`) add
+    ``per_explorer`` and ``per_intent_source``.
+    """
     c, r = np.asarray(chosen, dtype=np.float64), np.asarray(rejected, dtype=np.float64)
     if not (len(c) == len(r) == len(sources) == len(envs)):
         raise ValueError(f"{len(c)} chosen, {len(r)} rejected, {len(sources)} sources and {len(envs)} envs differ")
@@ -193,7 +218,22 @@ def preference_metrics(
             },
         }
     report["per_env"] = per_env
+    if explorers is not None:
+        report["per_explorer"] = _per_group(c, r, explorers, "explorers")
+    if intent_sources is not None:
+        report["per_intent_source"] = _per_group(c, r, intent_sources, "intent sources")
     return report
+
+
+def pair_labels(preferences: Sequence[Preference]) -> dict[str, list[str]]:
+    """The labels the report breaks accuracy down by, one per pair: ``sources`` (negative source),
+    ``envs``, ``explorers`` (who made the chosen trajectory) and ``intent_sources``."""
+    return {
+        "sources": [p.source for p in preferences],
+        "envs": [env_of(p) for p in preferences],
+        "explorers": [explorer_of(p) for p in preferences],
+        "intent_sources": [intent_source_of(p) for p in preferences],
+    }
 
 
 def evaluate_reward_model(
@@ -205,7 +245,8 @@ def evaluate_reward_model(
     batch_size: int = 64,
     progress: bool = False,
 ) -> dict[str, Any]:
-    """Pairwise accuracy of ``rm`` on ``preferences``: overall, per source, per env, and histograms.
+    """Pairwise accuracy of ``rm`` on ``preferences``: overall, per source, per env, per explorer, per
+    intent source, and histograms.
 
     ``env_names`` labels each pair's env (one name per pair); by default it is the trajectories'
     ``env`` field. A pair counts as ranked right when the chosen trajectory scores higher; a tie
@@ -214,6 +255,8 @@ def evaluate_reward_model(
         {"n", "accuracy", "mean_margin", "mean_chosen", "mean_rejected",
          "per_source": {source: {"n", "accuracy", "mean_margin"}},
          "per_env": {env: {"n", "accuracy", "mean_margin", "per_source": {source: {"n", "accuracy"}}}},
+         "per_explorer": {policy: {"n", "accuracy", "mean_margin"}},
+         "per_intent_source": {intent_source: {"n", "accuracy", "mean_margin"}},
          "histogram": {"edges", "chosen", "rejected"}}
     """
     prefs = list(preferences)
@@ -223,7 +266,9 @@ def evaluate_reward_model(
     if len(envs) != len(prefs):
         raise ValueError(f"env_names has {len(envs)} names for {len(prefs)} preference pairs")
     chosen, rejected = score_preferences(rm, prefs, batch_size=batch_size, progress=progress)
-    return preference_metrics(chosen, rejected, [p.source for p in prefs], envs, bins=bins)
+    labels = pair_labels(prefs)
+    return preference_metrics(chosen, rejected, labels["sources"], envs, bins=bins,
+                              explorers=labels["explorers"], intent_sources=labels["intent_sources"])
 
 
 # ----------------------------------------------------------------------------------- cross-domain
@@ -270,7 +315,7 @@ def cross_domain_matrix(
     """For every env with pairs: train on it alone, test on every other env's pairs.
 
     Returns ``{"envs": [...], "accuracy": {train_env: {test_env: acc}}, "n": {env: pairs}}``; the
-    diagonal is the in-domain held-out accuracy (``config.eval_fraction`` of the intents), or None
+    diagonal is the in-domain held-out accuracy (``config.eval_fraction`` of the pairs, whole tasks), or None
     when nothing was held out.
     """
     prefs = list(preferences)
@@ -338,13 +383,19 @@ def format_report(report: dict[str, Any]) -> str:
     for name, row in report.get("per_env", {}).items():
         seen = "?" if trained is None else ("yes" if name in trained else "no (cross-domain)")
         lines.append(f"{name:<24}{row['n']:>8}{_fmt(row['accuracy']):>10}{_fmt(row['mean_margin']):>10}  {seen}")
+    for key, label in (("per_explorer", "explorer"), ("per_intent_source", "intent source")):
+        groups = report.get(key)
+        if groups:
+            lines += ["", f"{label:<24}{'pairs':>8}{'accuracy':>10}{'margin':>10}"]
+            for name, row in groups.items():
+                lines.append(f"{name:<24}{row['n']:>8}{_fmt(row['accuracy']):>10}{_fmt(row['mean_margin']):>10}")
     if report.get("cross_domain") is not None:
         cd = report["cross_domain"]
         lines += ["", f"cross-domain (envs not in training, {cd['n']} pairs): accuracy {_fmt(cd['accuracy'])}"]
     matrix = report.get("cross_domain_matrix")
     if matrix:
         names = matrix["envs"]
-        lines += ["", "fresh model trained on (row) tested on (column); diagonal = its held-out intents:"]
+        lines += ["", "fresh model trained on (row) tested on (column); diagonal = its held-out tasks:"]
         lines.append(f"{'':<16}" + "".join(f"{n:>14}" for n in names))
         for a in names:
             lines.append(f"{a:<16}" + "".join(f"{_fmt(matrix['accuracy'][a].get(b)):>14}" for b in names))
@@ -354,6 +405,9 @@ def format_report(report: dict[str, Any]) -> str:
             f"note: {report['n_seen_in_training']} of {report['n']} pairs have intents the model was trained on; "
             "for held-out accuracy evaluate RUN/heldout_preferences.jsonl",
         ]
+    if report.get("n_task_seen_in_training"):
+        lines.append(f"note: {report['n_task_seen_in_training']} of {report['n']} pairs come from tasks "
+                     "the model was trained on")
     return "\n".join(lines)
 
 
@@ -366,6 +420,7 @@ __all__ = [
     "evaluate_reward_model",
     "format_report",
     "jsonable",
+    "pair_labels",
     "preference_metrics",
     "read_preference_files",
     "read_preferences",

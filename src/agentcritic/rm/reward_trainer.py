@@ -20,6 +20,7 @@ import numpy as np
 
 from agentcritic.rm.base_trainer import BaseTrainer, TrainingError, TrainState, fingerprint
 from agentcritic.rm.metrics import preference_report
+from agentcritic.rm.pairs import pair_tasks
 from agentcritic.rm.reward_config import RewardConfig
 from agentcritic.rm.reward_model import RewardModel
 from agentcritic.rm.scoring_model import Feature
@@ -64,8 +65,8 @@ class RewardTrainer(BaseTrainer):
                 raise TrainingError(f"{what}[{k}]: expected a Preference, got {type(p).__name__}")
         return data
 
-    def _group_key(self, example: Preference) -> str:
-        return example.intent
+    def _group_key(self, example: Preference) -> tuple[str, ...]:
+        return pair_tasks(example)  # held out by task: no trajectory on both sides
 
     def _data_fingerprint(self) -> str:
         return fingerprint(
@@ -141,7 +142,7 @@ def train_reward_model(
     """Train ``model`` in place on ``preferences``; return the metrics (also in output_dir/metrics.json).
 
     Held-out accuracy comes from ``eval_preferences`` or, when not given, from ``config.eval_fraction``
-    of the intents; ``eval_sets`` adds named sets (e.g. another env's pairs for cross-domain accuracy).
+    of the pairs, whole tasks held out (no trajectory on both sides); ``eval_sets`` adds named sets (e.g. another env's pairs for cross-domain accuracy).
     """
     trainer = RewardTrainer(model, config, preferences, eval_preferences, eval_sets, callbacks)
     return trainer.train()

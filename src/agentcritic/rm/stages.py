@@ -8,7 +8,7 @@ A training run is a folder::
     RUN/model/                      save_pretrained folder (AutoModelForSequenceClassification, num_labels=1)
     RUN/metrics.json                training log, held-out accuracy per source
     RUN/split.json                  data files, train/held-out counts, envs and sources trained on
-    RUN/heldout_preferences.jsonl   the held-out pairs (whole intents), for eval-rm
+    RUN/heldout_preferences.jsonl   the held-out pairs (whole tasks), for eval-rm
     RUN/rm_eval.json                written by eval-rm
 
 Re-running the same train-rm command resumes from the newest checkpoint, or returns at once when
@@ -31,12 +31,14 @@ from agentcritic.rm.evaluation import (
     EVAL_FILE,
     PreferenceDataError,
     env_of,
+    pair_labels,
     preference_metrics,
     read_preference_files,
     read_preferences,
     score_preferences,
     write_report,
 )
+from agentcritic.rm.pairs import explorer_of, intent_source_of, pair_tasks
 from agentcritic.rm.reward_config import RewardConfig
 from agentcritic.store import RunStore, StoreError, atomic_write
 from agentcritic.types import Preference
@@ -55,7 +57,7 @@ class TrainRMConfig(StageConfig):
     data: list[str] = Field(min_length=1, description="preferences.jsonl files to train on (one Preference a line)")
     eval_data: list[str] = Field(
         default_factory=list,
-        description="held-out preference files; empty = hold out train.eval_fraction of the intents",
+        description="held-out preference files; empty = hold out train.eval_fraction of the pairs, whole tasks",
     )
     backbone: str = Field(
         "minilm", description="'minilm' (shipped all-MiniLM-L6-v2) or a local Hugging Face model folder"
@@ -110,6 +112,12 @@ class ServeRMConfig(StageConfig):
     batch_wait_ms: float = Field(5.0, ge=0.0, description="how long the micro-batcher collects concurrent requests")
     max_micro_batch: int = Field(64, ge=1, description="most items scored in one forward across requests")
     score_batch_size: int = Field(32, ge=1, description="inputs per forward")
+    max_batch_tokens: int | None = Field(
+        None, ge=1, description="most tokens in one forward across requests; None = score_batch_size x max_length"
+    )
+    body_timeout_s: float | None = Field(
+        30.0, gt=0, description="a request body not received in full within this many seconds gets 408"
+    )
     device: str | None = Field(None, description="torch device; None = CPU")
 
 
@@ -136,10 +144,14 @@ def resolve_model_dir(path: str | os.PathLike[str]) -> tuple[Path, Path]:
 
 
 def split_preferences(prefs: list[Preference], fraction: float, seed: int) -> tuple[list[Preference], list[Preference]]:
-    """(train, held-out) with every intent wholly on one side (the trainer's own split)."""
+    """(train, held-out) with every task wholly on one side (the trainer's own split).
+
+    A pair belongs to the tasks (``env/task_id``) of its two trajectories, so no trajectory, and no
+    intent of a held-out task, is trained on. Seeded: the same pairs and seed give the same split.
+    """
     from agentcritic.rm.base_trainer import group_split
 
-    train_idx, eval_idx = group_split([p.intent for p in prefs], fraction, seed)
+    train_idx, eval_idx = group_split([pair_tasks(p) for p in prefs], fraction, seed)
     return [prefs[i] for i in train_idx], [prefs[i] for i in eval_idx]
 
 
@@ -205,7 +217,13 @@ def train_rm(cfg: TrainRMConfig, out: str | os.PathLike[str], progress: bool = T
             "train_sources": _counts([p.source for p in train]),
             "heldout_envs": _counts([env_of(p) for p in held]),
             "heldout_sources": _counts([p.source for p in held]),
+            "train_explorers": _counts([explorer_of(p) for p in train]),
+            "heldout_explorers": _counts([explorer_of(p) for p in held]),
+            "train_intent_sources": _counts([intent_source_of(p) for p in train]),
+            "heldout_intent_sources": _counts([intent_source_of(p) for p in held]),
+            "split_by": "task",
             "train_intents": sorted({_intent_hash(p.intent) for p in train}),
+            "train_tasks": sorted({_intent_hash(k) for p in train for k in pair_tasks(p)}),
         }
         store.write_json(SPLIT_FILE, split)
 
@@ -241,7 +259,9 @@ def eval_rm(cfg: EvalRMConfig) -> tuple[dict[str, Any], Path]:
 
     Beyond :func:`~agentcritic.rm.evaluation.evaluate_reward_model` the report has ``per_file``,
     ``training_envs`` and ``cross_domain`` (accuracy on pairs of envs the model was not trained on,
-    from the run's ``split.json``), ``n_seen_in_training`` (pairs whose intent was trained on) and,
+    from the run's ``split.json``), ``n_seen_in_training`` (pairs whose intent was trained on),
+    ``n_task_seen_in_training`` (pairs of a task trained on; None for runs older than the split by
+    task) and,
     with ``cross_domain=True``, ``cross_domain_matrix``.
     """
     from agentcritic.rm.reward_model import RewardModel
@@ -250,14 +270,21 @@ def eval_rm(cfg: EvalRMConfig) -> tuple[dict[str, Any], Path]:
     model_dir, run_dir = resolve_model_dir(cfg.model)
     per_file = [(str(path), read_preferences(path)) for path in cfg.data]
     for path, prefs in per_file:
+        if not prefs and Path(path).name == HELDOUT_FILE:
+            raise PreferenceDataError(
+                f"{path}: train-rm held no pairs out. The held-out split is by task and keeps every task whole, "
+                "so data from a single task (or train.eval_fraction = 0) leaves nothing to hold out; synthesize "
+                "more tasks, or give train-rm held-out files with eval_data"
+            )
         if not prefs:
             raise PreferenceDataError(f"{path}: holds no preference pairs")
     prefs = [p for _, ps in per_file for p in ps]
     rm = RewardModel.from_pretrained(model_dir, device=cfg.device)
     chosen, rejected = score_preferences(rm, prefs, batch_size=cfg.batch_size, progress=cfg.progress)
-    envs = [env_of(p) for p in prefs]
-    sources = [p.source for p in prefs]
-    report = preference_metrics(chosen, rejected, sources, envs, bins=cfg.bins)
+    labels = pair_labels(prefs)
+    envs, sources = labels["envs"], labels["sources"]
+    report = preference_metrics(chosen, rejected, sources, envs, bins=cfg.bins,
+                                explorers=labels["explorers"], intent_sources=labels["intent_sources"])
     report["model"] = str(model_dir)
     report["data"] = [path for path, _ in per_file]
 
@@ -274,12 +301,18 @@ def eval_rm(cfg: EvalRMConfig) -> tuple[dict[str, Any], Path]:
     report["training_envs"] = None
     report["cross_domain"] = None
     report["n_seen_in_training"] = None
+    report["n_task_seen_in_training"] = None
     if split_path.exists():
         split = json.loads(split_path.read_text("utf-8"))
         trained_envs = sorted(split.get("train_envs", {}))
         report["training_envs"] = trained_envs
         seen = set(split.get("train_intents", []))
         report["n_seen_in_training"] = sum(_intent_hash(p.intent) in seen for p in prefs)
+        if "train_tasks" in split:
+            tasks = set(split["train_tasks"])
+            report["n_task_seen_in_training"] = sum(
+                any(_intent_hash(k) in tasks for k in pair_tasks(p)) for p in prefs
+            )
         unseen = [i for i, e in enumerate(envs) if e not in trained_envs]
         if unseen:
             sub = preference_metrics(
@@ -336,7 +369,8 @@ def serve_rm(cfg: ServeRMConfig) -> None:
             f"export {cfg.token_env}=<secret> first"
         )
     options = cfg.model_dump(include={"host", "port", "device", "max_body_bytes", "max_batch", "batch_wait_ms",
-                                      "max_micro_batch", "score_batch_size"})  # server options of the same name
+                                      "max_micro_batch", "score_batch_size", "max_batch_tokens",
+                                      "body_timeout_s"})  # server options of the same name
     serve(model_dir, token=token, token_env=None, **options)
 
 

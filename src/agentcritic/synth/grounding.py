@@ -9,14 +9,20 @@ A :class:`Grounding` answers, for one env:
 - :meth:`~Grounding.judge`: the same, by re-executing the actions in the env (verification);
 - :meth:`~Grounding.decisive` / :meth:`~Grounding.alternatives` / :meth:`~Grounding.repair`: what
   the ``edit:*`` negatives change and how the rest of a trajectory is re-executed after the edit;
-- :meth:`~Grounding.truncate_at`: where ``truncate`` cuts (before the last decisive step).
+- :meth:`~Grounding.truncate_at`: where ``truncate`` cuts (before the last decisive step);
+- :meth:`~Grounding.hindsight`: where the trajectory missed its own task but verifiably reached
+  another one the env can pose, the trajectory replayed as that task (game24: "make N").
 
 Per env:
 
 - generic (scienceworld, textworld and any env registered later): the task is the intent; the
   outcome is known when the episode succeeded. Decisive steps are those the env rewarded.
 - ``game24``: a solved puzzle; the intent is the env's instruction for its four numbers; facts are
-  the four numbers and 24 (a re-phrase may not add other numbers). Decisive steps are the arithmetic
+  the four numbers and the target (a re-phrase may not add other numbers). A finished trajectory
+  that missed 24 but left one whole number N >= 0 is, in hindsight, a solution of the env's task
+  "make N from a b c d" (task ``"<i>@<N>"``, see :mod:`agentcritic.envs.game24`): its steps are
+  replayed there with the answer line ``= N`` and kept when the env confirms it, so random or LLM
+  exploration yields positives without the solver. Decisive steps are the arithmetic
   steps; after an edited step, later steps are kept when still admissible, else replaced by an
   admissible one, and the answer line is rebuilt from the steps actually taken.
 - ``shop``: a purchase; the intent is a WebShop goal made from the item bought — its type, 1–3 of
@@ -34,7 +40,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from agentcritic.envs.base import TextEnv
-from agentcritic.synth.replay import admissible_after
+from agentcritic.synth.replay import admissible_after, execute
 from agentcritic.synth.synth_config import GAME24_ERRORS
 from agentcritic.types import Trajectory
 
@@ -94,6 +100,11 @@ class Grounding:
         rewarded = [i for i, s in enumerate(traj.steps) if s.reward > 0]
         return rewarded[-1] if rewarded else None
 
+    # ------------------------------------------------------------------ hindsight
+    def hindsight(self, traj: Trajectory) -> Trajectory | None:
+        """``traj`` replayed as the task it reached instead of its own (verified by the env), or None."""
+        return None
+
     # ------------------------------------------------------------------ llm negatives
     llm_negative_types: tuple[str, ...] = ()
 
@@ -107,17 +118,62 @@ class Game24Grounding(Grounding):
     describable = False
 
     def puzzle(self, task_id: str) -> tuple[int, ...]:
-        from agentcritic.envs.game24 import load_puzzles
+        from agentcritic.envs.game24 import load_puzzles, parse_task
 
-        return load_puzzles()[int(task_id)]
+        return load_puzzles()[(parse_task(task_id) or (int(task_id), 24))[0]]
+
+    def target(self, task_id: str) -> int:
+        from agentcritic.envs.game24 import parse_task
+
+        return (parse_task(task_id) or (0, 24))[1]
 
     def outcome(self, traj: Trajectory, rng: random.Random) -> Outcome | None:
         if not traj.success:
             return None
         numbers = sorted(self.puzzle(traj.task_id))
+        target = self.target(traj.task_id)
         answer = traj.actions[-1] if traj.actions else ""
-        return Outcome(traj.instruction, facts=[str(n) for n in numbers] + ["24"],
-                       goal={"numbers": numbers, "expression": answer})
+        return Outcome(traj.instruction, facts=[str(n) for n in numbers] + [str(target)],
+                       goal={"numbers": numbers, "expression": answer, "target": target, "task": traj.task_id})
+
+    def reward_of(self, traj: Trajectory, goal: dict[str, Any] | None) -> float:
+        # A game24 goal is a task (its numbers and target): a trajectory of that task is judged by
+        # its own recorded score (a hindsight positive's exploring score was against 24).
+        if goal is not None and goal.get("task") == traj.task_id:
+            return float(traj.score or 0.0)
+        return super().reward_of(traj, goal)
+
+    def hindsight(self, traj: Trajectory) -> Trajectory | None:
+        from agentcritic.envs.game24 import hindsight_task, parse_task
+
+        parsed = parse_task(traj.task_id)
+        if traj.success or parsed is None or parsed[1] != 24:
+            return None
+        end = next((i for i, s in enumerate(traj.steps)
+                    if not s.info.get("invalid") and not s.action.lower().startswith("answer")
+                    and len(s.info.get("numbers_left") or ()) == 1), None)
+        if end is None:
+            return None
+        left = str(traj.steps[end].info["numbers_left"][0])
+        if not left.isdecimal():  # a fraction or a negative number: no "make N" task for it
+            return None
+        task, seed = hindsight_task(traj.task_id, int(left)), traj.meta.get("seed")
+        _, info = self.env.restore(traj.actions[: end + 1], task_id=task, seed=seed)
+        answer = list(info.get("admissible_actions") or [])
+        if len(answer) != 1:
+            return None
+        twin, _ = execute(self.env, task, seed, [*traj.actions[: end + 1], answer[0]],
+                          instruction=self.env.instruction)
+        if not twin.success:
+            return None
+        for mine, theirs in zip(twin.steps, traj.steps):  # the replay keeps who took each step
+            mine.actor = theirs.actor
+            if "fallback" in theirs.info:
+                mine.info["fallback"] = theirs.info["fallback"]
+        twin.meta = {**traj.meta, **twin.meta,
+                     "hindsight": {"from_task": traj.task_id, "target": int(left),
+                                   "answer_was": traj.actions[end + 1] if end + 1 < len(traj.actions) else None}}
+        return twin
 
     def missing_facts(self, text: str, outcome: Outcome) -> list[str]:
         found = Counter(_INT.findall(text))

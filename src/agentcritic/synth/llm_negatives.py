@@ -11,6 +11,9 @@ check on the lines written (:func:`has_error`) — the LLM's word is never taken
 - ``broken_format``: no line is a readable ``Answer: <expression> = 24``, but the last line is
   still an expression over the four inputs (garbage is not a format error).
 
+The target is 24, or ``N`` for a hindsight positive ("make N from a b c d", see
+:mod:`agentcritic.synth.grounding`): every check and message takes it as ``target``.
+
 The lines are then executed in the env, so the rejected trajectory carries the env's real
 observations, and it must fail there. When the LLM's answer is unusable (empty, not of the type,
 or solving the puzzle after all), a rule-made corruption of the same type replaces it
@@ -31,7 +34,7 @@ ERROR_TEXT = {
     "wrong_arithmetic": "one calculation gives a wrong result",
     "missing_number": "the final answer leaves out one of the four input numbers",
     "invented_number": "the final answer uses a number that is not one of the input numbers",
-    "broken_format": "the final answer is not written as 'Answer: <expression> = 24'",
+    "broken_format": "the final answer is not written as 'Answer: <expression> = {target}'",
 }
 _STEP = re.compile(r"^\s*(\d+(?:/\d+)?)\s*([-+*/])\s*(\d+(?:/\d+)?)\s*=\s*(-?\d+(?:/\d+)?)")
 _ANSWER = re.compile(r"^\s*answer\s*:(.*)$", re.IGNORECASE)
@@ -49,8 +52,8 @@ def parse_lines(text: str) -> list[str]:
     return lines[:MAX_LINES]
 
 
-def read_answer(lines: list[str]) -> tuple[Fraction, tuple[int, ...]] | None:
-    """(value, numbers used) of the last readable ``Answer: expr = 24`` line, or None."""
+def read_answer(lines: list[str], target: int = 24) -> tuple[Fraction, tuple[int, ...]] | None:
+    """(value, numbers used) of the last readable ``Answer: expr = <target>`` line, or None."""
     for line in reversed(lines):
         m = _ANSWER.match(line)
         if not m:
@@ -58,7 +61,7 @@ def read_answer(lines: list[str]) -> tuple[Fraction, tuple[int, ...]] | None:
         lhs, _, rhs = m.group(1).partition("=")
         try:
             got = evaluate(lhs.strip())
-            if evaluate(rhs.strip()).value != 24:
+            if evaluate(rhs.strip()).value != target:
                 return None
         except ExpressionError:
             return None
@@ -80,9 +83,9 @@ def _wrong_step(lines: list[str]) -> bool:
     return False
 
 
-def has_error(kind: str, lines: list[str], puzzle: tuple[int, ...]) -> bool:
+def has_error(kind: str, lines: list[str], puzzle: tuple[int, ...], target: int = 24) -> bool:
     """Whether ``lines`` really contain an error of type ``kind`` (see the module doc)."""
-    answer = read_answer(lines)
+    answer = read_answer(lines, target)
     if kind == "broken_format":
         # Still a solution attempt (its last line is an expression over the four inputs), just not
         # in the answer format: garbage is not a "format" error.
@@ -94,7 +97,7 @@ def has_error(kind: str, lines: list[str], puzzle: tuple[int, ...]) -> bool:
     value, numbers = answer
     used, given = Counter(numbers), Counter(puzzle)
     if kind == "wrong_arithmetic":
-        return _wrong_step(lines) or (used == given and value != 24)
+        return _wrong_step(lines) or (used == given and value != target)
     if kind == "missing_number":
         return not (used - given) and used != given
     if kind == "invented_number":
@@ -102,13 +105,14 @@ def has_error(kind: str, lines: list[str], puzzle: tuple[int, ...]) -> bool:
     raise ValueError(f"unknown game24 error type {kind!r}; valid types are {list(ERROR_TEXT)}")
 
 
-def negative_messages(kind: str, puzzle: tuple[int, ...], lines: list[str]) -> list[dict[str, str]]:
+def negative_messages(kind: str, puzzle: tuple[int, ...], lines: list[str], target: int = 24) -> list[dict[str, str]]:
     solution = "\n".join(lines)
+    goal = "" if target == 24 else f" (target {target})"
     return [
         {"role": "system", "content": "You write flawed Game of 24 solutions, for training a checker."},
-        {"role": "user", "content": f"Numbers: {' '.join(map(str, puzzle))}\nA correct solution:\n{solution}\n\n"
+        {"role": "user", "content": f"Numbers: {' '.join(map(str, puzzle))}{goal}\nA correct solution:\n{solution}\n\n"
                                     f"Write the solution again in the same format, one line per step, but with "
-                                    f"this mistake: {ERROR_TEXT[kind]}. Write only the lines."},
+                                    f"this mistake: {ERROR_TEXT[kind].format(target=target)}. Write only the lines."},
     ]
 
 
@@ -124,7 +128,8 @@ def _answer_expr(lines: list[str]) -> str | None:
     return None
 
 
-def rule_corruption(kind: str, lines: list[str], puzzle: tuple[int, ...], rng: random.Random) -> list[str] | None:
+def rule_corruption(kind: str, lines: list[str], puzzle: tuple[int, ...], rng: random.Random,
+                    target: int = 24) -> list[str] | None:
     """The solution ``lines`` with one error of type ``kind`` in its answer line, made by rule."""
     expr = _answer_expr(lines)
     if expr is None:
@@ -151,20 +156,20 @@ def rule_corruption(kind: str, lines: list[str], puzzle: tuple[int, ...], rng: r
         for i in rng.sample(numbers, len(numbers)):
             candidates.append(" ".join(tokens[:i] + [str(rng.choice(outside))] + tokens[i + 1:]))
     elif kind == "broken_format":
-        candidates = [f"The answer is {expr}", f"{expr}", f"Answer {expr} equals twenty-four"]
+        candidates = [f"The answer is {expr}", f"{expr}", f"Answer {expr} equals the target"]
     else:
         raise ValueError(f"unknown game24 error type {kind!r}; valid types are {list(ERROR_TEXT)}")
     for cand in candidates:
         cand = re.sub(r"\( ", "(", re.sub(r" \)", ")", cand))
-        out = steps + ([cand] if kind == "broken_format" else [f"Answer: {cand} = 24"])
-        if has_error(kind, out, puzzle):
+        out = steps + ([cand] if kind == "broken_format" else [f"Answer: {cand} = {target}"])
+        if has_error(kind, out, puzzle, target):
             return out
     return None
 
 
 def llm_negative_lines(
     kind: str, lines: list[str], puzzle: tuple[int, ...], lm: Any, rng: random.Random, max_tokens: int = 96,
-    temperature: float = 0.7,
+    temperature: float = 0.7, target: int = 24,
 ) -> tuple[list[str] | None, str | None]:
     """(lines, None) when the LLM wrote a real error of ``kind``; else (None, why it failed)."""
     from agentcritic.llm import LLMError
@@ -172,13 +177,13 @@ def llm_negative_lines(
     if lm is None:
         return None, "no_llm"
     try:
-        text = lm.generate(negative_messages(kind, puzzle, lines), n=1, temperature=temperature,
+        text = lm.generate(negative_messages(kind, puzzle, lines, target), n=1, temperature=temperature,
                            max_tokens=max_tokens, seed=rng.randrange(2**31))[0]
     except LLMError:
         return None, "error"
     written = parse_lines(text)
     if not written:
         return None, "empty"
-    if not has_error(kind, written, puzzle):
+    if not has_error(kind, written, puzzle, target):
         return None, "wrong_type"
     return written, None

@@ -93,11 +93,12 @@ def llm_negatives(positive: Trajectory, grounding: Grounding, lm: Any, count: in
     if not kinds or count == 0:
         return []
     puzzle = tuple(positive.meta["goal"]["numbers"])
+    target = int(positive.meta["goal"].get("target", 24))  # N for a hindsight positive ("make N")
     start = rng.randrange(len(kinds))
     out = []
     for j in range(count):
         kind = kinds[(start + j) % len(kinds)]
-        lines, why = llm_negative_lines(kind, positive.actions, puzzle, lm, rng, max_tokens, temperature)
+        lines, why = llm_negative_lines(kind, positive.actions, puzzle, lm, rng, max_tokens, temperature, target)
         made_by = "llm"
         traj = None
         if lines is not None:
@@ -107,7 +108,7 @@ def llm_negatives(positive: Trajectory, grounding: Grounding, lm: Any, count: in
                 lines, why, traj = None, "solved", None
         if lines is None:
             counts[f"llm_negative:llm_failed:{why}"] += 1
-            lines, made_by = rule_corruption(kind, positive.actions, puzzle, rng), "rule"
+            lines, made_by = rule_corruption(kind, positive.actions, puzzle, rng, target), "rule"
             if lines is None:
                 counts["llm_negative:rule_failed"] += 1
                 continue
@@ -155,11 +156,14 @@ def cross_policy_pairs(trajectories: list[Trajectory], grounding: Grounding, lim
     """``cross_policy`` pairs among one task's refined trajectories (see the module doc)."""
     counts: Counter = Counter()
     intents: dict[str, dict[str, Any] | None] = {}
+    made: dict[str, str] = {}  # which path made each intent: "task" (the task's own) or a positive's
     for t in trajectories:
         intents.setdefault(str(t.meta.get("exploring_instruction", t.instruction)), None)
+        made.setdefault(str(t.meta.get("exploring_instruction", t.instruction)), "task")
     for t in trajectories:
         if t.meta.get("grounded"):
             intents.setdefault(t.instruction, t.meta.get("goal"))
+            made.setdefault(t.instruction, str(t.meta.get("intent_source")))
     pairs = []
     for intent, goal in intents.items():
         for a, b in itertools.combinations(trajectories, 2):
@@ -175,6 +179,7 @@ def cross_policy_pairs(trajectories: list[Trajectory], grounding: Grounding, lim
             for t, r in ((chosen, rhi), (rejected, rlo)):
                 t.instruction, t.score, t.success = intent, r, r >= FULFILLED
             chosen.meta["goal"] = goal
+            chosen.meta["intent_source"] = made[intent]
             chosen.meta["grounded"] = goal is not None and bool(hi.meta.get("grounded")) and rhi >= FULFILLED
             rejected.meta.update(negative="cross_policy", made_by="env", from_key=hi.meta.get("key"))
             pairs.append(Preference(intent, chosen, rejected, "cross_policy"))

@@ -8,7 +8,9 @@ Run folder::
     OUT/refine.jsonl        the same trajectories under the intent they fulfilled
     OUT/negatives.jsonl     per positive key (and ``cross/<task>``): its pairs and counters
     OUT/preferences.jsonl   the kept pairs, one types.Preference per line (rewritten atomically)
-    OUT/synth_stats.json    counts per source, drops, intent sources, LLM fallbacks, verification, lengths
+    OUT/synth_stats.json    counts per source, drops, intent sources, LLM fallbacks, verification, lengths;
+                            positives and pairs per explorer and per intent source, and how many are
+                            oracle-assisted (their positive came from the env's expert)
 
 Every stage appends one record per unit of work and skips the keys already written, so a re-run
 (after a crash or Ctrl-C) resumes and never writes a record twice.
@@ -23,13 +25,43 @@ from pathlib import Path
 from typing import Any
 
 from agentcritic.agents.base import derive_seed
-from agentcritic.parallel import EpisodeJob, run_jobs
+from agentcritic.llm.base import LLMCalls, LLMFailureRateError, check_failure_rate
+from agentcritic.parallel import EpisodeJob, llm_calls_of, run_jobs
 from agentcritic.store import RunStore, atomic_write
 from agentcritic.specs import EnvSpec
 from agentcritic.synth.synth_config import ExplorePayload, SynthConfig, TrajectoryPayload
 from agentcritic.types import Preference, Trajectory
 
 STAGES = ("explore", "refine", "negatives", "filter")
+#: explorers that are the env's own oracle (its solver or gold path): data they made is oracle-assisted
+ORACLE_EXPLORERS = ("expert",)
+
+
+def explorer_of(traj: Trajectory) -> str:
+    """The explorer that made ``traj`` (``meta["explorer"]``; runs from before it was recorded: the
+    first part of its policy name, ``expert-eps0.25`` → ``expert``)."""
+    name = traj.meta.get("explorer")
+    return str(name) if name else str(traj.meta.get("policy") or "unknown").split("-")[0]
+
+
+def provenance(positives: list[Trajectory], pairs: list[Preference]) -> dict[str, Any]:
+    """Positives and pairs per explorer and per intent source (a pair's: its chosen side's), and the
+    oracle-assisted ones: those whose positive an :data:`ORACLE_EXPLORERS` explorer made."""
+    def count(names: Any) -> dict[str, int]:
+        return dict(sorted(Counter(names).items()))
+
+    def source(t: Trajectory) -> str:
+        return str(t.meta.get("intent_source") or "unknown")
+
+    return {
+        "by_explorer": {"positives": count(explorer_of(t) for t in positives),
+                        "pairs": count(explorer_of(p.chosen) for p in pairs)},
+        "by_intent_source": {"positives": count(source(t) for t in positives),
+                             "pairs": count(source(p.chosen) for p in pairs)},
+        "oracle_assisted": {"explorers": list(ORACLE_EXPLORERS),
+                            "positives": sum(explorer_of(t) in ORACLE_EXPLORERS for t in positives),
+                            "pairs": sum(explorer_of(p.chosen) in ORACLE_EXPLORERS for p in pairs)},
+    }
 
 
 def draw_tasks(config: SynthConfig) -> list[str]:
@@ -78,8 +110,29 @@ def explore_episode(job: EpisodeJob) -> tuple[str, dict[str, Any]]:
     payload: ExplorePayload = job.payload
     agent = make_explorer(payload.explorer, seed=job.seed, **payload.options)
     traj = rollout(job.env.cached(), agent, job.task_id, seed=job.seed,
-                   meta={"key": job.key, "sample": payload.sample, "split": payload.split})
+                   meta={"key": job.key, "sample": payload.sample, "split": payload.split,
+                         "explorer": payload.explorer})
+    agent.label(traj)  # steps its LLM failed to take are labelled random, and the episode is to be redone
     return job.key, traj.to_dict()
+
+
+def check_llm(config: SynthConfig, store: RunStore, llm: dict[str, LLMCalls], stats: dict[str, Any]) -> None:
+    """Stop with :class:`~agentcritic.llm.LLMFailureRateError` when a stage's LLM calls failed more often
+    than ``config.max_llm_failure_rate``; ``synth_stats.json`` then holds the counts so far."""
+    for stage, counts in llm.items():
+        try:
+            check_failure_rate(counts, config.max_llm_failure_rate, f"synthesize/{stage}")
+        except LLMFailureRateError:
+            store.write_json("synth_stats.json", {**stats, **llm_stats(llm), "env": config.env, "stopped": stage})
+            raise
+
+
+def llm_stats(llm: dict[str, LLMCalls]) -> dict[str, Any]:
+    """``llm_calls``/``llm_failures`` summed over the stages, and each stage's (``llm``)."""
+    total = LLMCalls()
+    for counts in llm.values():
+        total.add(counts)
+    return {**total.as_fields(), "llm": {stage: counts.as_fields() for stage, counts in llm.items()}}
 
 
 def _llm_options(config: SynthConfig) -> dict[str, Any]:
@@ -101,12 +154,15 @@ def synthesize(config: SynthConfig, out: str | Path, progress: bool = True) -> d
         pending = 0
         pending += run_jobs(jobs, explore, fn=explore_episode, workers=run["workers"], executor=run["executor"],
                  progress=run["progress"]("explore"))["pending"]
+        llm = {"explore": llm_calls_of(explore)}
+        check_llm(config, store, llm, {"pending": pending})
         store.mark_done("explore", trajectories=len(explore))
 
         # 2. refine
         refine = store.shard("refine")
         uses_llm = config.rephrase or config.llm_intents
-        refine_opts = {"rephrase": config.rephrase, "llm_intents": config.llm_intents, **_llm_options(config),
+        refine_opts = {"rephrase": config.rephrase, "llm_intents": config.llm_intents, "hindsight": config.hindsight,
+                       **_llm_options(config),
                        "llm": config.refiner_llm}
         explored = [(k, r) for k, r in store.records("explore")]
         env = EnvSpec(name=config.env, kwargs=config.env_kwargs)
@@ -116,6 +172,8 @@ def synthesize(config: SynthConfig, out: str | Path, progress: bool = True) -> d
                 for k, r in explored]
         pending += run_jobs(jobs, refine, fn=refine_job, progress=run["progress"]("refine"),
                             workers=run["workers"], executor=run["executor"])["pending"]
+        llm["refine"] = llm_calls_of(refine)
+        check_llm(config, store, llm, {"pending": pending})
         store.mark_done("refine", trajectories=len(refine))
 
         # 3. negatives
@@ -133,6 +191,8 @@ def synthesize(config: SynthConfig, out: str | Path, progress: bool = True) -> d
                 for t in refined if t.meta.get("positive")]
         pending += run_jobs(jobs, negatives, fn=negatives_job, progress=run["progress"]("negatives"),
                             workers=run["workers"], executor=run["executor"])["pending"]
+        llm["negatives"] = llm_calls_of(negatives)
+        check_llm(config, store, llm, {"pending": pending})
         if "cross_policy" in config.negatives:
             from agentcritic import envs
             from agentcritic.synth.grounding import grounding_for
@@ -155,6 +215,7 @@ def synthesize(config: SynthConfig, out: str | Path, progress: bool = True) -> d
         stats = _filter_stage(config, store, refined, progress)
         stats["seconds"] = round(time.perf_counter() - start, 2)
         stats["pending"] = pending
+        stats.update(llm_stats(llm))
         stats["errors"] = pending + sum(bool(r.get("meta", {}).get("error")) for _, r in store.records("explore"))
         store.write_json("synth_stats.json", stats)
         store.mark_done("filter", pairs=stats["pairs"])
@@ -194,6 +255,7 @@ def _filter_stage(config: SynthConfig, store: RunStore, refined: list[Trajectory
                                         if "rephrase_failure" in t.meta).items())),
         "llm_intent": dict(sorted(Counter(t.meta["llm_failure"] for t in refined if "llm_failure" in t.meta).items())),
     }
+    stats.update(provenance([t for t in refined if t.meta.get("positive")], kept))
     stats["negative_counters"] = dict(sorted(neg_counts.items()))
     stats["made_by"] = dict(sorted(Counter(f"{p.source}:{p.rejected.meta.get('made_by')}" for p in kept).items()))
     return stats

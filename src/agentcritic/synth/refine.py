@@ -1,16 +1,21 @@
 """Refine the intent: write the instruction each explored trajectory actually fulfilled.
 
-Three paths, recorded in ``meta["intent_source"]``:
+The paths, recorded in ``meta["intent_source"]``:
 
 - ``"template"``: the env knows the outcome (see :mod:`agentcritic.synth.grounding`) and its
   grounded template is the intent;
-- ``"llm_rephrase"``: the same template re-phrased by the LLM, kept only when the re-phrase keeps
-  every grounded fact (numbers, product type, attributes, options, price) — else the template is
-  kept and the reason is recorded in ``meta["rephrase_failure"]`` (``empty``, ``garbage``,
-  ``lost_facts``, ``error``);
-- ``"llm"``: the env cannot ground the outcome (an unfinished ScienceWorld or TextWorld episode) and
-  the LLM writes the intent from the trajectory; an unusable answer leaves the trajectory without
-  a positive intent (``meta["llm_failure"]``).
+- ``"hindsight"``: the trajectory missed its own task but reached another one the env can pose and
+  check (game24: "make N from a b c d"); the trajectory is replaced by its replay as that task
+  (``meta["hindsight"]`` says from what) and the env's instruction for it is the intent;
+- ``"llm_rephrase"`` / ``"hindsight_rephrase"``: a template or hindsight intent re-phrased by the
+  LLM, kept only when the re-phrase keeps every grounded fact (numbers, product type, attributes,
+  options, price) — else the template is kept and the reason is recorded in
+  ``meta["rephrase_failure"]`` (``empty``, ``garbage``, ``lost_facts``, ``error``);
+- ``"llm"``: the env cannot ground the outcome (an unfinished ScienceWorld or TextWorld episode:
+  :attr:`~agentcritic.synth.grounding.Grounding.describable`) and the LLM writes the intent from
+  the trajectory, as ARMAP does; an unusable answer leaves the trajectory without a positive
+  intent (``meta["llm_failure"]``). game24 and shop are not describable: an unsolved puzzle that
+  left no whole number, or a visit that bought nothing, fulfilled no instruction worth learning.
 
 A trajectory that fulfilled nothing checkable and got no LLM intent keeps its exploring
 instruction with ``intent_source = "none"`` and ``positive = False``: it can still be the worse
@@ -92,6 +97,7 @@ def refine_trajectory(
     *,
     rephrase: bool = True,
     llm_intents: bool = True,
+    hindsight: bool = True,
     max_tokens: int = 64,
     temperature: float = 0.7,
     seed: int = 0,
@@ -102,8 +108,16 @@ def refine_trajectory(
     out.meta.update(exploring_instruction=traj.instruction, exploring_score=traj.score,
                     exploring_success=traj.success)
     outcome = grounding.outcome(traj, rng)
+    twin = grounding.hindsight(traj) if outcome is None and hindsight else None
+    if twin is not None:
+        outcome = grounding.outcome(twin, rng)
     if outcome is not None:
-        intent, source = outcome.intent, "template"
+        if twin is not None:  # the replay as the task it reached, with the exploring facts of the original
+            out = Trajectory.from_dict(twin.to_dict())
+            out.meta.update(exploring_instruction=traj.instruction, exploring_score=traj.score,
+                            exploring_success=traj.success, exploring_task=traj.task_id)
+            traj = twin
+        intent, source = outcome.intent, "hindsight" if twin is not None else "template"
         if rephrase and lm is not None:
             text, error = _ask(lm, rephrase_messages(outcome.intent), max_tokens, temperature, rng.randrange(2**31))
             problem = "error" if error else answer_problem(text, 3 * len(outcome.intent) + 60)
@@ -114,7 +128,7 @@ def refine_trajectory(
                     out.meta["rephrase_lost"] = lost[:5]
                 out.meta["rephrase_rejected"] = text[:300]
             else:
-                intent, source = text, "llm_rephrase"
+                intent, source = text, "llm_rephrase" if source == "template" else "hindsight_rephrase"
         out.instruction = intent
         out.meta.update(intent_source=source, template_intent=outcome.intent, goal=outcome.goal,
                         facts=outcome.facts, grounded=True, positive=True)

@@ -38,7 +38,8 @@ class SynthConfig(StageConfig):
     max_candidates: int | None = Field(40, ge=1, description="LLM explorer: at most this many listed actions scored a step")
     few_shot: bool = Field(True, description="LLM explorer: show the expert's episode on a training task in the prompt")
     guided_per_task: int = Field(
-        2, ge=0, description="extra trajectories per task from the env's expert with eps-random steps (0 = none)"
+        0, ge=0, description="oracle-assisted: extra trajectories per task from the env's expert (solver, gold "
+                             "path) with eps-random steps; 0, the published method, explores with `explorer` only"
     )
     guided_eps: float = Field(0.25, ge=0.0, le=1.0, description="random-step chance of the guided explorer")
     refiner: str = Field("smollm2", description="llm.load backend that writes and re-phrases intents")
@@ -47,9 +48,15 @@ class SynthConfig(StageConfig):
     llm_intents: bool = Field(
         True, description="where the env cannot ground the outcome, let the refiner write the intent"
     )
+    hindsight: bool = Field(
+        True, description="game24: a trajectory that missed 24 but left one whole number N is a positive for "
+                          "'make N from a b c d' (replayed and checked by the env)"
+    )
     llm_max_tokens: int = Field(64, ge=8, description="tokens per refiner answer (intents)")
     negative_max_tokens: int = Field(80, ge=8, description="tokens per llm_negative answer (a rewritten solution)")
     llm_temperature: float = Field(0.7, ge=0.0, description="refiner sampling temperature")
+    max_llm_failure_rate: float = Field(0.05, ge=0.0, le=1.0, description="stop with an error when more of the LLM "
+                                        "calls of explore, refine or negatives fail (a dead or hung server)")
     negatives: list[str] = Field(default_factory=lambda: list(NEGATIVE_SOURCES),
                                  description="negative sources: edit, llm_negative, cross_policy, truncate")
     llm_negative_llm: bool = Field(True, description="game24: ask the refiner for llm_negative (false: rule-made errors only)")

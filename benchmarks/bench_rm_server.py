@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import platform
 import socket
@@ -106,30 +107,14 @@ def main() -> None:
                 if mode == "batched"
                 else {"batch_wait_ms": 0.0, "max_micro_batch": 1}
             )
-            port = free_port()
-            code = (
-                f"from agentcritic.rm.server import serve; serve({str(model_dir)!r}, port={port}, "
-                f"max_batch={max(256, k)}, batch_wait_ms={kwargs['batch_wait_ms']}, "
-                f"max_micro_batch={kwargs['max_micro_batch']})"
-            )
-            env = dict(os.environ, **({"OMP_NUM_THREADS": str(args.threads)} if args.threads else {}))
-            log_file = open(Path(tmp) / f"server-{mode}.log", "w+b")  # noqa: SIM115 - closed below
-            proc = subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.DEVNULL, stderr=log_file)
-            url = f"http://127.0.0.1:{port}"
-            try:
-                wait_ready(url, proc, log_file)
+            options = (f"max_batch={max(256, k)}, batch_wait_ms={kwargs['batch_wait_ms']}, "
+                       f"max_micro_batch={kwargs['max_micro_batch']}")
+            with running_server(model_dir, options, Path(tmp) / f"server-{mode}.log", args.threads) as (url, _):
                 httpx.post(f"{url}/v1/score", json=bodies[0], timeout=600)  # warm-up
                 before = httpx.get(f"{url}/health").json()["batching"]
                 seconds, lat = asyncio.run(drive(url, bodies, args.clients))
                 stats = httpx.get(f"{url}/health").json()["batching"]
                 busy = (stats["model_seconds"] - before["model_seconds"]) / seconds
-            finally:
-                proc.terminate()
-                try:
-                    proc.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                log_file.close()
             per_forward = (stats["requests"] - 1) / max(1, stats["batches"] - 1)
             label = (
                 "micro-batcher on (5 ms window, up to 64 items)"
@@ -140,6 +125,27 @@ def main() -> None:
                 f"| {label} | {args.requests / seconds:.1f} | {args.requests * k / seconds:.1f} | "
                 f"{statistics.median(lat):.3f} | {pct(lat, 0.99):.3f} | {per_forward:.1f} | {busy:.0%} |"
             )
+
+
+@contextlib.contextmanager
+def running_server(model_dir: Path, options: str, log_path: Path, threads: int | None):
+    """``agentcritic.rm.server.serve(model_dir, <options>)`` in a child process on a free loopback port,
+    until the block ends; yields (its URL, the process)."""
+    port = free_port()
+    code = f"from agentcritic.rm.server import serve; serve({str(model_dir)!r}, port={port}, {options})"
+    env = dict(os.environ, **({"OMP_NUM_THREADS": str(threads)} if threads else {}))
+    with open(log_path, "w+b") as log_file:
+        proc = subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.DEVNULL, stderr=log_file)
+        url = f"http://127.0.0.1:{port}"
+        try:
+            wait_ready(url, proc, log_file)
+            yield url, proc
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
 
 
 def free_port() -> int:

@@ -22,7 +22,6 @@ import json
 import os
 import platform
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -31,7 +30,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_rm_server import free_port, pct, wait_ready  # noqa: E402
+from bench_rm_server import pct, running_server  # noqa: E402
 from bench_rm_train import make_preferences  # noqa: E402
 
 HUGE_CHARS = 2_200_000
@@ -170,30 +169,15 @@ def main() -> None:
         print("|---|---:|---:|---:|---:|---|---|---:|")
         model_dir = rm.save_pretrained(Path(tmp) / "rm")
         for mode in [m for m in args.modes.split(",") if m]:
-            port = free_port()
-            code = (
-                f"from agentcritic.rm.server import serve; serve({str(model_dir)!r}, port={port}, "
-                f"body_timeout_s={args.body_timeout})"
-            )
-            env = dict(os.environ, **({"OMP_NUM_THREADS": str(args.threads)} if args.threads else {}))
-            log_file = open(Path(tmp) / f"server-{mode}.log", "w+b")  # noqa: SIM115 - closed below
-            proc = subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.DEVNULL, stderr=log_file)
-            url = f"http://127.0.0.1:{port}"
-            try:
-                wait_ready(url, proc, log_file)
+            log = Path(tmp) / f"server-{mode}.log"
+            with running_server(model_dir, f"body_timeout_s={args.body_timeout}", log, args.threads) as (url, proc):
+                port = int(url.rsplit(":", 1)[1])
                 httpx.post(f"{url}/v1/score", json=pool[0], timeout=600)  # warm-up
                 res = asyncio.run(
                     drive(url, port, pool, args.clients, args.requests_per_client, mode == "hostile",
                           args.body_timeout, args.max_seconds)
                 )
                 rss = peak_rss_mb(proc.pid)
-            finally:
-                proc.terminate()
-                try:
-                    proc.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                log_file.close()
             lat = res["latencies"] or [float("nan")]
             valid = ", ".join(f"{k}: {v}" for k, v in sorted(res["valid"].items()))
             hostile = "; ".join(f"{k} x{v}" for k, v in sorted(res["hostile"].items())) or "-"

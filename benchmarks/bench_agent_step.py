@@ -1,7 +1,7 @@
 """Latency of one agent step (``ReActAgent.act``) in choose mode, per env, on the embedded SmolLM2.
 
     .venv/bin/python benchmarks/bench_agent_step.py [--steps 30] [--env game24 shop textworld] [--threads N]
-        [--baseline REV]
+        [--baseline REV | --compare-dtype bfloat16]
 
 A step = build the prompt, score every admissible action with ``lm.score`` (KV reuse), pick the
 argmax; the env step itself is excluded. Steps are drawn from greedy episodes on test tasks, so
@@ -14,7 +14,13 @@ step is a cache hit. Each step is timed twice, side by side:
 - with ``--baseline REV`` both are warm, one with this checkout's scorer ("new") and one with
   ``llm/hf.py`` as it was at git revision REV ("old", read with ``git show``; same weights, its own
   prompt KV), in alternating order; the table also gives the largest difference of the two
-  scorers' log-probs over the steps and whether they picked the same actions.
+  scorers' log-probs over the steps and whether they picked the same actions;
+- with ``--compare-dtype DTYPE`` both are warm, one with the model in float32 (the reference, whose
+  picks the episodes follow) and one with it in DTYPE (``llm.load("smollm2", dtype=DTYPE)``, its own
+  weights and prompt KV), in alternating order; the table gives the median of the per-step time
+  ratios float32/DTYPE, the largest and 99th-percentile |log-prob difference| per candidate, and how
+  many steps picked the same action. On a shared machine pass ``--threads 1``: two OpenMP threads
+  on two busy cores spin against each other and swamp any difference.
 """
 
 from __future__ import annotations
@@ -80,7 +86,7 @@ def measure(name: str, lm, steps: int, old=None) -> dict[str, float]:
     other = ReActAgent(old if old is not None else lm, mode="choose", temperature=0.0)
     rec_new = Recorder(lm) if old is not None else None
     rec_old = Recorder(old) if old is not None else None
-    times, second, counts = [], [], []
+    times, second, counts, ratios, diffs = [], [], [], [], []
     diff, same = 0.0, 0
     tasks = iter(env.task_ids("test"))
     while len(times) < steps:
@@ -108,7 +114,9 @@ def measure(name: str, lm, steps: int, old=None) -> dict[str, float]:
                         action = picked
                     else:
                         old_action = picked
-                diff = max(diff, max(abs(x - y) for x, y in zip(rec_new.last, rec_old.last)))
+                ratios.append(times[-1] / second[-1])
+                diffs.extend(abs(x - y) for x, y in zip(rec_new.last, rec_old.last))
+                diff = max(diff, max(diffs[-len(rec_new.last):]))
                 same += action == old_action
             counts.append(len(info["admissible_actions"]))
             obs, _, term, trunc, info = env.step(action)
@@ -119,7 +127,10 @@ def measure(name: str, lm, steps: int, old=None) -> dict[str, float]:
         del lm.score, old.score  # back to the methods
     times.sort()
     second.sort()
+    diffs.sort()
     return {
+        "median_ratio": statistics.median(ratios) if ratios else float("nan"),
+        "p99_diff": diffs[int(0.99 * (len(diffs) - 1))] if diffs else float("nan"),
         "median": statistics.median(times),
         "p90": times[int(0.9 * (len(times) - 1))],
         "second_median": statistics.median(second),
@@ -137,14 +148,25 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--baseline", metavar="REV", default=None,
                     help="time llm/hf.py at this git revision beside this checkout's (both warm)")
+    ap.add_argument("--compare-dtype", metavar="DTYPE", default=None, choices=["bfloat16", "auto"],
+                    help="time the model in DTYPE beside float32 (both warm) and compare their scores")
     args = ap.parse_args()
     kwargs = {"threads": args.threads} if args.threads else {}
     lm = llm.load("smollm2", **kwargs)
     old = load_baseline(args.baseline, lm) if args.baseline else None
+    if args.compare_dtype:
+        # no probe limit here: the point is to measure the drift, not to refuse it
+        old = llm.load("smollm2", dtype=args.compare_dtype, probe_tolerance=float("inf"), **kwargs)
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores; torch threads {args.threads or 'default'}; "
           f"{args.steps} steps per env; load average at start {os.getloadavg()[0]:.1f}; "
           f"{time.strftime('%Y-%m-%d %H:%M')}; python {sys.version.split()[0]}\n")
-    if old is None:
+    if args.compare_dtype:
+        print(f"{args.compare_dtype} runs in {old.dtype}; load-time probe drift {old.probe_drift:.3f} nats "
+              f"(probe took {getattr(old, 'probe_seconds', 0.0):.2f} s)\n")
+        print(f"| env | float32 median s/step | {old.dtype} median s/step | float32/{old.dtype} (median of "
+              "per-step ratios) | max abs log-prob diff | p99 abs diff | same pick | candidates (median) |")
+        print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    elif old is None:
         print("| env | median s/step | p90 s/step | cold median | cold p90 | cold/warm (medians) | candidates (median) |")
         print("|---|---:|---:|---:|---:|---:|---:|")
     else:
@@ -153,7 +175,11 @@ def main() -> None:
         print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for name in args.env:
         r = measure(name, lm, args.steps, old)
-        if old is None:
+        if args.compare_dtype:
+            print(f"| {name} | {r['median']:.3f} | {r['second_median']:.3f} | {r['median_ratio']:.2f}x | "
+                  f"{r['max_diff']:.3f} | {r['p99_diff']:.3f} | {r['same']}/{args.steps} | {r['candidates']:.0f} |",
+                  flush=True)
+        elif old is None:
             print(f"| {name} | {r['median']:.2f} | {r['p90']:.2f} | {r['second_median']:.2f} | "
                   f"{r['second_p90']:.2f} | {r['second_median'] / r['median']:.1f}x | {r['candidates']:.0f} |",
                   flush=True)

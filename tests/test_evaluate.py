@@ -15,7 +15,8 @@ from agentcritic.config import ConfigError, validate
 from agentcritic.evaluate import EvalConfig, EvalJob, load_records, make_record, run_evaluation
 from agentcritic.planning.accounting import Cost
 from agentcritic.planning.base import PlanResult
-from agentcritic.report.tables import results_table, to_markdown
+from agentcritic.intervals import bootstrap_mean, wilson
+from agentcritic.report.tables import INTERVAL_NOTE, cells, results_table, to_markdown
 from agentcritic.types import Trajectory
 
 
@@ -173,8 +174,8 @@ def test_shop_records_keep_the_price_paid_of_every_candidate() -> None:
     assert rec["price"] == 40.0
 
 
-def _rec(policy, method, env, split, score, success, calls=0, oracle=None):
-    return {"policy": policy, "method": method, "env": env, "split": split, "task_id": "t", "seed": 0,
+def _rec(policy, method, env, split, score, success, calls=0, oracle=None, task="t", seed=0):
+    return {"policy": policy, "method": method, "env": env, "split": split, "task_id": task, "seed": seed,
             "score": score, "success": success, "oracle_score": oracle, "oracle_success": None if oracle is None else 1.0,
             "cost": {"llm_calls": calls, "prompt_tokens": 10, "completion_tokens": 2, "rm_calls": 1,
                      "env_steps": 4, "seconds": 0.5},
@@ -189,10 +190,10 @@ def test_results_table_has_the_papers_layout() -> None:
         for method, s in (("ARMAP-M", 0.9), ("Greedy", 0.3), ("ARMAP-B", 0.7), ("Sampling", 0.2), ("ARMAP-R", 0.5)):
             oracle = 0.95 if method == "Sampling" else None
             records += [
-                _rec(policy, method, "shop", "test", s, 0.0, calls=10, oracle=oracle),
-                _rec(policy, method, "shop", "test", s + 0.1, 1.0, calls=20, oracle=oracle),
-                _rec(policy, method, "game24", "test", 0.0, 0.0, calls=30),
-                _rec(policy, method, "game24", "test", 1.0, 1.0, calls=30),
+                _rec(policy, method, "shop", "test", s, 0.0, calls=10, oracle=oracle, task="s1"),
+                _rec(policy, method, "shop", "test", s + 0.1, 1.0, calls=20, oracle=oracle, task="s2"),
+                _rec(policy, method, "game24", "test", 0.0, 0.0, calls=30, task="g1"),
+                _rec(policy, method, "game24", "test", 1.0, 1.0, calls=30, task="g2"),
                 _rec(policy, method, "scienceworld", "test", s, 0.0),
                 _rec(policy, method, "scienceworld", "dev", s / 2, 0.0),
                 _rec(policy, method, "textworld", "test", s, 1.0),
@@ -212,6 +213,13 @@ def test_results_table_has_the_papers_layout() -> None:
     assert mcts.values["SciWorld seen ×100"] == pytest.approx(45.0)
     assert mcts.values["SciWorld unseen ×100"] == pytest.approx(90.0)
     assert mcts.tasks == 7
+    # n counts tasks per cell; Wilson for success (1 of 2: 9.5–90.5), bootstrap for rewards (0.9 and 1.0)
+    assert mcts.counts["Shop success %"] == 2 and mcts.counts["SciWorld seen ×100"] == 1
+    assert mcts.intervals["Shop success %"] == pytest.approx((9.4531, 90.5469), abs=1e-3)
+    assert mcts.intervals["Game24 success %"] == pytest.approx((9.4531, 90.5469), abs=1e-3)
+    assert mcts.intervals["Shop reward ×100"] == pytest.approx((90.0, 100.0))
+    assert mcts.intervals["SciWorld seen ×100"] == pytest.approx((45.0, 45.0))  # one task: no spread
+    assert mcts.intervals["TextWorld success %"] == pytest.approx((20.6549, 100.0), abs=1e-3)  # 1 of 1
     assert mcts.cost["llm_calls"] == pytest.approx((10 + 20 + 30 + 30) / 7)
     assert mcts.cost["tokens"] == 12 and mcts.cost["env_steps"] == 4 and mcts.cost["seconds"] == 0.5
     oracle = table.rows[5]
@@ -221,9 +229,30 @@ def test_results_table_has_the_papers_layout() -> None:
     md = to_markdown(table).splitlines()
     assert md[0].startswith("| policy | method | Game24 success % | Shop reward ×100 |")
     assert md[0].endswith("| tasks | steps | price paid | LLM calls/task | tokens/task | RM calls/task | env steps/task | s/task |")
-    assert md[6].startswith("| smollm2 (choose) | ARMAP-M | 50.0 | 95.0 | 50.0 | 45.0 | 90.0 | 90.0 | 100.0 | 7 | 3.0 | 12.50 | 12.9 |")
+    assert md[6].startswith(
+        "| smollm2 (choose) | ARMAP-M | 50.0 (9–91) n=2 | 95.0 (90–100) n=2 | 50.0 (9–91) n=2 | 45.0 (45–45) n=1 "
+        "| 90.0 (90–90) n=1 | 90.0 (90–90) n=1 | 100.0 (21–100) n=1 | 7 | 3.0 | 12.50 | 12.9 |")
     assert mcts.steps == 3.0 and mcts.price == 12.5  # mean price over the shop records only
-    assert md[7].startswith("| smollm2 (choose) | Sampling oracle (best of N by env reward) | – | 95.0 |")
+    assert md[7].startswith("| smollm2 (choose) | Sampling oracle (best of N by env reward) | – | 95.0 (95–95) n=2 |")
+    assert md[-2:] == ["", INTERVAL_NOTE]
+
+
+def test_a_cell_counts_tasks_not_seeds_and_its_interval_is_over_tasks() -> None:
+    """Three tasks, two seeds each: a task's seeds are averaged, so n = 3 and a split task counts ½."""
+    records = [
+        _rec("p", "Greedy", "shop", "test", score, success, task=task, seed=seed)
+        for task, seed, score, success in [("a", 0, 1.0, 1.0), ("a", 1, 0.8, 1.0), ("b", 0, 0.2, 0.0),
+                                           ("b", 1, 0.6, 1.0), ("c", 0, 0.0, 0.0), ("c", 1, 0.0, 0.0)]
+    ]
+    (row,) = results_table(records).rows
+    assert row.counts == {"Shop reward ×100": 3, "Shop success %": 3}
+    assert row.values["Shop success %"] == pytest.approx(50.0)  # tasks 1, ½, 0
+    assert row.intervals["Shop success %"] == pytest.approx([100 * x for x in wilson(1.5, 3)])
+    assert row.values["Shop reward ×100"] == pytest.approx(100 * (0.9 + 0.4 + 0.0) / 3)
+    assert row.intervals["Shop reward ×100"] == pytest.approx([100 * x for x in bootstrap_mean([0.9, 0.4, 0.0])])
+    assert row.intervals["Shop reward ×100"][0] < row.values["Shop reward ×100"] < row.intervals["Shop reward ×100"][1]
+    (text,) = cells(results_table(records))
+    assert text[2:4] == ["43.3 (0–90) n=3", "50.0 (13–87) n=3"]
 
 
 def test_a_split_other_than_test_is_named_in_the_column() -> None:

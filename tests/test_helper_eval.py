@@ -20,6 +20,7 @@ from agentcritic.helper.evaluate_helper import (
 )
 from agentcritic.helper.interventions import ExpertIntervention
 from agentcritic.helper.tabular import TabularModel
+from agentcritic.intervals import wilson
 
 INF = math.inf
 
@@ -58,12 +59,13 @@ def setup():
 
 def test_summary_numbers_on_a_tiny_case() -> None:
     rows = [
-        {"method": "never", "budget": "0", "success": False, "interventions": 0, "cost": 0.0, "steps": 5},
-        {"method": "never", "budget": "0", "success": True, "interventions": 0, "cost": 0.0, "steps": 3},
-        {"method": "dp", "budget": "1", "success": True, "interventions": 1, "cost": 2.0, "steps": 4},
-        {"method": "dp", "budget": "1", "success": True, "interventions": 0, "cost": 0.0, "steps": 4},
-        {"method": "dp", "budget": "1", "success": False, "interventions": 1, "cost": 2.0, "steps": 6},
-        {"method": "dp", "budget": "inf", "success": True, "interventions": 4, "cost": 8.0, "steps": 4},
+        {"method": "never", "budget": "0", "task_id": "a", "success": False, "interventions": 0, "cost": 0.0, "steps": 5},
+        {"method": "never", "budget": "0", "task_id": "b", "success": True, "interventions": 0, "cost": 0.0, "steps": 3},
+        {"method": "dp", "budget": "1", "task_id": "a", "success": True, "interventions": 1, "cost": 2.0, "steps": 4},
+        # two samples of task b: one task, counted once (its success ½) in the interval
+        {"method": "dp", "budget": "1", "task_id": "b", "success": True, "interventions": 0, "cost": 0.0, "steps": 4},
+        {"method": "dp", "budget": "1", "task_id": "b", "success": False, "interventions": 1, "cost": 2.0, "steps": 6},
+        {"method": "dp", "budget": "inf", "task_id": "a", "success": True, "interventions": 4, "cost": 8.0, "steps": 4},
     ]
     table = {(r["method"], r["budget"]): r for r in summarise_rows(rows, [0, 1, INF])}
     assert table[("dp", "1")]["success_rate"] == pytest.approx(2 / 3)
@@ -73,8 +75,15 @@ def test_summary_numbers_on_a_tiny_case() -> None:
     # never ignores C: one run, reported at every budget
     assert [table[("never", c)]["success_rate"] for c in ("0", "1", "inf")] == [0.5, 0.5, 0.5]
     assert ("dp", "0") not in table
+    # n and the 95 % Wilson interval count tasks: dp at C=1 is tasks a (1) and b (½ over two samples)
+    assert table[("dp", "1")]["episodes"] == 3 and table[("dp", "1")]["tasks"] == 2
+    assert table[("dp", "1")]["success_interval"] == pytest.approx(list(wilson(1.5, 2)))
+    assert table[("never", "0")]["success_interval"] == pytest.approx([0.0945, 0.9055], abs=1e-4)  # 1 of 2
+    assert table[("dp", "inf")]["success_interval"] == pytest.approx([0.2065, 1.0], abs=1e-4)  # 1 of 1
     text = format_table(list(table.values()))
-    assert "dp" in text and "66.7%" in text
+    dp_line = next(line for line in text.splitlines() if line.startswith("dp ") and " 1 " in line)
+    assert dp_line.split() == ["dp", "1", "66.7%", "20–97%", "2", "0.67", "1", "3"]
+    assert "95% interval" in text.splitlines()[0]
 
 
 def test_every_method_respects_the_cap_and_never_asks_nothing(setup, tmp_path: Path) -> None:

@@ -108,7 +108,7 @@ def test_no_import_circle_in_the_package() -> None:
 #: the layers of ARCHITECTURE.md, bottom first; a part imports only parts of lower layers
 LAYERS = [
     ["errors"],
-    ["types", "store", "stage_results", "lazy", "worker_cache"],
+    ["types", "store", "stage_results", "lazy", "worker_cache", "intervals", "concurrency"],
     ["envs", "llm"],
     ["rendering", "agents"],
     ["specs"],

@@ -9,6 +9,7 @@ import io
 import json
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -17,7 +18,10 @@ from pathlib import Path
 
 import pytest
 
+from agentcritic.evaluate import load_records
+from agentcritic.intervals import bootstrap_mean, wilson
 from agentcritic.report.html import SECTIONS, ReportError, build_report
+from agentcritic.report.tables import INTERVAL_NOTE
 from agentcritic.stage_results import KIND_RESULTS, read_result
 
 TESTS = Path(__file__).parent
@@ -150,6 +154,10 @@ def _cell(value: object) -> str:
     return str(value)
 
 
+def _interval(bounds: tuple[float, float]) -> str:
+    return f"{bounds[0]:.3f}–{bounds[1]:.3f}"
+
+
 def _row(*values: object) -> list[str]:
     return [_cell(v) for v in values]
 
@@ -164,10 +172,21 @@ def test_report_is_one_self_contained_file(run_dir) -> None:
     assert page.links == [] and "<script" not in text
     # every overview link leads to its stage's section
     assert page.anchors == [f"stage-{name}" for name in STAGES] and set(page.anchors) <= page.ids
-    # The Markdown table printed on stdout has the same rows as the HTML one.
-    md_rows = [line.split(" | ")[1] for line in report.markdown.splitlines()[2:]]
-    assert md_rows == ["Greedy", "ARMAP-B"]
+    # The Markdown table printed on stdout has the same rows as the HTML one, and every env cell its
+    # mean over the 3 tasks, its 95 % interval and n (Wilson for success, bootstrap for rewards).
+    table_lines, _, note = report.markdown.partition("\n\n")
+    md_rows = [line.split(" | ") for line in table_lines.splitlines()[2:]]
+    assert [r[1] for r in md_rows] == ["Greedy", "ARMAP-B"]
     assert "| random | ARMAP-B |" in report.markdown and "Shop reward ×100" in report.markdown
+    assert note.strip() == INTERVAL_NOTE
+    records = load_records(run_dir / "evaluate" / "results.jsonl")
+    for row in md_rows:
+        game24 = [r["success"] for r in records if r["method"] == row[1] and r["env"] == "game24"]
+        low, high = wilson(sum(game24), len(game24))
+        assert row[2] == f"{100 * statistics.fmean(game24):.1f} ({100 * low:.0f}–{100 * high:.0f}) n=3"
+        shop = [r["score"] for r in records if r["method"] == row[1] and r["env"] == "shop"]
+        low, high = bootstrap_mean(shop)
+        assert row[3] == f"{100 * statistics.fmean(shop):.1f} ({100 * low:.0f}–{100 * high:.0f}) n=3"
 
 
 # Run at the end of the page in Chromium: the overview's row heights and where it ends, as JSON in a <pre>.
@@ -228,11 +247,15 @@ def test_chromium_shows_a_short_overview_then_each_stages_section(run_dir, tmp_p
     assert _row(prm.auroc, prm.brier, prm.ece, prm.eval_examples, prm.held_out_tasks, prm.train_examples) in dom.rows
     helping = results["eval-helper"]
     assert len(helping.rows) == 7 * 3  # seven methods at C = 0, 1, inf
+    assert dom.tables["helper-results"][0][2:5] == ["success", "95 % interval", "tasks"]
     assert dom.tables["helper-results"][1:] == [
-        _row(r.method, r.budget, r.success_rate, r.mean_interventions, r.max_interventions, r.episodes)
+        _row(r.method, r.budget, r.success_rate, _interval(r.success_interval), 1, r.mean_interventions,
+             r.max_interventions, r.episodes)
         for r in helping.rows]
-    assert all(_row(r.budget, r.predicted_success, r.success_rate, r.predicted_interventions,
-                    r.mean_interventions) in dom.rows for r in helping.dp_train)
+    # one task (limit 1): a success is 1 of 1, [0.207, 1]; a failure 0 of 1, [0, 0.793]
+    assert all(r.tasks == 1 and r.success_interval == pytest.approx(wilson(r.success_rate, 1)) for r in helping.rows)
+    assert all(_row(r.budget, r.predicted_success, r.success_rate, _interval(r.success_interval), r.tasks,
+                    r.predicted_interventions, r.mean_interventions) in dom.rows for r in helping.dp_train)
     dp = json.loads((run_dir / "helper" / "dp.json").read_text())["budgets"]
     assert all(_row(b["budget"], b["predicted_success"], b["mean_usage"]) in dom.rows for b in dp)
 

@@ -58,6 +58,11 @@ class StageConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
 
+#: ``--concurrency``: the field of every stage whose jobs may wait on a served model
+CONCURRENCY_FIELD: Any = Field(1, ge=1, description="jobs run at once on threads inside each worker (and requests "
+                               "a job keeps in flight): for a served model, which answers many together")
+
+
 class PolicyFields(BaseModel):
     """How an LLM policy acts; a stage config with a ``policy`` field takes these beside it."""
 
@@ -95,6 +100,7 @@ class RolloutConfig(EnvFields, PolicyFields, StageConfig):
     samples: int = Field(1, ge=1, description="episodes per task")
     seed: int = Field(0, description="base seed; each episode's seed derives from it and the task")
     workers: int = Field(1, ge=1, description="parallel worker processes")
+    concurrency: int = CONCURRENCY_FIELD
     executor: Literal["pool", "ray"] = Field("pool", description="local process pool or Ray")
 
 

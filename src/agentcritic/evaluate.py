@@ -30,7 +30,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from agentcritic.config import EnvName, PolicyFields, PolicyName, StageConfig
+from agentcritic.config import CONCURRENCY_FIELD, EnvName, PolicyFields, PolicyName, StageConfig
 from agentcritic.errors import AgentCriticError
 from agentcritic.parallel import llm_calls_of, run_jobs
 from agentcritic.specs import EnvSpec, PolicySpec
@@ -123,6 +123,7 @@ class EvalConfig(PolicyFields, StageConfig):
         "depends on which jobs ran before it in that worker"
     )
     workers: int = Field(1, ge=1, description="parallel worker processes")
+    concurrency: int = CONCURRENCY_FIELD
     executor: Literal["pool", "ray"] = Field("pool", description="local process pool or Ray")
 
     @field_validator("split", mode="before")
@@ -417,7 +418,7 @@ def run_evaluation(config: EvalConfig, out: str | Path, progress: bool = True) -
             store.write_json("calibration.json", calibration)
         jobs = eval_jobs(config, {k: v["threshold"] for k, v in calibration.items()})
         stats = run_jobs(jobs, store.shard(STAGE), workers=config.workers, executor=config.executor,
-                         progress="evaluate" if progress else None, fn=run_eval_job)  # type: ignore[arg-type]
+                         concurrency=config.concurrency, progress="evaluate" if progress else None, fn=run_eval_job)  # type: ignore[arg-type]
         records = load_records(store.root / f"{STAGE}.jsonl")
         summary = {
             "records": len(records), "jobs": len(jobs), "written": stats["written"],

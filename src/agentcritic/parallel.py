@@ -16,7 +16,7 @@ import dataclasses
 import functools
 import os
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from multiprocessing import get_context
@@ -144,11 +144,17 @@ def run_jobs(
     executor: str = "pool",
     progress: str | None = "episodes",
     fn: Callable[[EpisodeJob], tuple[str, dict[str, Any]]] = run_episode,
+    concurrency: int = 1,
 ) -> dict[str, int]:
     """Run the jobs whose key is not yet done in ``shard``; append each result as it finishes.
 
     Work that failed outside the task (the LLM server, a worker that died) is appended as a
     ``retry`` row and counted in ``pending``: it is run again by the next call.
+
+    ``concurrency``: jobs run at once on threads inside each worker (this process when ``workers``
+    is 1), for a served model that answers many requests together; a worker process then takes
+    ``concurrency`` jobs at a time. Each job may also keep that many requests in flight itself (a
+    planner's samples, see :mod:`agentcritic.concurrency`).
     """
     from tqdm.auto import tqdm
 
@@ -156,27 +162,56 @@ def run_jobs(
     stats = {"skipped": len(shard), "written": 0, "pending": 0}
     if not todo:
         return stats
+    concurrency = max(1, int(concurrency))
     fn = functools.partial(counted_job, fn, shard.path.stem)
+    if concurrency > 1:
+        fn = functools.partial(job_in_flight, fn, concurrency)
     bar = tqdm(total=len(todo), desc=progress or "", disable=progress is None, unit="ep", dynamic_ncols=True)
     recorder = _Recorder(shard, bar, stats)
     try:
         if executor == "ray":
-            _run_ray(todo, fn, workers, recorder)
+            _run_ray(todo, fn, workers, recorder, concurrency)
         elif executor != "pool":
             raise ValueError(f"unknown executor {executor!r}; valid executors are {list(EXECUTORS)}")
         elif workers <= 1:
-            for job in todo:
-                try:
-                    key, record = fn(job)
-                except Exception as exc:  # noqa: BLE001 - infrastructure failures recorded, the rest re-raised
-                    recorder.failed(job, exc)
-                    continue
-                recorder.done(key, record)
+            _run_here(todo, fn, recorder, concurrency)
         else:
-            _run_pool(todo, fn, workers, recorder)
+            _run_pool(todo, fn, workers, recorder, concurrency)
     finally:
         bar.close()
     return stats
+
+
+def job_in_flight(fn: Callable[[EpisodeJob], tuple[str, dict[str, Any]]], concurrency: int,
+                  job: EpisodeJob) -> tuple[str, dict[str, Any]]:
+    """``fn(job)`` allowed ``concurrency`` requests in flight (see :mod:`agentcritic.concurrency`)."""
+    from agentcritic.concurrency import in_flight
+
+    with in_flight(concurrency):
+        return fn(job)
+
+
+def run_unit(fn: Callable[[EpisodeJob], tuple[str, dict[str, Any]]], concurrency: int,
+             jobs: list[EpisodeJob]) -> list[tuple[str, dict[str, Any]]]:
+    """A worker's unit of work: ``jobs`` on ``concurrency`` threads, results in job order."""
+    from agentcritic.concurrency import thread_map
+
+    return thread_map(fn, jobs, concurrency)
+
+
+def _run_here(todo: list[EpisodeJob], fn: Callable[[EpisodeJob], tuple[str, dict[str, Any]]],
+              recorder: _Recorder, concurrency: int) -> None:
+    """In this process: one job at a time, or ``concurrency`` on threads, each written as it finishes."""
+    from agentcritic.concurrency import thread_map
+
+    def write(i: int, result: tuple[str, dict[str, Any]] | None, error: BaseException | None) -> None:
+        if error is not None:  # infrastructure failures recorded, the rest re-raised
+            recorder.failed(todo[i], error)
+        else:
+            assert result is not None
+            recorder.done(*result)
+
+    thread_map(fn, todo, concurrency, on_result=write)
 
 
 EXECUTORS = ("pool", "ray")
@@ -199,40 +234,57 @@ def die_with_parent(parent: int) -> None:
         os._exit(1)
 
 
-def _run_pool(todo, fn, workers, recorder: _Recorder) -> None:
+def _units(todo: list[EpisodeJob], size: int) -> Iterator[list[EpisodeJob]]:
+    """The jobs in units of ``size``: what one worker runs at once (its threads, see :func:`run_unit`)."""
+    for start in range(0, len(todo), size):
+        yield todo[start:start + size]
+
+
+def _record_unit(recorder: _Recorder, unit: list[EpisodeJob], get: Callable[[], list[tuple[str, dict[str, Any]]]]) -> bool:
+    """Write a finished unit's results (``get()``); a unit that raised fails each of its jobs.
+    Returns False when the unit raised."""
+    try:
+        results = get()
+    except Exception as exc:  # noqa: BLE001 - see _Recorder.failed
+        for job in unit:
+            recorder.failed(job, exc)
+        return False
+    for key, record in results:
+        recorder.done(key, record)
+    return True
+
+
+def _run_pool(todo, fn, workers, recorder: _Recorder, concurrency: int = 1) -> None:
     from concurrent.futures.process import BrokenProcessPool
 
     # spawn, not fork: the parent may hold a JVM gateway or torch threads that do not survive fork.
     ctx = get_context("spawn")
-    workers = max(1, min(workers, len(todo)))
+    workers = max(1, min(workers, -(-len(todo) // concurrency)))
+    unit_fn = functools.partial(run_unit, fn, concurrency)
     with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=die_with_parent,
                              initargs=(os.getpid(),)) as pool:
-        pending: dict[Any, EpisodeJob] = {}
-        it = iter(todo)
-        # Keep a bounded window of jobs in flight so results stream to disk as they finish.
-        for job in it:
-            pending[pool.submit(fn, job)] = job
+        pending: dict[Any, list[EpisodeJob]] = {}
+        it = _units(todo, concurrency)
+        # Keep a bounded window of units in flight so results stream to disk as they finish.
+        for unit in it:
+            pending[pool.submit(unit_fn, unit)] = unit
             if len(pending) >= workers * 4:
                 break
         broken = False
         while pending:
             done, _ = wait(set(pending), return_when=FIRST_COMPLETED)
             for fut in done:
-                job = pending.pop(fut)
-                try:
-                    key, record = fut.result()
-                except Exception as exc:  # noqa: BLE001 - see _Recorder.failed
-                    broken = broken or isinstance(exc, BrokenProcessPool)
-                    recorder.failed(job, exc)
+                unit = pending.pop(fut)
+                if not _record_unit(recorder, unit, fut.result):
+                    broken = broken or isinstance(fut.exception(), BrokenProcessPool)
                     continue
-                recorder.done(key, record)
                 nxt = None if broken else next(it, None)
                 if nxt is not None:
-                    pending[pool.submit(fn, nxt)] = nxt
+                    pending[pool.submit(unit_fn, nxt)] = nxt
         # A worker died: the pool is unusable; the jobs never submitted stay undone for the next run.
 
 
-def _run_ray(todo, fn, workers, recorder: _Recorder) -> None:
+def _run_ray(todo, fn, workers, recorder: _Recorder, concurrency: int = 1) -> None:
     """Ray tasks running the same episode function; joins a cluster if one is configured
     (``RAY_ADDRESS``), else starts a local instance with ``workers`` CPUs."""
     try:
@@ -249,26 +301,27 @@ def _run_ray(todo, fn, workers, recorder: _Recorder) -> None:
                      configure_logging=False)
         started = True
     try:
-        task = fn if not isinstance(fn, functools.partial) else (lambda job, call=fn: call(job))  # ray wants a function
-        remote_fn = ray.remote(num_cpus=1, max_retries=2)(task)
-        it = iter(todo)
-        pending = {remote_fn.remote(job): job for _, job in zip(range(max(1, workers) * 4), it)}
+        unit_fn = functools.partial(run_unit, fn, concurrency)
+        remote_fn = ray.remote(num_cpus=1, max_retries=2)(lambda unit, call=unit_fn: call(unit))  # ray wants a function
+        it = _units(todo, concurrency)
+        pending = {remote_fn.remote(unit): unit for _, unit in zip(range(max(1, workers) * 4), it)}
+
+        def result_of(ref: Any) -> list[tuple[str, dict[str, Any]]]:
+            try:
+                return ray.get(ref)
+            except Exception as exc:  # noqa: BLE001 - see _Recorder.failed
+                cause = getattr(exc, "cause", None)
+                if isinstance(exc, (ray.exceptions.WorkerCrashedError, ray.exceptions.NodeDiedError)):
+                    raise ConnectionError(f"the Ray worker died: {exc}") from exc
+                if isinstance(cause, BaseException):
+                    raise cause from exc
+                raise
+
         while pending:
             done, _ = ray.wait(list(pending), num_returns=1)
             for ref in done:
-                job = pending.pop(ref)
-                try:
-                    key, record = ray.get(ref)
-                except Exception as exc:  # noqa: BLE001 - see _Recorder.failed
-                    died = (ray.exceptions.WorkerCrashedError, ray.exceptions.NodeDiedError)
-                    cause = getattr(exc, "cause", None)
-                    if isinstance(exc, died):
-                        exc = ConnectionError(f"the Ray worker died: {exc}")
-                    elif isinstance(cause, BaseException):
-                        exc = cause
-                    recorder.failed(job, exc)
-                    continue
-                recorder.done(key, record)
+                unit = pending.pop(ref)
+                _record_unit(recorder, unit, functools.partial(result_of, ref))
                 nxt = next(it, None)
                 if nxt is not None:
                     pending[remote_fn.remote(nxt)] = nxt

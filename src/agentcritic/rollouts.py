@@ -32,7 +32,7 @@ def run_rollouts(config: RolloutConfig, out: str | Path, progress: bool = True, 
         jobs = episode_jobs(config, stage)
         shard = store.shard(stage)
         stats = run_jobs(
-            jobs, shard, workers=config.workers, executor=config.executor,
+            jobs, shard, workers=config.workers, executor=config.executor, concurrency=config.concurrency,
             progress=f"{config.env}/{config.policy}" if progress else None,
         )
         trajectories = [Trajectory.from_dict(rec) for _, rec in store.records(stage)]

@@ -48,8 +48,20 @@ class EnvSpec(BaseModel):
             env.close()
 
     def cached(self) -> Any:
-        """This process's env of this spec, made once (see :mod:`agentcritic.worker_cache`)."""
-        return cached("env", self.model_dump(mode="json"), self.make)
+        """This process's env of this spec for this thread's lane, made once (see
+        :mod:`agentcritic.worker_cache`; threads of one worker each step their own env, see
+        :mod:`agentcritic.concurrency`)."""
+        from agentcritic.concurrency import lane
+
+        where = lane()
+        spec = self.model_dump(mode="json")
+        return cached("env", {**spec, "lane": list(where)} if where else spec, self.make)
+
+    @classmethod
+    def of_env(cls, env: Any) -> EnvSpec | None:
+        """The spec an env was made from by :func:`agentcritic.envs.make` (None for one built otherwise)."""
+        made = getattr(env, "made_from", None)
+        return cls(name=made[0], kwargs=dict(made[1])) if made else None
 
 
 class PolicySpec(BaseModel):

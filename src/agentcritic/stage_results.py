@@ -332,6 +332,8 @@ class BudgetRow(BaseModel):
     mean_cost: float | None = None
     mean_steps: float | None = None
     errors: int = 0
+    tasks: int | None = None  # n of the interval (a task's samples count once); None in older runs
+    success_interval: tuple[float, float] | None = None  # 95 % Wilson interval over tasks
 
 
 class DPTrainRow(BudgetRow):

@@ -8,20 +8,30 @@ kept here under (kind, the spec as JSON), so a worker builds each part once, whi
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 T = TypeVar("T")
 
 _PARTS: dict[tuple[str, str], Any] = {}
+# Threads of one worker (agentcritic.concurrency) ask at once: a part is built once, by one of them.
+_BUILDING = threading.RLock()
 
 
 def cached(kind: str, spec: Any, build: Callable[[], T]) -> T:
     """The part of ``kind`` built from ``spec`` in this process, built by ``build()`` the first time."""
     key = (kind, json.dumps(spec, sort_keys=True, default=str))
-    if key not in _PARTS:
-        _PARTS[key] = build()
-    return _PARTS[key]
+    part = _PARTS.get(key, _MISSING)
+    if part is _MISSING:
+        with _BUILDING:
+            part = _PARTS.get(key, _MISSING)
+            if part is _MISSING:
+                part = _PARTS[key] = build()
+    return part  # type: ignore[no-any-return]
+
+
+_MISSING = object()
 
 
 def cached_parts(kind: str | None = None) -> list[Any]:

@@ -20,6 +20,7 @@ from agentcritic.cli import eval_commands  # noqa: F401  (evaluate, report, run,
 from agentcritic.cli import rm_commands  # noqa: F401  (train-rm, eval-rm, serve-rm)
 from agentcritic.cli import helper_commands  # noqa: F401  (collect, train-prm, train-helper, eval-helper)
 from agentcritic.cli import export_commands  # noqa: F401  (export)
+from agentcritic.cli import llm_commands  # noqa: F401  (serve-llm)
 from agentcritic.cli.app import app
 
 

@@ -76,6 +76,8 @@ CONFIG = typer.Option(None, help="TOML config of the command's settings; flags o
 SET = typer.Option([], "--set", help="override any config field: KEY=VALUE (repeatable)")
 WORKERS = typer.Option(None, help="parallel worker processes")
 EXECUTOR = typer.Option(None, help="pool (local processes) | ray")
+CONCURRENCY = typer.Option(None, help="jobs at once on threads inside each worker, and requests a job keeps in "
+                           "flight: for a served model (--policy openai), which answers many together")
 SEED = typer.Option(None, help="base seed")
 SPLIT = typer.Option(None, help="train | dev | test")
 LIMIT = typer.Option(None, help="first N tasks of the split")

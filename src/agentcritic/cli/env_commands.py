@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 
 from agentcritic.cli.app import (
-    BASE_URL, CONFIG, EXECUTOR, LIMIT, MODE, MODEL, OUT, POLICY, SEED, SET, SPLIT, USER_ERROR_EXIT, WORKERS, app, fail,
+    BASE_URL, CONCURRENCY, CONFIG, EXECUTOR, LIMIT, MODE, MODEL, OUT, POLICY, SEED, SET, SPLIT, USER_ERROR_EXIT, WORKERS, app, fail,
     llm_flags, overrides_from_flags, paragraph, run_stage_command, user_errors,
 )
 from agentcritic.errors import AgentCriticError
@@ -132,6 +132,7 @@ def rollout(
     seed: Optional[int] = SEED,
     max_steps: Optional[int] = typer.Option(None, "--max-steps", help="override the env's step limit"),
     workers: Optional[int] = WORKERS,
+    concurrency: Optional[int] = CONCURRENCY,
     executor: Optional[str] = EXECUTOR,
     out: Path = OUT,
     config: Optional[Path] = CONFIG,
@@ -141,7 +142,7 @@ def rollout(
     from agentcritic.config import RolloutConfig
 
     flags = {"env": env, "policy": policy, "split": split, "limit": limit, "samples": samples, "seed": seed,
-             "max_steps": max_steps, "workers": workers, "executor": executor, "mode": mode,
+             "max_steps": max_steps, "workers": workers, "executor": executor, "concurrency": concurrency, "mode": mode,
              "temperature": temperature, **llm_flags(policy, base_url, model)}
     run_stage_command("rollout", RolloutConfig, config, overrides_from_flags(flags, set_), out, lambda summary: [
         f"{summary['episodes']} episodes in {out}: success {summary['success_rate']:.1%}, "

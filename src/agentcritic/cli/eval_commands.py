@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 
 from agentcritic.cli.app import (
-    BASE_URL, CONFIG, EXECUTOR, MODE, MODEL, OUT, POLICY, SEED, SET, WORKERS, app, fail, list_override, llm_flags,
+    BASE_URL, CONCURRENCY, CONFIG, EXECUTOR, MODE, MODEL, OUT, POLICY, SEED, SET, WORKERS, app, fail, list_override, llm_flags,
     overrides_from_flags, run_stage_command, toml_value, user_errors,
 )
 
@@ -30,6 +30,7 @@ def evaluate(
     samples: Optional[int] = typer.Option(None, help="seeds per task"),
     seed: Optional[int] = SEED,
     workers: Optional[int] = WORKERS,
+    concurrency: Optional[int] = CONCURRENCY,
     executor: Optional[str] = EXECUTOR,
     set_: list[str] = SET,
 ) -> None:
@@ -38,7 +39,8 @@ def evaluate(
     from agentcritic.report.tables import results_table, to_markdown
 
     flags: dict[str, object] = {"limit": limit, "policy": policy, "mode": mode, "samples": samples, "seed": seed,
-                                "workers": workers, "executor": executor, **llm_flags(policy, base_url, model)}
+                                "workers": workers, "executor": executor, "concurrency": concurrency,
+                                **llm_flags(policy, base_url, model)}
     extra = list_override("envs", env) + list_override("split", split)
     if method:
         extra.append("methods=[" + ", ".join(f"{{method = {toml_value(m)}}}" for m in method) + "]")

@@ -9,7 +9,7 @@ from typing import Any, Optional
 import typer
 
 from agentcritic.cli.app import (
-    CONFIG, EXECUTOR, LIMIT, OUT, POLICY, SEED, SET, SPLIT, WORKERS, app, list_override, overrides_from_flags,
+    CONCURRENCY, CONFIG, EXECUTOR, LIMIT, OUT, POLICY, SEED, SET, SPLIT, WORKERS, app, list_override, overrides_from_flags,
     run_stage_command,
 )
 
@@ -59,6 +59,7 @@ def collect(
     limit: Optional[int] = LIMIT,
     seed: Optional[int] = SEED,
     workers: Optional[int] = WORKERS,
+    concurrency: Optional[int] = CONCURRENCY,
     executor: Optional[str] = EXECUTOR,
     out: Path = OUT,
     config: Optional[Path] = CONFIG,
@@ -68,7 +69,7 @@ def collect(
     from agentcritic.helper.helper_config import CollectConfig
 
     flags = {"env": env, "policy": policy, "intervention.kind": intervention, "n": n, "split": split,
-             "limit": limit, "seed": seed, "workers": workers, "executor": executor}
+             "limit": limit, "seed": seed, "workers": workers, "executor": executor, "concurrency": concurrency}
 
     def describe(summary: dict[str, Any]) -> list[str]:
         return [f"{summary['episodes']}/{summary['expected_episodes']} episodes, {summary['transitions']} "

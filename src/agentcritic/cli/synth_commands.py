@@ -8,7 +8,7 @@ from typing import Any, Optional
 import typer
 
 from agentcritic.cli.app import (
-    BASE_URL, CONFIG, EXECUTOR, MODEL, OUT, SEED, SET, WORKERS, app, llm_flags, overrides_from_flags,
+    BASE_URL, CONCURRENCY, CONFIG, EXECUTOR, MODEL, OUT, SEED, SET, WORKERS, app, llm_flags, overrides_from_flags,
     run_stage_command,
 )
 
@@ -39,6 +39,7 @@ def synthesize(
     model: Optional[str] = MODEL,
     seed: Optional[int] = SEED,
     workers: Optional[int] = WORKERS,
+    concurrency: Optional[int] = CONCURRENCY,
     executor: Optional[str] = EXECUTOR,
     out: Path = OUT,
     config: Optional[Path] = CONFIG,
@@ -53,6 +54,7 @@ def synthesize(
     flags: dict[str, object] = {
         "env": env, "tasks": tasks, "trajectories_per_task": trajectories, "explorer": explorer,
         "refiner": refiner, "seed": seed, "workers": workers, "executor": executor,
+        "concurrency": concurrency,
     }
     for side, backend in (("explorer", explorer), ("refiner", refiner or "smollm2")):
         if backend in ("openai", "hf", "llamacpp"):

@@ -42,6 +42,8 @@ class TextEnv:
 
     name: ClassVar[str] = "base"
     splits: ClassVar[tuple[str, ...]] = SPLITS
+    #: (name, kwargs) this env was made from by ``envs.make``, so more of it can be made; None otherwise
+    made_from: tuple[str, dict[str, Any]] | None = None
 
     def __init__(self, max_steps: int = 30, **kwargs: Any) -> None:
         try:

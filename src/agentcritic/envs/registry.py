@@ -246,4 +246,5 @@ def make(name: str, **kwargs: Any) -> TextEnv:
     env = env_class(name)(**kwargs)
     if env.name != name:
         env.name = name  # type: ignore[misc]  # records and rendering use the name it was made by
+    env.made_from = (name, dict(kwargs))  # type: ignore[attr-defined]  # so a planner can make more (EnvSpec.of_env)
     return env

@@ -60,15 +60,18 @@ class RandomAsk:
         return budget_left > 0 and self.rng.random() < self.rate
 
     @classmethod
-    def matched(cls, model: TabularModel, usage: float, seed: int = 0, tol: float = 1e-9) -> RandomAsk:
-        """The rate whose expected interventions per episode on the table (no cap) equal ``usage``."""
+    def matched(
+        cls, model: TabularModel, usage: float, seed: int = 0, tol: float = 1e-9, costs: dict[str, float] | None = None
+    ) -> RandomAsk:
+        """The rate whose expected cost per episode on the table (no cap) equals ``usage`` (unit costs:
+        interventions per episode)."""
         ones = np.ones(model.n_states)
-        if usage >= uncapped_usage(model, ones):
+        if usage >= uncapped_usage(model, ones, costs):
             return cls(1.0, seed)
         lo, hi = 0.0, 1.0
         while hi - lo > tol:
             mid = 0.5 * (lo + hi)
-            if uncapped_usage(model, mid * ones) <= usage:
+            if uncapped_usage(model, mid * ones, costs) <= usage:
                 lo = mid
             else:
                 hi = mid
@@ -101,7 +104,7 @@ class _PRMRule:
 
 
 def _fit_threshold(
-    model: TabularModel, score: np.ndarray, budget: float, asks_below: bool
+    model: TabularModel, score: np.ndarray, budget: float, asks_below: bool, costs: dict[str, float] | None = None
 ) -> tuple[float, float]:
     """τ over the candidate scores (midpoints) with table usage ≤ budget; returns (τ, usage).
 
@@ -119,15 +122,15 @@ def _fit_threshold(
         asks = lambda t: (score > t).astype(np.float64)  # noqa: E731
     # taus[0] asks nowhere; going right asks at more states. Find the last index with usage <= budget.
     lo, hi = 0, len(taus) - 1
-    if uncapped_usage(model, asks(taus[hi])) <= budget:
-        return float(taus[hi]), uncapped_usage(model, asks(taus[hi]))
+    if uncapped_usage(model, asks(taus[hi]), costs) <= budget:
+        return float(taus[hi]), uncapped_usage(model, asks(taus[hi]), costs)
     while hi - lo > 1:
         mid = (lo + hi) // 2
-        if uncapped_usage(model, asks(taus[mid])) <= budget:
+        if uncapped_usage(model, asks(taus[mid]), costs) <= budget:
             lo = mid
         else:
             hi = mid
-    return float(taus[lo]), uncapped_usage(model, asks(taus[lo]))
+    return float(taus[lo]), uncapped_usage(model, asks(taus[lo]), costs)
 
 
 class PRMThreshold(_PRMRule):
@@ -139,11 +142,13 @@ class PRMThreshold(_PRMRule):
         return budget_left > 0 and self.prm(state.state_text, False) < self.tau
 
     @classmethod
-    def fit(cls, model: TabularModel, budget: float, prm: Any = None) -> PRMThreshold:
+    def fit(
+        cls, model: TabularModel, budget: float, prm: Any = None, costs: dict[str, float] | None = None
+    ) -> PRMThreshold:
         """τ on the training table so that the mean usage (no cap) is ≤ ``budget``."""
         if math.isinf(budget):
             return cls(prm or model.scorer, math.inf)
-        tau, usage = _fit_threshold(model, model.prm[:, 0], budget, asks_below=True)
+        tau, usage = _fit_threshold(model, model.prm[:, 0], budget, asks_below=True, costs=costs)
         rule = cls(prm or model.scorer, tau)
         rule.fitted_usage = usage
         return rule
@@ -160,11 +165,13 @@ class PRMGainThreshold(_PRMRule):
         return self.prm(state.state_text, True) - self.prm(state.state_text, False) > self.tau
 
     @classmethod
-    def fit(cls, model: TabularModel, budget: float, prm: Any = None) -> PRMGainThreshold:
+    def fit(
+        cls, model: TabularModel, budget: float, prm: Any = None, costs: dict[str, float] | None = None
+    ) -> PRMGainThreshold:
         """τ on the training table so that the mean usage (no cap) is ≤ ``budget``."""
         if math.isinf(budget):
             return cls(prm or model.scorer, -math.inf)
-        tau, usage = _fit_threshold(model, model.prm[:, 1] - model.prm[:, 0], budget, asks_below=False)
+        tau, usage = _fit_threshold(model, model.prm[:, 1] - model.prm[:, 0], budget, asks_below=False, costs=costs)
         rule = cls(prm or model.scorer, tau)
         rule.fitted_usage = usage
         return rule
@@ -245,12 +252,14 @@ def make_baseline(
     prm: Any = None,
     usage: float | None = None,
     seed: int = 0,
+    costs: dict[str, float] | None = None,
 ) -> Any:
     """One baseline decider, fitted on the training table for ``budget``.
 
     ``random`` matches ``usage`` interventions per episode (default: ``budget``, or the DP's
     unconstrained usage when the budget is unlimited); ``dp`` is the exact budgeted policy (solved
-    for ``budget``, every step when unlimited).
+    for ``budget``, every step when unlimited). ``costs`` (actor → cost of a request) puts budget and
+    usage in cost units, as the Gate spends them.
     """
     from agentcritic.helper.dp import solve_budget, solve_lagrangian
 
@@ -261,12 +270,12 @@ def make_baseline(
     if name == "random":
         target = usage if usage is not None else (budget if math.isfinite(budget) else None)
         if target is None:
-            target = solve_lagrangian(table, 0.0).mean_usage
-        return RandomAsk.matched(table, target, seed=seed)
+            target = solve_lagrangian(table, 0.0, costs).mean_usage
+        return RandomAsk.matched(table, target, seed=seed, costs=costs)
     if name == "prm_threshold":
-        return PRMThreshold.fit(table, budget, prm)
+        return PRMThreshold.fit(table, budget, prm, costs)
     if name == "prm_gain":
-        return PRMGainThreshold.fit(table, budget, prm)
+        return PRMGainThreshold.fit(table, budget, prm, costs)
     if name == "dp":
-        return DPPolicy(solve_budget(table, budget), table, seed=seed)
+        return DPPolicy(solve_budget(table, budget, costs), table, seed=seed)
     raise ValueError(f"unknown baseline {name!r}; choose from {sorted(BASELINES)}")

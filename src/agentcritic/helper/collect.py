@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from agentcritic.concurrency import lane
 from agentcritic.helper.helper_config import CollectConfig, InterventionConfig
 from agentcritic.parallel import EpisodeJob, llm_calls_of, run_jobs
 from agentcritic.store import RunStore
@@ -64,7 +65,9 @@ def collect_episode(job: EpisodeJob) -> tuple[str, dict[str, Any]]:
 
     payload: CollectPayload = job.payload
     spec = payload.intervention
-    intervention = cached("intervention", spec, lambda: make_intervention(InterventionConfig(**spec)))
+    # an intervention keeps per-episode state: one per lane (threads of --concurrency, see agentcritic.concurrency)
+    intervention = cached("intervention", {**spec, "lane": list(lane())},
+                          lambda: make_intervention(InterventionConfig(**spec)))
     coin = random.Random(job.seed ^ 0x5EED)
     episode = run_helped_episode(
         job.env.cached(), job.policy.make(job.seed), intervention, job.task_id,
@@ -81,7 +84,7 @@ def run_collect(config: CollectConfig, out: str | Path, progress: bool = True) -
     with RunStore(out) as store:  # claimed by the stage contract (agentcritic.stage)
         jobs = collect_jobs(config)
         stats = run_jobs(jobs, store.shard(STAGE), workers=config.workers, executor=config.executor,
-                         progress=f"collect {config.env}/{config.policy}" if progress else None, fn=collect_episode)
+                         concurrency=config.concurrency, progress=f"collect {config.env}/{config.policy}" if progress else None, fn=collect_episode)
         summary = summarise(rec for _, rec in store.records(STAGE))
         summary.update(env=config.env, policy=config.policy, intervention=config.intervention.kind,
                        split=config.split, expected_episodes=len(jobs), written=stats["written"],

@@ -10,6 +10,12 @@ Two forms (selfreg.md Phase 2b):
 - **Exact budgeted**: ``V(s,b) = max(Σ P̂(s'|s,0) V(s',b), [b>0] Σ P̂(s'|s,1) V(s',b−1))`` — a hard
   per-episode cap, no λ (:func:`solve_budget`).
 
+**Costs.** The budget is in cost units: asking intervention ``a`` (an actor name of the table, see
+:attr:`TabularModel.actors`) spends ``costs[a]`` (1 when absent), so ``−λ·h`` above is ``−λ·cost(h)``,
+``b−1`` is ``b−cost(h)`` and usage is spent cost. With several interventions in the table the solvers
+choose whom to ask (``choice``: 0 = nobody, 1 + i = ``actors[i]``). A k-step takeover is one request
+(the table folds its steps into one edge). With no costs every result is the one of unit costs.
+
 Both sweep the states level by level, deepest first, with NumPy over whole levels: a solve is
 O(|S|·C). Segment sums over each state's successors use ``np.add.reduceat`` on the non-empty rows
 (exact sums, no cumulative-sum cancellation). Ties are decided with a tolerance of ``TIE_EPS``
@@ -20,6 +26,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -33,6 +40,50 @@ TIE_EPS = 1e-12
 
 class DPError(AgentCriticError, ValueError):
     """A budget or state the solvers cannot answer for; the message says why."""
+
+
+# ----------------------------------------------------------------------------------- costs
+def action_costs(model: TabularModel, costs: dict[str, float] | None = None, *, whole: bool = False) -> np.ndarray:
+    """The cost of each action h of ``model``: 0 for the base policy, ``costs[actor]`` (1 when absent)
+    for each intervention. ``whole``: the exact DP counts the budget in whole cost units."""
+    costs = dict(costs or {})
+    unknown = sorted(set(costs) - set(model.actors))
+    if unknown:
+        raise DPError(
+            f"costs name actor(s) {unknown} that the table does not have; its actors (the names logged on "
+            f"helped steps) are {list(model.actors)}: give costs for those only"
+        )
+    for actor, cost in costs.items():
+        if isinstance(cost, bool) or not isinstance(cost, (int, float, np.integer, np.floating)) \
+                or not (math.isfinite(cost) and cost > 0):
+            raise DPError(f"costs[{actor!r}]={cost!r}: a cost must be a finite number > 0 (e.g. 1 or 3)")
+        if whole and cost != int(cost):
+            raise DPError(
+                f"costs[{actor!r}]={cost}: the exact budgeted DP counts the budget in whole cost units; "
+                f"scale every cost and the budget by the same factor so they are whole numbers "
+                f"(costs given: {costs})"
+            )
+    return np.array([0.0] + [float(costs.get(a, 1.0)) for a in model.actors])
+
+
+def check_costs(model: TabularModel, costs: dict[str, float] | None, budgets: Iterable[float] = ()) -> None:
+    """Raise :class:`DPError` for a cost table the exact DP cannot plan with on ``model`` (an unknown
+    actor, a cost that is not a whole number > 0) or a budget > 0 that no request fits."""
+    cost = action_costs(model, costs, whole=True)
+    for budget in budgets:
+        if math.isfinite(budget):
+            _check_budget_fits(budget, cost, model)
+
+
+def _check_budget_fits(budget: float, cost: np.ndarray, model: TabularModel) -> None:
+    """A budget > 0 below every intervention's cost buys nothing: an error, not a silent "never"."""
+    cheapest = float(cost[1:].min())
+    if 0 < budget < cheapest:
+        table = dict(zip(model.actors, cost[1:].tolist(), strict=True))
+        raise DPError(
+            f"budget={budget}: no intervention fits (costs {table}); give 0 for no help or a budget of at "
+            f"least {cheapest:g} cost units"
+        )
 
 
 # ----------------------------------------------------------------------------------- kernels
@@ -66,6 +117,10 @@ class LagrangianSolution:
     asks: np.ndarray = field(repr=False)
     usage: np.ndarray = field(repr=False)
     success: np.ndarray = field(repr=False)
+    #: whom π_λ asks: 0 nobody, 1 + i ``model.actors[i]``
+    choice: np.ndarray | None = field(default=None, repr=False)
+    #: cost of each action h (0 for the base policy)
+    cost: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def mean_usage(self) -> float:
@@ -80,7 +135,8 @@ class LagrangianSolution:
     def ask(self, state_key: tuple, budget_left: int | float | None = None) -> bool:
         """π_λ at a table state (the budget left does not enter the Lagrangian policy, except 0)."""
         i = _index(self.model, state_key)
-        if budget_left is not None and budget_left <= 0:
+        if budget_left is not None and (budget_left <= 0 or (self.cost is not None and self.choice is not None
+                                                            and budget_left < self.cost[self.choice[i]])):
             return False
         return bool(self.asks[i])
 
@@ -88,30 +144,40 @@ class LagrangianSolution:
         """π_λ(s) for every non-terminal logged state (-1 where not reachable, if asked)."""
         out = self.asks.astype(np.int8)
         if reachable_only:
-            out = np.where(reachable_lagrangian(self.model, self.asks), out, -1).astype(np.int8)
+            choice = self.asks if self.choice is None else self.choice
+            out = np.where(reachable_lagrangian(self.model, choice), out, -1).astype(np.int8)
         return out
 
 
-def solve_lagrangian(model: TabularModel, lam: float) -> LagrangianSolution:
-    """Q_λ, V_λ, π_λ (ties → don't ask) and U_λ for a help penalty ``lam`` ≥ 0."""
+def solve_lagrangian(model: TabularModel, lam: float, costs: dict[str, float] | None = None) -> LagrangianSolution:
+    """Q_λ, V_λ, π_λ (ties → don't ask, then the first actor) and U_λ (spent cost) for a help penalty
+    ``lam`` ≥ 0 per cost unit; ``costs``: actor → cost of one request (1 when absent)."""
     if not (lam >= 0 and math.isfinite(lam)):
         raise DPError(f"lam={lam}: the help penalty must be a finite number >= 0")
+    cost = action_costs(model, costs)
     n = model.n_states
-    q = np.zeros((n, 2))
+    q = np.zeros((n, model.n_actions))
     value = np.zeros(n)
     usage = np.zeros(n)
-    asks = np.zeros(n, dtype=bool)
+    choice = np.zeros(n, dtype=np.int8)
     for a, b in model.levels():
-        q0 = model.base[a:b, 0] + _segment_sums(model, 0, a, b, value)
-        q1 = model.base[a:b, 1] + _segment_sums(model, 1, a, b, value) - lam
-        ask = q1 > q0 + TIE_EPS
-        q[a:b, 0], q[a:b, 1] = q0, q1
-        value[a:b] = np.where(ask, q1, q0)
-        asks[a:b] = ask
-        u0 = _segment_sums(model, 0, a, b, usage)
-        u1 = 1.0 + _segment_sums(model, 1, a, b, usage)
-        usage[a:b] = np.where(ask, u1, u0)
-    return LagrangianSolution(model, float(lam), q, value, asks, usage, value + lam * usage)
+        best = model.base[a:b, 0] + _segment_sums(model, 0, a, b, value)
+        q[a:b, 0] = best
+        pick = np.zeros(b - a, dtype=np.int8)
+        for h in range(1, model.n_actions):
+            qh = model.base[a:b, h] + _segment_sums(model, h, a, b, value) - lam * cost[h]
+            q[a:b, h] = qh
+            better = qh > best + TIE_EPS
+            best = np.where(better, qh, best)
+            pick[better] = h
+        value[a:b] = best
+        choice[a:b] = pick
+        spent = np.zeros(b - a)
+        for h in range(model.n_actions):
+            uh = _segment_sums(model, h, a, b, usage) + cost[h]
+            spent = np.where(pick == h, uh, spent)
+        usage[a:b] = spent
+    return LagrangianSolution(model, float(lam), q, value, choice > 0, usage, value + lam * usage, choice, cost)
 
 
 @dataclass
@@ -146,24 +212,28 @@ class LambdaSearch:
         return self.upper.ask(state_key, budget_left)
 
 
-def search_lambda(model: TabularModel, budget: float, tol: float = 1e-9, max_iter: int = 100) -> LambdaSearch:
-    """Smallest λ ∈ [0, 1] with ``mean_tasks U_λ(s₀) ≤ budget``, plus the exact-usage mix.
+def search_lambda(
+    model: TabularModel, budget: float, tol: float = 1e-9, max_iter: int = 100, costs: dict[str, float] | None = None
+) -> LambdaSearch:
+    """Smallest λ ∈ [0, 1/min cost] with ``mean_tasks U_λ(s₀) ≤ budget`` (cost units), plus the
+    exact-usage mix.
 
-    Usage is a non-increasing step function of λ; values are success probabilities, so at λ = 1 no
-    state asks and the search interval is [0, 1].
+    Usage is a non-increasing step function of λ; values are success probabilities, so at
+    λ = 1/min cost no state asks (help gains at most 1) and that bounds the search interval.
     """
     if not budget >= 0:
         raise DPError(f"budget={budget}: must be >= 0 (math.inf for no cap)")
-    zero = solve_lagrangian(model, 0.0)
+    cost = action_costs(model, costs)
+    zero = solve_lagrangian(model, 0.0, costs)
     if zero.mean_usage <= budget + 1e-12:
         return LambdaSearch(float(budget), 0.0, zero, None, 0.0, 0)
-    lo, hi = 0.0, 1.0
-    lower, upper = zero, solve_lagrangian(model, hi)
+    lo, hi = 0.0, 1.0 / float(cost[1:].min())
+    lower, upper = zero, solve_lagrangian(model, hi, costs)
     it = 0
     while hi - lo > tol and it < max_iter:
         it += 1
         mid = 0.5 * (lo + hi)
-        sol = solve_lagrangian(model, mid)
+        sol = solve_lagrangian(model, mid, costs)
         if sol.mean_usage <= budget + 1e-12:
             hi, upper = mid, sol
         else:
@@ -184,6 +254,10 @@ class BudgetSolution:
     values: np.ndarray = field(repr=False)
     asks: np.ndarray = field(repr=False)
     usage: np.ndarray = field(repr=False)
+    #: whom π*(s, b) asks: 0 nobody, 1 + i ``model.actors[i]``
+    choice: np.ndarray | None = field(default=None, repr=False)
+    #: cost of each action h (0 for the base policy); the budget is in these units
+    cost: np.ndarray | None = field(default=None, repr=False)
 
     def _b(self, budget_left: int | float | None) -> int:
         if budget_left is None:
@@ -191,11 +265,18 @@ class BudgetSolution:
         if budget_left < 0:
             raise DPError(f"budget_left={budget_left}: must be >= 0")
         if budget_left > self.budget:
-            # one intervention per step at most: with as many left as there are steps, more changes nothing
-            if self.budget >= self.model.n_levels:
+            # one request per step at most: with the dearest request at every step left, more changes nothing
+            dearest = 1.0 if self.cost is None else float(self.cost.max())
+            if self.budget >= self.model.n_levels * dearest:
                 return self.budget
             raise DPError(f"budget_left={budget_left} exceeds the solved budget {self.budget}; solve with a larger one")
         return int(budget_left)
+
+    def actor(self, state_key: tuple, budget_left: int | float | None = None) -> str | None:
+        """Whom π*(s, b) asks (an actor of the table), or None for "don't ask"."""
+        h = int(self.choice[_index(self.model, state_key), self._b(budget_left)]) if self.choice is not None \
+            else int(self.ask(state_key, budget_left))
+        return self.model.actors[h - 1] if h else None
 
     def ask(self, state_key: tuple, budget_left: int | float | None = None) -> bool:
         """π*(s, b): ask at table state ``state_key`` with ``budget_left`` interventions left."""
@@ -226,38 +307,55 @@ class BudgetSolution:
         """π*(s, b) as int8 (n, budget+1); -1 marks (s, b) not reachable from s₀ with b = C (if asked)."""
         out = self.asks.astype(np.int8)
         if reachable_only:
-            out = np.where(reachable_budget(self.model, self.asks), out, -1).astype(np.int8)
+            choice = self.asks if self.choice is None else self.choice
+            out = np.where(reachable_budget(self.model, choice, self.costs), out, -1).astype(np.int8)
         return out
 
+    @property
+    def costs(self) -> dict[str, float]:
+        """The cost table this solution was solved under (actor → cost)."""
+        cost = self.cost if self.cost is not None else np.ones(self.model.n_actions)
+        return dict(zip(self.model.actors, cost[1:].tolist(), strict=True))
 
-def solve_budget(model: TabularModel, budget: int | float) -> BudgetSolution:
-    """V(s, b) and π*(s, b) for b = 0 … ``budget`` (math.inf: as many as there are steps)."""
+
+def solve_budget(model: TabularModel, budget: int | float, costs: dict[str, float] | None = None) -> BudgetSolution:
+    """V(s, b) and π*(s, b) for b = 0 … ``budget`` cost units (math.inf: the dearest request at every
+    step); ``costs``: actor → whole cost of one request (1 when absent)."""
     if not budget >= 0:
         raise DPError(f"budget={budget}: must be >= 0 (math.inf for no cap)")
+    cost = action_costs(model, costs, whole=True)
     if math.isinf(budget):
-        c = int(model.n_levels)
+        c = int(model.n_levels * cost.max())
     else:
         if budget != int(budget):
-            raise DPError(f"budget={budget}: the exact DP needs a whole number of interventions")
+            raise DPError(f"budget={budget}: the exact DP needs a whole number of cost units")
+        _check_budget_fits(budget, cost, model)
         c = int(budget)
+    step = cost.astype(np.int64)
     n = model.n_states
     value = np.zeros((n, c + 1))
     usage = np.zeros((n, c + 1))
-    asks = np.zeros((n, c + 1), dtype=bool)
+    choice = np.zeros((n, c + 1), dtype=np.int8)
     for a, b in model.levels():
-        q0 = model.base[a:b, 0, None] + _segment_sums(model, 0, a, b, value)
-        q1 = np.full_like(q0, -np.inf)
-        u0 = _segment_sums(model, 0, a, b, usage)
-        u1 = np.zeros_like(u0)
-        if c > 0:
-            s1 = _segment_sums(model, 1, a, b, value[:, :-1])
-            q1[:, 1:] = model.base[a:b, 1, None] + s1
-            u1[:, 1:] = 1.0 + _segment_sums(model, 1, a, b, usage[:, :-1])
-        ask = q1 > q0 + TIE_EPS
-        value[a:b] = np.where(ask, q1, q0)
-        usage[a:b] = np.where(ask, u1, u0)
-        asks[a:b] = ask
-    return BudgetSolution(model, c, value, asks, usage)
+        best = model.base[a:b, 0, None] + _segment_sums(model, 0, a, b, value)
+        spent = _segment_sums(model, 0, a, b, usage)
+        pick = np.zeros(best.shape, dtype=np.int8)
+        for h in range(1, model.n_actions):
+            k = int(step[h])
+            if k > c:
+                continue  # this intervention never fits
+            qh = np.full_like(best, -np.inf)
+            uh = np.zeros_like(spent)
+            qh[:, k:] = model.base[a:b, h, None] + _segment_sums(model, h, a, b, value[:, : c + 1 - k])
+            uh[:, k:] = cost[h] + _segment_sums(model, h, a, b, usage[:, : c + 1 - k])
+            better = qh > best + TIE_EPS
+            best = np.where(better, qh, best)
+            spent = np.where(better, uh, spent)
+            pick[better] = h
+        value[a:b] = best
+        usage[a:b] = spent
+        choice[a:b] = pick
+    return BudgetSolution(model, c, value, choice > 0, usage, choice, cost)
 
 
 # ----------------------------------------------------------------------------------- evaluation
@@ -279,10 +377,31 @@ class PolicyEvaluation:
         return self.model.mean_over_tasks(self.usage[:, self.budget])
 
 
-def evaluate_policy(model: TabularModel, ask_prob: np.ndarray, budget: int | float) -> PolicyEvaluation:
-    """Success and usage of "ask with probability ``ask_prob[s]`` (or ``ask_prob[s, b]``) while
-    b > 0" from every (s, b): the Gate's hard cap applied to any policy, evaluated on the table."""
-    c = model.n_levels if math.isinf(budget) else int(budget)
+def _asked_action(model: TabularModel, actor: str | None) -> int:
+    """h of the intervention a yes/no policy calls (the table's only one when ``actor`` is None)."""
+    if actor is None:
+        if len(model.actors) > 1:
+            raise DPError(f"the table has several interventions {list(model.actors)}: say which one the policy asks")
+        return 1
+    if actor not in model.actors:
+        raise DPError(f"actor {actor!r} is not an intervention of the table; its actors are {list(model.actors)}")
+    return 1 + model.actors.index(actor)
+
+
+def evaluate_policy(
+    model: TabularModel,
+    ask_prob: np.ndarray,
+    budget: int | float,
+    costs: dict[str, float] | None = None,
+    actor: str | None = None,
+) -> PolicyEvaluation:
+    """Success and usage of "ask ``actor`` with probability ``ask_prob[s]`` (or ``ask_prob[s, b]``)
+    while its cost fits in b" from every (s, b): the Gate's hard cap applied to any policy, evaluated
+    on the table (budget and usage in cost units)."""
+    cost = action_costs(model, costs, whole=True)
+    h = _asked_action(model, actor)
+    k = int(cost[h])
+    c = int(model.n_levels * k) if math.isinf(budget) else int(budget)
     p = np.asarray(ask_prob, dtype=np.float64)
     if p.shape[0] != model.n_states:
         raise DPError(f"ask_prob has {p.shape[0]} rows for {model.n_states} states")
@@ -291,7 +410,7 @@ def evaluate_policy(model: TabularModel, ask_prob: np.ndarray, budget: int | flo
     if p.shape != (model.n_states, c + 1):
         raise DPError(f"ask_prob has shape {p.shape}; expected ({model.n_states},) or ({model.n_states}, {c + 1})")
     p = p.copy()
-    p[:, 0] = 0.0  # the cap: nothing left, nothing asked
+    p[:, : min(k, c + 1)] = 0.0  # the cap: what is left does not pay for a request, nothing asked
     n = model.n_states
     succ = np.zeros((n, c + 1))
     usage = np.zeros((n, c + 1))
@@ -300,22 +419,27 @@ def evaluate_policy(model: TabularModel, ask_prob: np.ndarray, budget: int | flo
         u0 = _segment_sums(model, 0, a, b, usage)
         s1 = np.zeros_like(s0)
         u1 = np.zeros_like(u0)
-        if c > 0:
-            s1[:, 1:] = model.base[a:b, 1, None] + _segment_sums(model, 1, a, b, succ[:, :-1])
-            u1[:, 1:] = 1.0 + _segment_sums(model, 1, a, b, usage[:, :-1])
+        if c >= k:
+            s1[:, k:] = model.base[a:b, h, None] + _segment_sums(model, h, a, b, succ[:, : c + 1 - k])
+            u1[:, k:] = cost[h] + _segment_sums(model, h, a, b, usage[:, : c + 1 - k])
         pa = p[a:b]
         succ[a:b] = (1 - pa) * s0 + pa * s1
         usage[a:b] = (1 - pa) * u0 + pa * u1
     return PolicyEvaluation(succ, usage, model, c)
 
 
-def uncapped_usage(model: TabularModel, ask_prob: np.ndarray) -> float:
-    """Mean over tasks of the expected interventions per episode of a per-state policy, no cap."""
+def uncapped_usage(
+    model: TabularModel, ask_prob: np.ndarray, costs: dict[str, float] | None = None, actor: str | None = None
+) -> float:
+    """Mean over tasks of the expected cost spent per episode of a per-state policy asking ``actor``,
+    no cap (with unit costs: interventions per episode)."""
+    cost = action_costs(model, costs)
+    h = _asked_action(model, actor)
     p = np.asarray(ask_prob, dtype=np.float64)
     usage = np.zeros(model.n_states)
     for a, b in model.levels():
         u0 = _segment_sums(model, 0, a, b, usage)
-        u1 = 1.0 + _segment_sums(model, 1, a, b, usage)
+        u1 = cost[h] + _segment_sums(model, h, a, b, usage)
         usage[a:b] = (1 - p[a:b]) * u0 + p[a:b] * u1
     return model.mean_over_tasks(usage)
 
@@ -331,30 +455,36 @@ def _forward(model: TabularModel, h: int, a: int, b: int, active: np.ndarray, re
     act = active[rows] & live[:, None] if active.ndim == 2 else (active[rows] & live)
     dst = model.succ_idx[h][lo:hi]
     if act.ndim == 2 and shift:
+        shift = min(shift, act.shape[1])
         act = np.concatenate([act[:, shift:], np.zeros((act.shape[0], shift), dtype=bool)], axis=1)
     np.logical_or.at(reach, dst, act)
 
 
 def reachable_lagrangian(model: TabularModel, asks: np.ndarray) -> np.ndarray:
-    """States reached with positive probability from the start states under policy ``asks``."""
+    """States reached with positive probability from the start states under policy ``asks`` (bool:
+    ask the only intervention, or a ``choice`` array: 0 nobody, h the action taken)."""
+    choice = np.asarray(asks).astype(np.int64)
     reach = np.zeros(model.n_states, dtype=bool)
     reach[model.root_weights()[0]] = True
     for d in range(model.n_levels):
         a, b = int(model.level_ptr[d]), int(model.level_ptr[d + 1])
-        for h in (0, 1):
-            _forward(model, h, a, b, reach[a:b] & (asks[a:b] == bool(h)), reach, 0)
+        for h in range(model.n_actions):
+            _forward(model, h, a, b, reach[a:b] & (choice[a:b] == h), reach, 0)
     return reach
 
 
-def reachable_budget(model: TabularModel, asks: np.ndarray) -> np.ndarray:
-    """(s, b) pairs reached from (s₀, C) under π*(s, b); C = asks.shape[1] - 1."""
-    c = asks.shape[1] - 1
-    reach = np.zeros(asks.shape, dtype=bool)
+def reachable_budget(model: TabularModel, asks: np.ndarray, costs: dict[str, float] | None = None) -> np.ndarray:
+    """(s, b) pairs reached from (s₀, C) under π*(s, b) (bool, or a ``choice`` array); C = asks.shape[1] - 1;
+    asking h moves b down by its cost."""
+    choice = np.asarray(asks).astype(np.int64)
+    step = action_costs(model, costs, whole=True).astype(np.int64)
+    c = choice.shape[1] - 1
+    reach = np.zeros(choice.shape, dtype=bool)
     reach[model.root_weights()[0], c] = True
     for d in range(model.n_levels):
         a, b = int(model.level_ptr[d]), int(model.level_ptr[d + 1])
-        for h in (0, 1):
-            _forward(model, h, a, b, reach[a:b] & (asks[a:b] == bool(h)), reach, h)
+        for h in range(model.n_actions):
+            _forward(model, h, a, b, reach[a:b] & (choice[a:b] == h), reach, int(step[h]))
     return reach
 
 

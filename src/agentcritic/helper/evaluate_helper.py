@@ -37,6 +37,7 @@ from agentcritic.errors import AgentCriticError
 from agentcritic.helper.gate import Gate
 from agentcritic.helper.helper_config import EvalHelperConfig, InterventionConfig
 from agentcritic.helper.prm_scores import SCORES_FILE, MemoScorer, load_prm, prm_identity, prm_scorer
+from agentcritic.intervals import wilson
 from agentcritic.store import RunStore
 
 STAGE = "episodes"
@@ -54,8 +55,10 @@ def budget_label(budget: float) -> str:
 class DeciderFactory:
     """Builds the decider of (method, budget) once, fitted on the training table."""
 
-    def __init__(self, table: Any, prm: Any = None, helper: Any = None, seed: int = 0) -> None:
+    def __init__(self, table: Any, prm: Any = None, helper: Any = None, seed: int = 0,
+                 costs: dict[str, float] | None = None) -> None:
         self.table, self.prm, self.helper, self.seed = table, prm, helper, seed
+        self.costs = dict(costs or {})  # actor → cost of a request: the budgets' units
         self._cache: dict[tuple[str, float], Any] = {}
         self._dp: dict[float, Any] = {}
 
@@ -63,7 +66,7 @@ class DeciderFactory:
         from agentcritic.helper.dp import solve_budget
 
         if budget not in self._dp:
-            self._dp[budget] = solve_budget(self.table, budget)
+            self._dp[budget] = solve_budget(self.table, budget, self.costs)
         return self._dp[budget]
 
     def fitted(self, method: str, budget: float) -> Any:
@@ -82,11 +85,13 @@ class DeciderFactory:
                 self._cache[key] = DPPolicy(self.dp_solution(budget), self.table, seed=self.seed)
             elif method == "random":
                 self._cache[key] = make_baseline("random", self.table, budget,
-                                                 usage=self.dp_solution(budget).mean_usage, seed=self.seed)
+                                                 usage=self.dp_solution(budget).mean_usage, seed=self.seed,
+                                                 costs=self.costs)
             else:
                 if method in ("prm_threshold", "prm_gain") and self.prm is None:
                     raise EvalHelperError(f"method {method!r} needs a PRM (give --prm RUN)")
-                self._cache[key] = make_baseline(method, self.table, budget, prm=self.prm, seed=self.seed)
+                self._cache[key] = make_baseline(method, self.table, budget, prm=self.prm, seed=self.seed,
+                                                 costs=self.costs)
         return self._cache[key]
 
     def decider(self, method: str, budget: float, episode_seed: int) -> Any:
@@ -147,7 +152,7 @@ def play_job(env: Any, make_agent: Callable[[int], Any], intervention: Any, fact
     decider_seed = derive_seed(seed, job.method, budget_label(job.budget), job.task, job.sample)
     decider = factory.decider(job.method, job.budget, decider_seed)
     misses = getattr(decider, "misses", None)
-    gate = Gate(decider, job.budget)
+    gate = Gate(decider, job.budget, cost=intervention.cost)
     gate.reset()
     episode = run_helped_episode(env, make_agent(ep_seed), intervention, job.task,
                                  lambda state, step: gate.ask(state, step), seed=ep_seed)
@@ -260,7 +265,11 @@ def eval_episode(job: Any) -> tuple[str, dict[str, Any]]:
 
 
 def summarise_rows(rows: Iterable[dict[str, Any]], budgets: Sequence[float]) -> list[dict[str, Any]]:
-    """Per (method, budget): success rate, mean/max interventions per episode, mean cost."""
+    """Per (method, budget): success rate, mean/max interventions per episode, mean cost.
+
+    ``tasks`` and ``success_interval`` (the 95 % Wilson interval) count tasks, not episodes: a task's
+    samples are averaged first, so several samples of one task do not narrow the interval.
+    """
     groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for r in rows:
         groups.setdefault((r["method"], r["budget"]), []).append(r)
@@ -275,9 +284,15 @@ def summarise_rows(rows: Iterable[dict[str, Any]], budgets: Sequence[float]) -> 
             if not group:
                 continue
             inter = [int(r["interventions"]) for r in group]
+            per_task: dict[str, list[bool]] = {}
+            for r in group:
+                per_task.setdefault(str(r["task_id"]), []).append(bool(r["success"]))
+            task_rates = [statistics.fmean(xs) for xs in per_task.values()]
+            interval = wilson(min(float(len(task_rates)), sum(task_rates)), len(task_rates))
             out.append({
-                "method": method, "budget": label, "episodes": len(group),
+                "method": method, "budget": label, "episodes": len(group), "tasks": len(task_rates),
                 "success_rate": statistics.fmean(bool(r["success"]) for r in group),
+                "success_interval": list(interval) if interval else None,
                 "mean_interventions": statistics.fmean(inter), "max_interventions": max(inter),
                 "mean_cost": statistics.fmean(float(r["cost"]) for r in group),
                 "mean_steps": statistics.fmean(int(r["steps"]) for r in group),
@@ -301,18 +316,22 @@ def dp_predictions(factory: DeciderFactory, tasks: Sequence[str], budgets: Seque
             w = w / w.sum()
             succ.append(float(np.dot(w, sol.values[idx, b])))
             use.append(float(np.dot(w, sol.usage[idx, b])))
+        # the DP's usage is spent cost; with one intervention, requests = cost / its cost
+        unit = next(iter(factory.costs.values())) if len(factory.costs) == 1 else 1.0
         out[budget_label(budget)] = {
             "predicted_success": statistics.fmean(succ) if succ else float("nan"),
-            "predicted_interventions": statistics.fmean(use) if use else float("nan"),
+            "predicted_interventions": statistics.fmean(use) / unit if use else float("nan"),
         }
     return out
 
 
 def format_table(rows: list[dict[str, Any]], dp_train: list[dict[str, Any]] | None = None) -> str:
-    lines = [f"{'method':<15}{'C':>4}{'success':>9}{'mean int.':>11}{'max int.':>10}{'episodes':>10}"]
+    lines = [f"{'method':<15}{'C':>4}{'success':>9}{'95% interval':>14}{'tasks':>7}{'mean int.':>11}{'max int.':>10}"
+             f"{'episodes':>10}"]
     for r in rows:
-        lines.append(f"{r['method']:<15}{r['budget']:>4}{r['success_rate']:>9.1%}{r['mean_interventions']:>11.2f}"
-                     f"{r['max_interventions']:>10d}{r['episodes']:>10d}")
+        lines.append(f"{r['method']:<15}{r['budget']:>4}{r['success_rate']:>9.1%}{_interval_text(r):>14}"
+                     f"{r.get('tasks', ''):>7}{r['mean_interventions']:>11.2f}{r['max_interventions']:>10d}"
+                     f"{r['episodes']:>10d}")
     if dp_train:
         lines.append("")
         lines.append(f"{'DP on training tasks':<20}{'C':>4}{'predicted':>11}{'measured':>10}{'pred. int.':>12}{'meas. int.':>12}")
@@ -320,6 +339,12 @@ def format_table(rows: list[dict[str, Any]], dp_train: list[dict[str, Any]] | No
             lines.append(f"{'':<20}{r['budget']:>4}{r['predicted_success']:>11.1%}{r['success_rate']:>10.1%}"
                          f"{r['predicted_interventions']:>12.2f}{r['mean_interventions']:>12.2f}")
     return "\n".join(lines)
+
+
+def _interval_text(row: dict[str, Any]) -> str:
+    """``26–66%``: a row's 95 % success interval in whole percent (``–`` when it has none)."""
+    interval = row.get("success_interval")
+    return f"{100 * interval[0]:.0f}–{100 * interval[1]:.0f}%" if interval else "–"
 
 
 # ----------------------------------------------------------------------------------- the stage
@@ -349,6 +374,7 @@ def eval_spec(config: EvalHelperConfig) -> dict[str, Any]:
 def build_parts(spec: dict[str, Any]) -> tuple[Callable[[int], Any], Any, DeciderFactory]:
     """(agent factory, intervention, deciders fitted on the training table) of an :func:`eval_spec`."""
     from agentcritic.agents import make_agent
+    from agentcritic.helper.dp import check_costs
     from agentcritic.helper.episode_files import read_episodes
     from agentcritic.helper.interventions import make_intervention
     from agentcritic.helper.tabular import TabularModel
@@ -359,20 +385,27 @@ def build_parts(spec: dict[str, Any]) -> tuple[Callable[[int], Any], Any, Decide
         torch.set_num_threads(int(spec["threads"]))
     scorer = MemoScorer.load(prm_scorer(load_prm(spec["prm"], spec["device"]), spec["helped_actor"]),
                              spec.get("prm_scores"), prm_identity(spec["prm"]))
+    intervention = InterventionConfig(**spec["intervention"])
+    # the budgets are in the intervention's cost units; its takeover is one request in the table too
+    costs = {intervention.actor: intervention.cost}
     table = TabularModel.from_episodes(read_episodes(spec["data"]), state_key=spec["state_key"], prm=scorer,
-                                       n_min=spec["n_min"], kappa=spec["kappa"])
+                                       n_min=spec["n_min"], kappa=spec["kappa"],
+                                       takeovers={intervention.actor: intervention.takeover},
+                                       default_actor=intervention.actor)
+    check_costs(table, costs)
     helper = None
     if spec["helper"]:
         from agentcritic.helper.helper_model import load_helper
 
         helper = load_helper(spec["helper"], device=spec["device"])
-    factory = DeciderFactory(table, prm=scorer, helper=helper, seed=spec["seed"])
+        helper.check_costs(costs)
+    factory = DeciderFactory(table, prm=scorer, helper=helper, seed=spec["seed"], costs=costs)
     policy, policy_kwargs = spec["policy"], spec["policy_kwargs"]
 
     def agent_for(seed: int) -> Any:
         return make_agent(policy, seed=seed, **policy_kwargs)
 
-    return agent_for, make_intervention(InterventionConfig(**spec["intervention"])), factory
+    return agent_for, make_intervention(intervention), factory
 
 
 def run_eval_helper(config: EvalHelperConfig, out: str | Path, progress: bool = True) -> dict[str, Any]:
@@ -391,6 +424,9 @@ def run_eval_helper(config: EvalHelperConfig, out: str | Path, progress: bool = 
     scores = (out / SCORES_FILE).resolve()
     spec = {**eval_spec(config), "prm_scores": str(scores)}
     agent_for, intervention, factory = build_parts(spec)
+    from agentcritic.helper.dp import check_costs
+
+    check_costs(factory.table, factory.costs, config.budgets)  # a budget no request fits: say so before playing
     factory.prm.save(scores, prm_identity(config.prm))
     table = factory.table
     workers = None

@@ -1,6 +1,8 @@
 """The Gate: a helper's "ask?" under a hard per-episode budget (selfreg.md Phase 3).
 
-``ask = helper(s) and used < C``: the cap is hard, whatever the helper says. Every decider — the
+``ask = helper(s) and used + cost ≤ C``: the cap is hard, whatever the helper says. The budget is
+in cost units: each request spends the intervention's ``cost`` (1 by default), a k-step takeover
+being one request — the units and the request the DP (:mod:`agentcritic.helper.dp`) plans with. Every decider — the
 trained helper model, the baselines in :mod:`agentcritic.helper.baselines`, the DP policy — has the
 same interface, ``ask(state, step, budget_left) -> bool`` (plus an optional per-episode ``reset``),
 so the evaluation wraps each in a Gate the same way.
@@ -36,23 +38,27 @@ class Decider(Protocol):
 
 
 class Gate:
-    """Wrap a decider with a hard cap of ``budget`` interventions per episode.
+    """Wrap a decider with a hard cap of ``budget`` cost units per episode, ``cost`` per request.
 
     >>> gate = Gate(helper, budget=2)
     >>> gate.reset()                      # at the start of every episode
     >>> if gate.ask(state, step): ...     # call the intervention
     """
 
-    def __init__(self, helper: Decider, budget: float) -> None:
+    def __init__(self, helper: Decider, budget: float, cost: float = 1.0) -> None:
         if not callable(getattr(helper, "ask", None)):
             raise TypeError(f"Gate: the helper must have ask(state, step, budget_left), got {type(helper).__name__}")
         if not (budget >= 0):
             raise ValueError(f"Gate: budget={budget} must be >= 0 (math.inf for no cap)")
         if not math.isinf(budget) and budget != int(budget):
             raise ValueError(f"Gate: budget={budget} must be a whole number of interventions or math.inf")
+        if not (cost > 0 and math.isfinite(cost)):
+            raise ValueError(f"Gate: cost={cost} must be a finite number > 0 (the budget units one request spends)")
         self.helper = helper
         self.budget = budget
-        self.used = 0
+        self.cost = cost
+        self.used: float = 0  # cost units spent this episode
+        self.requests = 0
         self.asked_helper = 0  # decisions the helper was consulted on this episode
 
     @property
@@ -62,20 +68,22 @@ class Gate:
     def reset(self) -> None:
         """Start a new episode: nothing used; the helper resets its own per-episode state too."""
         self.used = 0
+        self.requests = 0
         self.asked_helper = 0
         reset = getattr(self.helper, "reset", None)
         if callable(reset):
             reset()
 
     def ask(self, state: Any, step: int) -> bool:
-        """True when the helper asks and budget is left; counts the intervention."""
-        if self.used >= self.budget:
+        """True when the helper asks and a request's cost is left; spends it."""
+        if self.budget_left < self.cost:
             return False
         self.asked_helper += 1
         if bool(self.helper.ask(state, step, self.budget_left)):
-            self.used += 1
+            self.used += self.cost
+            self.requests += 1
             return True
         return False
 
     def __repr__(self) -> str:
-        return f"Gate({type(self.helper).__name__}, budget={self.budget}, used={self.used})"
+        return f"Gate({type(self.helper).__name__}, budget={self.budget}, cost={self.cost}, used={self.used})"

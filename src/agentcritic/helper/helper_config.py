@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
-from agentcritic.config import EnvFields, EnvName, PolicyFields, PolicyName, StageConfig
+from agentcritic.config import CONCURRENCY_FIELD, EnvFields, EnvName, PolicyFields, PolicyName, StageConfig
 from agentcritic.rm.base_config import TrainerConfig
 from agentcritic.rm.prm_config import PRMConfig
 
@@ -21,7 +21,7 @@ class InterventionConfig(StageConfig):
 
     kind: Literal["expert", "model", "search"] = Field("expert", description="expert | model | search")
     name: str | None = Field(None, description="actor tag logged on helped steps (default: the kind)")
-    cost: float = Field(1.0, ge=0.0, description="cost of one request (reported beside the count)")
+    cost: float = Field(1.0, ge=0.0, description="cost of one request: budget units it spends")
     takeover: int = Field(1, ge=1, description="actions one request buys (1 = one-step help; k = k-step takeover)")
     policy: PolicyName = Field("smollm2", description="model/search: the policy (smollm2 | hf | openai | llamacpp | …)")
     mode: Literal["choose", "generate"] = Field("choose", description="model/search: score listed actions or write them")
@@ -32,6 +32,11 @@ class InterventionConfig(StageConfig):
     planner: str = Field("best_of_n", description="search: planning method (best_of_n | mcts | reflexion | sampling)")
     planner_params: dict[str, Any] = Field(default_factory=dict, description="search: the planner's parameters")
     reward_model: str | None = Field(None, description="search: folder of a saved RewardModel (none: the env's reward)")
+
+    @property
+    def actor(self) -> str:
+        """The actor tag its helped steps are logged with (the name, else the kind)."""
+        return self.name or self.kind
 
 
 
@@ -48,6 +53,7 @@ class CollectConfig(EnvFields, PolicyFields, StageConfig):
     seed: int = Field(0, description="base seed; each episode's seed derives from it, the task, p and the rollout")
     state_chars: int | None = Field(4000, ge=200, description="longest state text kept (start + last steps)")
     workers: int = Field(1, ge=1, description="parallel worker processes")
+    concurrency: int = CONCURRENCY_FIELD
     executor: Literal["pool", "ray"] = Field("pool", description="local process pool or Ray")
 
 
@@ -151,6 +157,13 @@ class HelperLabelConfig(StageConfig):
     )
     lagrangian_usage: float = Field(1.0, gt=0, description="'lagrangian' labels: mean interventions per episode")
     reachable_only: bool = Field(False, description="label only (s, b) reachable from the start under π*")
+    costs: dict[str, float] = Field(
+        default_factory=dict,
+        description="actor → cost of one request, the budget's units (default: the collection's intervention; else 1)",
+    )
+    takeovers: dict[str, int] = Field(
+        default_factory=dict, description="actor → actions one request buys (default: the collection's intervention)"
+    )
 
 
 class HelperConfig(TrainerConfig):

@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from agentcritic.errors import AgentCriticError
 from agentcritic.rm.backbone import BackboneError, LoraSettings, apply_lora, is_peft, load_tokenizer
 from agentcritic.rm.scoring_model import (
     SETTINGS_FILE,
@@ -269,19 +270,47 @@ def _lora_dict(lora: LoraSettings | dict[str, Any]) -> dict[str, Any]:
 
 
 # ----------------------------------------------------------------------------------- the decider
+class HelperCostError(AgentCriticError, ValueError):
+    """A helper used under another cost table than the one its labels were solved with."""
+
+
+def same_costs(a: dict[str, float] | None, b: dict[str, float] | None) -> bool:
+    """Whether two cost tables (actor → cost, 1 when absent) price every actor the same."""
+    a, b = dict(a or {}), dict(b or {})
+    return all(float(a.get(k, 1.0)) == float(b.get(k, 1.0)) for k in set(a) | set(b))
+
+
 class Helper:
     """A trained helper as a decider: ``ask(state, step, budget_left) -> bool`` (wrap it in a Gate).
 
     ``max_budget`` is the largest budget left its labels covered; more left reads as that much.
+    ``costs`` is the cost table (actor → cost of one request) its labels were solved under: the
+    budget left it reads is in those units.
     """
 
     name = "helper"
 
-    def __init__(self, model: HelperClassifier | HelperLM, threshold: float = 0.5, max_budget: int = 5) -> None:
+    def __init__(
+        self,
+        model: HelperClassifier | HelperLM,
+        threshold: float = 0.5,
+        max_budget: int = 5,
+        costs: dict[str, float] | None = None,
+    ) -> None:
         self.model = model
         self.threshold = float(threshold)
         self.max_budget = int(max_budget)
+        self.costs = {str(k): float(v) for k, v in (costs or {}).items()}
         self._cache: dict[str, float] = {}
+
+    def check_costs(self, costs: dict[str, float] | None) -> None:
+        """Refuse a cost table other than the one the helper was trained under (1 where absent)."""
+        if not same_costs(self.costs, costs):
+            raise HelperCostError(
+                f"this helper was trained under the cost table {self.costs or 'all 1'} (actor → cost of a "
+                f"request) but is used under {dict(costs or {}) or 'all 1'}; its 'budget left' is in the "
+                "training units, so train a helper under the new costs or evaluate with the old ones"
+            )
 
     def text(self, state_text: str, step: int, budget_left: float) -> str:
         return helper_text(state_text, step, min(budget_left, self.max_budget))
@@ -305,7 +334,7 @@ class Helper:
         """``directory/model`` (the network) and ``directory/helper.json`` (threshold, max budget)."""
         out = Path(directory)
         self.model.save_pretrained(out / "model")
-        write_helper_settings(out, self.model.kind, self.threshold, self.max_budget)
+        write_helper_settings(out, self.model.kind, self.threshold, self.max_budget, costs=self.costs)
         return out
 
 
@@ -330,4 +359,4 @@ def load_helper(directory: str | os.PathLike[str], *, device: str | None = None)
     if cls is None:
         raise ModelFolderError(f"{file}: unknown helper kind {doc.get('kind')!r}")
     model = cls.from_pretrained(path / doc.get("model", "model"), device=device)
-    return Helper(model, float(doc.get("threshold", 0.5)), int(doc.get("max_budget", 5)))
+    return Helper(model, float(doc.get("threshold", 0.5)), int(doc.get("max_budget", 5)), doc.get("costs") or {})

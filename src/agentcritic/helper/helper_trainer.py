@@ -29,7 +29,7 @@ from agentcritic.config import StageConfig
 
 from agentcritic.helper.dp import BudgetSolution, LambdaSearch, search_lambda, solve_budget
 from agentcritic.helper.episode_files import read_episodes
-from agentcritic.helper.helper_config import HelperConfig, HelperLabelConfig
+from agentcritic.helper.helper_config import CollectConfig, HelperConfig, HelperLabelConfig
 from agentcritic.helper.helper_model import (
     SMOLLM2_ALIASES,
     HelperClassifier,
@@ -38,11 +38,11 @@ from agentcritic.helper.helper_model import (
     write_helper_settings,
 )
 from agentcritic.helper.prm_scores import SCORES_FILE, MemoScorer, load_prm, prm_identity, prm_scorer
-from agentcritic.helper.tabular import TabularModel
+from agentcritic.helper.tabular import DEFAULT_ACTOR, TabularModel
 from agentcritic.rm.backbone import LoraSettings
 from agentcritic.rm.base_trainer import BaseTrainer, TrainingError, TrainState, fingerprint
 from agentcritic.rm.metrics import auroc
-from agentcritic.store import RunStore, atomic_write
+from agentcritic.store import RunStore, StoreError, atomic_write
 
 STAGE = "train_helper"
 
@@ -51,8 +51,8 @@ STAGE = "train_helper"
 def solve_for_labels(model: TabularModel, cfg: HelperLabelConfig) -> BudgetSolution | LambdaSearch:
     """The DP the labels come from (see :class:`HelperLabelConfig`)."""
     if cfg.policy == "budget":
-        return solve_budget(model, cfg.budget)
-    return search_lambda(model, cfg.lagrangian_usage)
+        return solve_budget(model, cfg.budget, cfg.costs)
+    return search_lambda(model, cfg.lagrangian_usage, costs=cfg.costs)
 
 
 def label_examples(
@@ -243,12 +243,29 @@ def train_helper(
     metrics = trainer.train()
     metrics["labels"] = trainer.label_counts
     if out is not None:
-        write_helper_settings(Path(out), net.kind, config.threshold, config.labels.budget, backbone=config.backbone)
+        write_helper_settings(Path(out), net.kind, config.threshold, config.labels.budget, backbone=config.backbone,
+                              costs=dict(config.labels.costs))
         atomic_write(Path(out) / "metrics.json", json.dumps(metrics, indent=2, sort_keys=True, default=float) + "\n")
     return metrics
 
 
 # ----------------------------------------------------------------------------------- the stage
+def with_collection_costs(labels: HelperLabelConfig, data: str | Path) -> HelperLabelConfig:
+    """``labels`` with the collection's intervention cost and takeover filled in where not given, so
+    the labels are solved in the units the Gate will spend (data without a recorded collect run: as is)."""
+    from agentcritic.stage import recorded_stage
+
+    root = Path(data)
+    try:
+        collect = CollectConfig.model_validate(recorded_stage(root if root.is_dir() else root.parent, "collect"))
+    except StoreError:
+        return labels
+    actor = collect.intervention.actor
+    costs = {actor: collect.intervention.cost, **labels.costs}
+    takeovers = {actor: collect.intervention.takeover, **labels.takeovers}
+    return labels.model_copy(update={"costs": costs, "takeovers": takeovers})
+
+
 class TrainHelperConfig(StageConfig):
     """``agentcritic train-helper``: logged episodes + PRM → table → DP labels → a trained helper."""
 
@@ -276,7 +293,8 @@ def run_train_helper(config: TrainHelperConfig, out: str | Path, progress: bool 
     if store.is_done(STAGE) and (out / "metrics.json").exists():
         return json.loads((out / "metrics.json").read_text("utf-8"))
     episodes = read_episodes(config.data)
-    labels_cfg = config.helper.labels
+    labels_cfg = with_collection_costs(config.helper.labels, config.data)
+    config = config.model_copy(update={"helper": config.helper.model_copy(update={"labels": labels_cfg})})
     scorer = None
     if config.prm is not None:
         # the PRM's scores of the table's states are kept in the run: a rerun does not score them again
@@ -289,26 +307,29 @@ def run_train_helper(config: TrainHelperConfig, out: str | Path, progress: bool 
         n_min=labels_cfg.n_min,
         kappa=labels_cfg.kappa,
         n_bins=labels_cfg.n_bins,
+        takeovers=labels_cfg.takeovers,
+        default_actor=next(iter(labels_cfg.costs), DEFAULT_ACTOR),
     )
     if scorer is not None:
         scorer.save(out / SCORES_FILE, prm_identity(config.prm))
     solution = solve_for_labels(table, labels_cfg)
     examples = label_examples(table, labels_cfg, solution)
-    store.write_json("dp.json", dp_summary(table, labels_cfg.budget))
+    store.write_json("dp.json", dp_summary(table, labels_cfg.budget, labels_cfg.costs))
     store.write_text("labels.jsonl", "".join(json.dumps(asdict(x), ensure_ascii=False) + "\n" for x in examples))
     metrics = train_helper(examples, config.helper, out)
     store.mark_done(STAGE, examples=len(examples), states=table.n_states)
     return {**metrics, "examples": len(examples), "states": table.n_states}
 
 
-def dp_summary(table: TabularModel, budget: int) -> dict[str, Any]:
-    """Table sizes and the DP's predicted success and usage for b = 0 … budget (and no cap)."""
+def dp_summary(table: TabularModel, budget: int, costs: dict[str, float] | None = None) -> dict[str, Any]:
+    """Table sizes and the DP's predicted success and usage (cost units) for b = 0 … budget (and no cap)."""
     from agentcritic.helper.dp import solve_lagrangian
 
-    sol = solve_budget(table, budget)
-    free = solve_lagrangian(table, 0.0)
+    sol = solve_budget(table, budget, costs)
+    free = solve_lagrangian(table, 0.0, costs)
     return {
         "table": table.summary(),
+        "costs": sol.costs,
         "budgets": [
             {
                 "budget": b,

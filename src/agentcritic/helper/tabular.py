@@ -21,6 +21,14 @@ lie in a deeper level. For each h the successors are a CSR list (``succ_ptr[h]``
 ``succ_prob[h]``) over *non-terminal* next states; the mass that ended the episode is folded into
 ``term_value[h]`` (Σ over terminal outcomes of P̂ · success). The solvers use the derived arrays
 ``base[h]`` and ``edge_weight[h]``: ``Q(s,h) = base[h][s] + Σ_k edge_weight[h][k] · V(succ_idx[h][k])``.
+
+Several interventions: h = 1 + i is "ask intervention ``actors[i]``" (the names logged in
+``Transition.actor``), so a table of episodes helped by two kinds lets the solver choose between them.
+With one intervention (the usual collection) h ∈ {0, 1} as above.
+
+Takeovers: an intervention with ``takeovers[actor] = k`` acts for k steps per request. The steps after
+the first are not decisions (nobody is asked), so they are not states of the table: the request's edge
+leads to the state k steps later, and the DP charges one request for it — as the Gate does.
 """
 
 from __future__ import annotations
@@ -39,6 +47,8 @@ StateKeyKind = Literal["prefix", "bins"]
 PRMScorer = Callable[[Sequence[tuple[str, bool]]], Sequence[float]]
 
 NO_ACTOR = "none"
+#: the intervention's name in a table where no helped step was logged (its h = 1 is PRM-only)
+DEFAULT_ACTOR = "intervention"
 
 
 class TabularError(AgentCriticError, ValueError):
@@ -142,6 +152,7 @@ class TabularModel:
     ``level_ptr``, ``counts`` (N(s,h), shape (n, 2)), ``prm`` (PRM(s,h), shape (n, 2), NaN where
     unknown), ``term_value``, ``term_count`` and the CSR lists ``succ_ptr``, ``succ_idx``,
     ``succ_count`` per h; ``roots`` maps each task to its start states and their weights.
+    The (n, 2) arrays are (n, 1 + len(actors)) when several interventions were logged.
     """
 
     state_key: StateKeyKind
@@ -152,9 +163,9 @@ class TabularModel:
     prm: np.ndarray
     term_value: np.ndarray  # (n, 2): Σ_terminal P̂ · success  (0 where N(s,h) = 0)
     term_count: np.ndarray  # (n, 2): episodes that ended right after (s, h)
-    succ_ptr: tuple[np.ndarray, np.ndarray]
-    succ_idx: tuple[np.ndarray, np.ndarray]
-    succ_count: tuple[np.ndarray, np.ndarray]
+    succ_ptr: tuple[np.ndarray, ...]
+    succ_idx: tuple[np.ndarray, ...]
+    succ_count: tuple[np.ndarray, ...]
     roots: dict[str, tuple[np.ndarray, np.ndarray]]
     info: list[StateInfo]
     n_min: int = 1
@@ -164,6 +175,10 @@ class TabularModel:
     n_transitions: int = 0
     scorer: PRMScorer | None = None
     index: dict[tuple, int] = field(default_factory=dict, repr=False)
+    #: the interventions, h = 1 + position (the actor names their helped steps were logged with)
+    actors: list[str] = field(default_factory=lambda: [DEFAULT_ACTOR])
+    #: actions one request of an actor buys (absent: 1)
+    takeovers: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not self.index:
@@ -174,11 +189,11 @@ class TabularModel:
     def _derive(self) -> None:
         """Mix table and PRM: ``base`` and ``edge_weight`` per h (see the module docstring)."""
         n = self.n_states
-        self.table_weight = np.zeros((n, 2))
-        self.base = np.zeros((n, 2))
+        self.table_weight = np.zeros((n, self.n_actions))
+        self.base = np.zeros((n, self.n_actions))
         self.edge_weight: list[np.ndarray] = []
         self.edge_row: list[np.ndarray] = []
-        for h in (0, 1):
+        for h in range(self.n_actions):
             cnt = self.counts[:, h]
             use_table = cnt >= max(1, self.n_min)
             w = np.where(use_table, cnt / np.maximum(cnt + self.kappa, 1e-300), 0.0)
@@ -202,6 +217,11 @@ class TabularModel:
     @property
     def n_states(self) -> int:
         return len(self.keys)
+
+    @property
+    def n_actions(self) -> int:
+        """1 (the base policy) + one per intervention."""
+        return 1 + len(self.actors)
 
     @property
     def n_levels(self) -> int:
@@ -272,12 +292,17 @@ class TabularModel:
         n_min: int = 1,
         kappa: float = 0.0,
         n_bins: int = 10,
+        takeovers: dict[str, int] | None = None,
+        default_actor: str = DEFAULT_ACTOR,
     ) -> TabularModel:
         """Count transitions of logged episodes into the table.
 
         ``prm``: a :class:`~agentcritic.rm.ProcessRewardModel` or any callable mapping
         (state text, helped) pairs to P(success); needed for ``bins`` and wherever N(s,h) < n_min.
-        The transition's ``helped`` flag decides h; its ``actor`` is the bins key's "last actor".
+        The transition's ``helped`` flag decides h (its ``actor`` which intervention); the actor is
+        also the bins key's "last actor". ``takeovers``: actions per request of each actor (absent: 1);
+        a run of helped steps by one actor is cut into requests of that length. ``default_actor``:
+        the intervention's name when no helped step was logged at all.
         """
         if state_key not in ("prefix", "bins"):
             raise TabularError(f"state_key {state_key!r}: use 'prefix' or 'bins'")
@@ -287,6 +312,10 @@ class TabularModel:
             raise TabularError(f"kappa={kappa}: must be >= 0")
         if n_bins < 1:
             raise TabularError(f"n_bins={n_bins}: must be at least 1")
+        takeovers = {str(a): int(k) for a, k in (takeovers or {}).items()}
+        bad = {a: k for a, k in takeovers.items() if k < 1}
+        if bad:
+            raise TabularError(f"takeovers {bad}: a takeover is a whole number of actions >= 1 per request")
         scorer = _scorer(prm)
         if state_key == "bins" and scorer is None:
             raise TabularError("state_key='bins' needs a PRM scorer (the bins are PRM(s, 0) scores)")
@@ -329,11 +358,16 @@ class TabularModel:
                 last = t.actor
             raw_keys.append(keys)
 
-        # number states level by level (step, then first appearance)
+        decisions = [decision_steps(ep.transitions, takeovers) for ep in eps]
+        actors = sorted({t.actor for ep in eps for t in ep.transitions if t.helped}) or [str(default_actor)]
+        action_of = {a: 1 + i for i, a in enumerate(actors)}
+        n_actions = 1 + len(actors)
+
+        # number states level by level (step, then first appearance); takeover steps are no states
         seen: dict[tuple, int] = {}
-        for keys in raw_keys:
-            for key in keys:
-                seen.setdefault(key, len(seen))
+        for keys, steps in zip(raw_keys, decisions, strict=True):
+            for j in steps:
+                seen.setdefault(keys[j], len(seen))
         ordered = sorted(seen, key=lambda key: (key[0], seen[key]))
         index = {key: i for i, key in enumerate(ordered)}
         n = len(ordered)
@@ -341,24 +375,24 @@ class TabularModel:
         n_levels = int(depth.max()) + 1
         level_ptr = np.searchsorted(depth, np.arange(n_levels + 1), side="left").astype(np.int64)
 
-        counts = np.zeros((n, 2))
-        term_count = np.zeros((n, 2))
-        term_succ = np.zeros((n, 2))
-        edges: list[dict[tuple[int, int], int]] = [{}, {}]
+        counts = np.zeros((n, n_actions))
+        term_count = np.zeros((n, n_actions))
+        term_succ = np.zeros((n, n_actions))
+        edges: list[dict[tuple[int, int], int]] = [{} for _ in range(n_actions)]
         info = [StateInfo() for _ in range(n)]
         text_seen: list[set[tuple[str, str]]] = [set() for _ in range(n)]
         prm_sum = np.zeros((n, 2))
         prm_n = np.zeros(n)
         roots: dict[str, dict[int, float]] = {}
         n_trans = 0
-        for ep, keys in zip(eps, raw_keys, strict=True):
-            idx = [index[key] for key in keys]
+        for ep, keys, steps in zip(eps, raw_keys, decisions, strict=True):
+            idx = [index[keys[j]] for j in steps]
             roots.setdefault(ep.task_id, {}).setdefault(idx[0], 0.0)
             roots[ep.task_id][idx[0]] += 1.0
-            for j, (t, s) in enumerate(zip(ep.transitions, idx, strict=True)):
-                h = 1 if t.helped else 0
+            n_trans += len(ep.transitions)
+            for j, (t, s) in enumerate(zip([ep.transitions[k] for k in steps], idx, strict=True)):
+                h = action_of[t.actor] if t.helped else 0
                 counts[s, h] += 1
-                n_trans += 1
                 pair = (t.state_text, t.task_id)
                 if pair not in text_seen[s]:
                     text_seen[s].add(pair)
@@ -377,9 +411,11 @@ class TabularModel:
         with np.errstate(invalid="ignore", divide="ignore"):
             term_value = np.where(counts > 0, term_succ / np.maximum(counts, 1.0), 0.0)
             prm_tab = np.where(prm_n[:, None] > 0, prm_sum / np.maximum(prm_n, 1.0)[:, None], np.nan)
+        # the PRM knows "helped", not by whom: every intervention gets PRM(s, 1)
+        prm_tab = prm_tab[:, [0] + [1] * len(actors)]
 
         ptrs, sidx, scnt = [], [], []
-        for h in (0, 1):
+        for h in range(n_actions):
             items = sorted(edges[h].items())
             src = np.array([a for (a, _), _ in items], dtype=np.int64)
             dst = np.array([b for (_, b), _ in items], dtype=np.int64)
@@ -400,9 +436,9 @@ class TabularModel:
             prm=prm_tab,
             term_value=term_value,
             term_count=term_count,
-            succ_ptr=(ptrs[0], ptrs[1]),
-            succ_idx=(sidx[0], sidx[1]),
-            succ_count=(scnt[0], scnt[1]),
+            succ_ptr=tuple(ptrs),
+            succ_idx=tuple(sidx),
+            succ_count=tuple(scnt),
             roots=root_arrays,
             info=info,
             n_min=n_min,
@@ -412,6 +448,8 @@ class TabularModel:
             n_transitions=n_trans,
             scorer=scorer,
             index=index,
+            actors=actors,
+            takeovers={a: k for a, k in takeovers.items() if k > 1},
         )
 
     def __repr__(self) -> str:
@@ -430,7 +468,8 @@ class TabularModel:
             "tasks": len(self.roots),
             "episodes": self.n_episodes,
             "transitions": self.n_transitions,
-            "edges": [int(len(self.succ_idx[0])), int(len(self.succ_idx[1]))],
+            "edges": [int(len(idx)) for idx in self.succ_idx],
+            "actors": list(self.actors),
             "states_with_both_h": int(np.sum(logged.all(axis=1))),
             "prm_fallback_share": float(np.mean(self.table_weight < 1.0)),
             "n_min": self.n_min,
@@ -441,3 +480,22 @@ class TabularModel:
 def bin_of(score: float, n_bins: int) -> int:
     """Equal-width bin of a probability: 0 … n_bins-1 (1.0 falls in the last bin)."""
     return int(min(max(int(score * n_bins), 0), n_bins - 1))
+
+
+def decision_steps(transitions: Sequence[Transition], takeovers: dict[str, int]) -> list[int]:
+    """Positions where someone decided: every base step and the first step of each request.
+
+    A run of consecutive helped steps by one actor with takeover k holds requests at its steps 0, k,
+    2k, … (the episode loop asks again only when a takeover has run out); the steps between are the
+    takeover's, not decisions.
+    """
+    out: list[int] = []
+    run = 0  # helped steps so far in the current run of one actor
+    for j, t in enumerate(transitions):
+        if t.helped and j > 0 and transitions[j - 1].helped and transitions[j - 1].actor == t.actor:
+            run += 1
+        else:
+            run = 0
+        if not t.helped or run % max(1, takeovers.get(t.actor, 1)) == 0:
+            out.append(j)
+    return out

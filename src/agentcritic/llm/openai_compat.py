@@ -87,6 +87,7 @@ class OpenAICompatLM(PromptLM):
     """
 
     backend = "openai"
+    thread_safe = True  # one httpx client, shared by the threads of --concurrency
 
     def __init__(self, base_url: str | None = None, model: str | None = None, api_key: str | None = None,
                  timeout: float = 60.0, max_retries: int = 3, backoff: float = 0.5, max_backoff: float = 8.0,

@@ -7,15 +7,19 @@ oracle, never a method: it is given only as ``meta["oracle_score"]``.
 
 from __future__ import annotations
 
+import copy
 import statistics
+import warnings
 from typing import Any
 
 from pydantic import Field
 
 from agentcritic.agents.rollout import rollout
+from agentcritic.concurrency import requests_in_flight, thread_map
 from agentcritic.config import StageConfig
 from agentcritic.planning.accounting import agent_settings, sample_seed
 from agentcritic.planning.base import BasePlanner, PlanResult
+from agentcritic.specs import EnvSpec
 from agentcritic.types import Trajectory
 
 
@@ -28,13 +32,30 @@ class SamplingConfig(StageConfig):
 
 
 def draw_samples(env: Any, agent: Any, task_id: str, seed: int, config: SamplingConfig, planner: str) -> list[Trajectory]:
-    """``config.n`` episodes at ``config.temperature``; sample i uses ``sample_seed(seed, i)``."""
-    samples = []
+    """``config.n`` episodes at ``config.temperature``; sample i uses ``sample_seed(seed, i)``.
+
+    Where the run keeps several requests in flight (``--concurrency``, see
+    :mod:`agentcritic.concurrency`), the samples go out together: each on a thread with its own
+    env of the same spec and its own copy of the agent (same seeds, so the same samples).
+    """
+    def sample(i: int, env: Any = env, agent: Any = agent) -> Trajectory:
+        return rollout(env, agent, task_id, seed=sample_seed(seed, i), max_steps=config.max_steps,
+                       meta={"planner": planner, "sample": i})
+
+    together = min(config.n, requests_in_flight())
+    spec = EnvSpec.of_env(env) if together > 1 else None
+    if together > 1 and spec is None:
+        _warn_one_at_a_time(env)
     with agent_settings(agent, temperature=config.temperature):
-        for i in range(config.n):
-            samples.append(rollout(env, agent, task_id, seed=sample_seed(seed, i), max_steps=config.max_steps,
-                                   meta={"planner": planner, "sample": i}))
-    return samples
+        if spec is None:
+            return [sample(i) for i in range(config.n)]
+        return thread_map(lambda i: sample(i, spec.cached(), copy.copy(agent)), range(config.n), together)
+
+
+def _warn_one_at_a_time(env: Any) -> None:
+    warnings.warn(f"{type(env).__name__} was not made by agentcritic.envs.make, so no more of it can be made: "
+                  "its samples run one at a time despite --concurrency; make it with envs.make (register "
+                  "it, or pass 'module:Class') to send them together", RuntimeWarning, stacklevel=3)
 
 
 def sample_stats(samples: list[Trajectory]) -> dict[str, Any]:

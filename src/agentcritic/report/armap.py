@@ -41,9 +41,10 @@ def evaluate_section(stage: Stage) -> str:
         return "".join([*parts, "<p>(no records)</p>"])
     table = results_table(recs)
     parts += [
-        '<p class="muted">Rows: policy × method; env columns are means ×100 (success in %); cost columns are '
-        "means per task. Sampling is the mean of its N samples; its oracle line (best of N by the env's own "
-        "reward) is not a method.</p>",
+        '<p class="muted">Rows: policy × method; env columns are means over tasks ×100 (success in %) with '
+        "their 95 % interval and n tasks, as <code>mean (low–high) n=tasks</code>: Wilson for success, a "
+        "bootstrap for rewards, a task's seeds averaged first. Cost columns are means per task. Sampling is the "
+        "mean of its N samples; its oracle line (best of N by the env's own reward) is not a method.</p>",
         to_html(table, table_id=stage.table_id("results")),
         img(method_bars(table), "methods per env metric"),
         img(score_vs_cost(recs), "score vs cost"),

@@ -9,7 +9,7 @@ import html
 from agentcritic.report.parts import Stage, details, head, img, read_json, title
 from agentcritic.report.plots import reliability, success_vs_interventions
 from agentcritic.report.tables import dict_table
-from agentcritic.stage_results import CollectResult, EvalHelperResult, TrainHelperResult, TrainPRMResult
+from agentcritic.stage_results import BudgetRow, CollectResult, EvalHelperResult, TrainHelperResult, TrainPRMResult
 
 
 def collect_section(stage: Stage) -> str:
@@ -60,8 +60,17 @@ def helper_section(stage: Stage) -> str:
     return "".join(parts)
 
 
+def success_interval(row: BudgetRow) -> str | None:
+    """``0.198–0.973``: the row's 95 % Wilson interval over tasks, as the table's rates are shown."""
+    if row.success_interval is None:
+        return None  # a run from before intervals were recorded
+    low, high = row.success_interval
+    return f"{low:.3f}–{high:.3f}"
+
+
 def eval_section(stage: Stage) -> str:
-    """One ``eval-helper`` stage: the method × budget table, the plot, and the DP's predicted vs measured."""
+    """One ``eval-helper`` stage: the method × budget table (success with its 95 % interval and n tasks),
+    the plot, and the DP's predicted vs measured."""
     r = stage.result
     assert isinstance(r, EvalHelperResult)
     rows = [row.model_dump() for row in r.rows]
@@ -69,6 +78,7 @@ def eval_section(stage: Stage) -> str:
              f"intervention {r.intervention}")
     parts = [title(stage, "Budgets on held-out tasks"), f'<p class="muted">{html.escape(about)}</p>',
              dict_table([{"method": x.method, "C": x.budget, "success": x.success_rate,
+                          "95 % interval": success_interval(x), "tasks": x.tasks,
                           "interventions (mean)": x.mean_interventions, "interventions (max)": x.max_interventions,
                           "episodes": x.episodes} for x in r.rows], table_id=stage.table_id("helper-results")),
              img(success_vs_interventions(rows, f"{r.env}: success vs interventions"),
@@ -76,7 +86,8 @@ def eval_section(stage: Stage) -> str:
     if r.dp_train:
         parts.append("<p>The DP policy on its own training tasks: predicted (from the table) vs measured.</p>")
         parts.append(dict_table([{"C": x.budget, "predicted success": x.predicted_success,
-                                  "measured success": x.success_rate,
+                                  "measured success": x.success_rate, "95 % interval": success_interval(x),
+                                  "tasks": x.tasks,
                                   "predicted interventions": x.predicted_interventions,
                                   "measured interventions": x.mean_interventions} for x in r.dp_train]))
     return "".join(parts)

@@ -5,14 +5,22 @@ and as HTML (the run report); and the small HTML tables of the report's stage se
 :mod:`agentcritic.evaluate`): rows = policy × method (Sampling, Greedy, ARMAP-R, ARMAP-B, ARMAP-M),
 columns = env metrics ×100, then cost per task, plus the oracle line (best of N by env reward) of
 methods that sample.
+
+Each metric cell is the mean over tasks with its 95 % interval and its n, shown as
+``45.0 (26–66) n=20``: a task's records (one per seed) are averaged first, so n counts tasks, not
+seeds, and the interval is over tasks. Success uses the Wilson interval of the tasks' mean success
+(a fractional count where a task's seeds, or Sampling's N samples, disagree); rewards use a seeded
+percentile bootstrap of the tasks' mean reward (:mod:`agentcritic.intervals`).
 """
 
 from __future__ import annotations
 
 import html
 import statistics
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
+
+from agentcritic.intervals import bootstrap_mean, wilson
 
 # The paper's row order within one policy; other labels follow in the order they appear.
 ROW_ORDER = ("Sampling", "Greedy", "ARMAP-R", "ARMAP-B", "ARMAP-M")
@@ -41,12 +49,14 @@ class Column:
 class Row:
     policy: str
     method: str
-    values: dict[str, float | None]  # column label -> mean ×100 (None: no records)
+    values: dict[str, float | None]  # column label -> mean over tasks ×100 (None: no records)
     cost: dict[str, float]  # COST_FIELDS -> mean per task
     tasks: int
     oracle: bool = False
     steps: float | None = None  # mean actions of the chosen trajectories
     price: float | None = None  # mean price paid (shop records only)
+    intervals: dict[str, tuple[float, float] | None] = field(default_factory=dict)  # label -> 95 % interval ×100
+    counts: dict[str, int] = field(default_factory=dict)  # label -> n, the tasks behind the cell
 
 
 @dataclass
@@ -109,7 +119,7 @@ def results_table(records: list[dict[str, Any]]) -> ResultsTable:
         for method in sorted(seen, key=lambda m: _row_sort_key(m, seen)):
             recs = groups[(policy, method)]
             prices = [float(r["price"]) for r in recs if r.get("price") is not None]
-            rows.append(Row(policy=policy, method=method, values=_cell_values(columns, recs, "score", "success"),
+            rows.append(Row(policy=policy, method=method, **_cells_of(columns, recs, "score", "success"),
                             cost=_cost_means(recs), tasks=len(recs),
                             steps=statistics.fmean(float(r.get("steps", 0)) for r in recs),
                             price=statistics.fmean(prices) if prices else None))
@@ -117,18 +127,36 @@ def results_table(records: list[dict[str, Any]]) -> ResultsTable:
             recs = [r for r in groups[(policy, method)] if r.get("oracle_score") is not None]
             if recs:
                 rows.append(Row(policy=policy, method=f"{method} oracle (best of N by env reward)",
-                                values=_cell_values(columns, recs, "oracle_score", "oracle_success"),
+                                **_cells_of(columns, recs, "oracle_score", "oracle_success"),
                                 cost={}, tasks=len(recs), oracle=True))
     return ResultsTable(columns=columns, rows=rows)
 
 
-def _cell_values(columns: list[Column], recs: list[dict[str, Any]], score_key: str, success_key: str) -> dict[str, float | None]:
+def _cells_of(columns: list[Column], recs: list[dict[str, Any]], score_key: str, success_key: str) -> dict[str, Any]:
+    """Per column: the mean over tasks ×100, its 95 % interval ×100, and n (tasks)."""
     values: dict[str, float | None] = {}
+    intervals: dict[str, tuple[float, float] | None] = {}
+    counts: dict[str, int] = {}
     for col in columns:
         key = score_key if col.metric == "score" else success_key
-        xs = [float(r[key]) for r in recs if r["env"] == col.env and r["split"] == col.split and r.get(key) is not None]
-        values[col.label] = 100.0 * statistics.fmean(xs) if xs else None
-    return values
+        per_task = _task_means(recs, col, key)
+        n = counts[col.label] = len(per_task)
+        values[col.label] = 100.0 * statistics.fmean(per_task) if per_task else None
+        if col.metric == "success":
+            interval = wilson(min(float(n), max(0.0, sum(per_task))), n)
+        else:
+            interval = bootstrap_mean(per_task)
+        intervals[col.label] = None if interval is None else (100.0 * interval[0], 100.0 * interval[1])
+    return {"values": values, "intervals": intervals, "counts": counts}
+
+
+def _task_means(recs: list[dict[str, Any]], col: Column, key: str) -> list[float]:
+    """One value per task of ``col``'s env and split: the mean of ``key`` over that task's seeds."""
+    by_task: dict[str, list[float]] = {}
+    for r in recs:
+        if r["env"] == col.env and r["split"] == col.split and r.get(key) is not None:
+            by_task.setdefault(str(r["task_id"]), []).append(float(r[key]))
+    return [statistics.fmean(xs) for xs in by_task.values()]
 
 
 def _cost_means(recs: list[dict[str, Any]]) -> dict[str, float]:
@@ -164,6 +192,16 @@ def _number(value: float | None, digits: int = 1) -> str:
     return "–" if value is None else f"{value:.{digits}f}"
 
 
+def _metric(row: Row, label: str) -> str:
+    """``45.0 (26–66) n=20``: the mean ×100, its 95 % interval rounded to whole points, and n tasks."""
+    value = row.values.get(label)
+    if value is None:
+        return "–"
+    interval = row.intervals.get(label)
+    bounds = f" ({interval[0]:.0f}–{interval[1]:.0f})" if interval is not None else ""
+    return f"{value:.1f}{bounds} n={row.counts.get(label, 0)}"
+
+
 def cells(table: ResultsTable) -> list[list[str]]:
     """Every row of ``table`` as display strings, in the order of :func:`header`."""
     out = []
@@ -173,18 +211,22 @@ def cells(table: ResultsTable) -> list[list[str]]:
             for f in COST_FIELDS
         ]
         extra = [_number(row.steps)] + ([_number(row.price, 2)] if _has_price(table) else [])
-        out.append([row.policy, row.method, *[_number(row.values.get(c.label)) for c in table.columns],
+        out.append([row.policy, row.method, *[_metric(row, c.label) for c in table.columns],
                     str(row.tasks), *extra, *costs])
     return out
 
 
+INTERVAL_NOTE = ("Env cells: mean over tasks ×100 (95 % interval) n=tasks; Wilson interval for success %, "
+                 "bootstrap (2000 resamples) for rewards; a task's seeds are averaged first.")
+
+
 def to_markdown(table: ResultsTable) -> str:
-    """A GitHub-flavoured Markdown table (numbers right-aligned)."""
+    """A GitHub-flavoured Markdown table (numbers right-aligned), then :data:`INTERVAL_NOTE`."""
     head = header(table)
     lines = ["| " + " | ".join(head) + " |", "|" + "|".join(["---", "---"] + ["---:"] * (len(head) - 2)) + "|"]
     for row in cells(table):
         lines.append("| " + " | ".join(c.replace("|", "\\|") for c in row) + " |")
-    return "\n".join(lines) + "\n"
+    return "\n".join([*lines, "", INTERVAL_NOTE]) + "\n"
 
 
 def to_html(table: ResultsTable, table_id: str = "results") -> str:

@@ -124,8 +124,10 @@ class ProcessRewardModel(ScoringModel):
 
     def score(self, items: Sequence[PRMItem], batch_size: int = 32) -> np.ndarray:
         """P(success) for each prefix text (or (state_text, actor) pair), in input order."""
-        return self.score_features(self.encode(items), batch_size=batch_size)
+        with self.scoring_lock:
+            return self.score_features(self.encode(items), batch_size=batch_size)
 
     def logit_scores(self, items: Sequence[PRMItem], batch_size: int = 32) -> np.ndarray:
         """The head's logits (log-odds of success), e.g. for thresholds far from 0.5."""
-        return self.score_features(self.encode(items), batch_size=batch_size, raw=True)
+        with self.scoring_lock:
+            return self.score_features(self.encode(items), batch_size=batch_size, raw=True)

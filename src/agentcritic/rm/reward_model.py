@@ -57,7 +57,8 @@ class RewardModel(ScoringModel):
 
     def score(self, pairs: Sequence[PairInput], batch_size: int = 32) -> np.ndarray:
         """One reward per (intent, trajectory) pair, in input order (float32 array)."""
-        return self.score_features(self.encode(pairs), batch_size=batch_size)
+        with self.scoring_lock:
+            return self.score_features(self.encode(pairs), batch_size=batch_size)
 
     def __call__(self, intent: str, trajectory: Trajectory | str) -> float:
         return float(self.score([(intent, trajectory)])[0])

@@ -27,6 +27,7 @@ import json
 import logging
 import os
 import shutil
+import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, fields
@@ -478,7 +479,14 @@ class ScoringModel:
         return out
 
     def score_texts(self, items: Sequence[tuple[str | None, str]], batch_size: int = 32) -> np.ndarray:
-        return self.score_features(self.encode_texts(items), batch_size=batch_size)
+        with self.scoring_lock:
+            return self.score_features(self.encode_texts(items), batch_size=batch_size)
+
+    @property
+    def scoring_lock(self) -> Any:
+        """Held while scoring: threads of one worker (``--concurrency``) share this model, and a fast
+        tokenizer refuses to be used by two at once."""
+        return self.__dict__.setdefault("_scoring_lock", threading.RLock())
 
     # -------------------------------------------------------------------------- persistence
     def _settings_doc(self) -> dict[str, Any]:

@@ -145,15 +145,18 @@ def synthesize(config: SynthConfig, out: str | Path, progress: bool = True) -> d
     from agentcritic.synth.refine import refine_job
 
     start = time.perf_counter()
-    run = dict(workers=config.workers, executor=config.executor,
-               progress=(lambda name: f"{config.env}/{name}" if progress else None))
+    executors = dict(workers=config.workers, executor=config.executor, concurrency=config.concurrency)
+
+    def bar(name: str) -> str | None:
+        return f"{config.env}/{name}" if progress else None
+
     with RunStore(out) as store:  # claimed by the stage contract (agentcritic.stage)
         # 1. explore
         explore = store.shard("explore")
         jobs = explore_jobs(config, draw_tasks(config))
         pending = 0
-        pending += run_jobs(jobs, explore, fn=explore_episode, workers=run["workers"], executor=run["executor"],
-                 progress=run["progress"]("explore"))["pending"]
+        pending += run_jobs(jobs, explore, fn=explore_episode, progress=bar("explore"),
+                            **executors)["pending"]
         llm = {"explore": llm_calls_of(explore)}
         check_llm(config, store, llm, {"pending": pending})
         store.mark_done("explore", trajectories=len(explore))
@@ -170,8 +173,8 @@ def synthesize(config: SynthConfig, out: str | Path, progress: bool = True) -> d
                            payload=TrajectoryPayload(trajectory=r, backend=config.refiner if uses_llm else "",
                                                      options=refine_opts))
                 for k, r in explored]
-        pending += run_jobs(jobs, refine, fn=refine_job, progress=run["progress"]("refine"),
-                            workers=run["workers"], executor=run["executor"])["pending"]
+        pending += run_jobs(jobs, refine, fn=refine_job, progress=bar("refine"),
+                            **executors)["pending"]
         llm["refine"] = llm_calls_of(refine)
         check_llm(config, store, llm, {"pending": pending})
         store.mark_done("refine", trajectories=len(refine))
@@ -189,8 +192,8 @@ def synthesize(config: SynthConfig, out: str | Path, progress: bool = True) -> d
                            payload=TrajectoryPayload(trajectory=t.to_dict(), backend=config.refiner if needs_llm else "",
                                                      options=neg_opts))
                 for t in refined if t.meta.get("positive")]
-        pending += run_jobs(jobs, negatives, fn=negatives_job, progress=run["progress"]("negatives"),
-                            workers=run["workers"], executor=run["executor"])["pending"]
+        pending += run_jobs(jobs, negatives, fn=negatives_job, progress=bar("negatives"),
+                            **executors)["pending"]
         llm["negatives"] = llm_calls_of(negatives)
         check_llm(config, store, llm, {"pending": pending})
         if "cross_policy" in config.negatives:

@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from agentcritic.config import EnvName, StageConfig
+from agentcritic.config import CONCURRENCY_FIELD, EnvName, StageConfig
 
 NEGATIVE_SOURCES = ("edit", "llm_negative", "cross_policy", "truncate")
 GAME24_ERRORS = ("wrong_arithmetic", "missing_number", "invented_number", "broken_format")
@@ -68,6 +68,7 @@ class SynthConfig(StageConfig):
     verify: bool = Field(True, description="re-execute grounded positives in the env and drop those that fail")
     seed: int = Field(0, description="base seed of task draws, exploration and negatives")
     workers: int = Field(1, ge=1, description="parallel worker processes (explore, refine, negatives)")
+    concurrency: int = CONCURRENCY_FIELD
     executor: Literal["pool", "ray"] = Field("pool", description="local process pool or Ray")
 
     @field_validator("explorer")

@@ -1,7 +1,7 @@
 """Latency of one agent step (``ReActAgent.act``) in choose mode, per env, on the embedded SmolLM2.
 
     .venv/bin/python benchmarks/bench_agent_step.py [--steps 30] [--env game24 shop textworld] [--threads N]
-        [--baseline REV | --compare-dtype bfloat16]
+        [--baseline REV | --compare-dtype bfloat16] [--dtype bfloat16]
 
 A step = build the prompt, score every admissible action with ``lm.score`` (KV reuse), pick the
 argmax; the env step itself is excluded. Steps are drawn from greedy episodes on test tasks, so
@@ -14,7 +14,8 @@ step is a cache hit. Each step is timed twice, side by side:
 - with ``--baseline REV`` both are warm, one with this checkout's scorer ("new") and one with
   ``llm/hf.py`` as it was at git revision REV ("old", read with ``git show``; same weights, its own
   prompt KV), in alternating order; the table also gives the largest difference of the two
-  scorers' log-probs over the steps and whether they picked the same actions;
+  scorers' log-probs over the steps and whether they picked the same actions; with ``--dtype D`` as
+  well, this checkout's model runs in D and the old one in float32 (the reference);
 - with ``--compare-dtype DTYPE`` both are warm, one with the model in float32 (the reference, whose
   picks the episodes follow) and one with it in DTYPE (``llm.load("smollm2", dtype=DTYPE)``, its own
   weights and prompt KV), in alternating order; the table gives the median of the per-step time
@@ -55,7 +56,8 @@ def load_baseline(rev: str, lm):
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
     old = module.HFLM(lm.path)
-    old.model = lm.model  # one copy of the weights (the baseline's own is freed)
+    if lm.dtype == "float32":
+        old.model = lm.model  # one copy of the weights (the baseline's own is freed)
     old.backend = lm.backend
     return old
 
@@ -129,7 +131,8 @@ def measure(name: str, lm, steps: int, old=None) -> dict[str, float]:
     second.sort()
     diffs.sort()
     return {
-        "median_ratio": statistics.median(ratios) if ratios else float("nan"),
+        "median_ratio": statistics.median(ratios) if ratios else float("nan"),  # first LM's time / second's
+        "median_inverse_ratio": statistics.median(1 / x for x in ratios) if ratios else float("nan"),
         "p99_diff": diffs[int(0.99 * (len(diffs) - 1))] if diffs else float("nan"),
         "median": statistics.median(times),
         "p90": times[int(0.9 * (len(times) - 1))],
@@ -150,15 +153,17 @@ def main() -> None:
                     help="time llm/hf.py at this git revision beside this checkout's (both warm)")
     ap.add_argument("--compare-dtype", metavar="DTYPE", default=None, choices=["bfloat16", "auto"],
                     help="time the model in DTYPE beside float32 (both warm) and compare their scores")
+    ap.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "auto"],
+                    help="this checkout's model dtype (with --baseline: the old one stays float32)")
     args = ap.parse_args()
     kwargs = {"threads": args.threads} if args.threads else {}
-    lm = llm.load("smollm2", **kwargs)
+    lm = llm.load("smollm2", dtype=args.dtype, probe_tolerance=float("inf"), **kwargs)
     old = load_baseline(args.baseline, lm) if args.baseline else None
     if args.compare_dtype:
         # no probe limit here: the point is to measure the drift, not to refuse it
         old = llm.load("smollm2", dtype=args.compare_dtype, probe_tolerance=float("inf"), **kwargs)
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores; torch threads {args.threads or 'default'}; "
-          f"{args.steps} steps per env; load average at start {os.getloadavg()[0]:.1f}; "
+          f"{args.steps} steps per env; dtype {lm.dtype}; load average at start {os.getloadavg()[0]:.1f}; "
           f"{time.strftime('%Y-%m-%d %H:%M')}; python {sys.version.split()[0]}\n")
     if args.compare_dtype:
         print(f"{args.compare_dtype} runs in {old.dtype}; load-time probe drift {old.probe_drift:.3f} nats "
@@ -171,8 +176,9 @@ def main() -> None:
         print("|---|---:|---:|---:|---:|---:|---:|")
     else:
         print(f"| env | old ({args.baseline}) median s/step | old p90 | new median s/step | new p90 | "
-              "old/new (medians) | max abs score diff | same pick | candidates (median) |")
-        print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+              "old/new (medians) | old/new (median of per-step ratios) | max abs score diff | p99 abs diff | "
+              "same pick | candidates (median) |")
+        print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for name in args.env:
         r = measure(name, lm, args.steps, old)
         if args.compare_dtype:
@@ -185,7 +191,8 @@ def main() -> None:
                   flush=True)
         else:
             print(f"| {name} | {r['second_median']:.2f} | {r['second_p90']:.2f} | {r['median']:.2f} | "
-                  f"{r['p90']:.2f} | {r['second_median'] / r['median']:.1f}x | {r['max_diff']:.1e} | "
+                  f"{r['p90']:.2f} | {r['second_median'] / r['median']:.1f}x | {r['median_inverse_ratio']:.2f}x | "
+                  f"{r['max_diff']:.1e} | {r['p99_diff']:.1e} | "
                   f"{r['same']}/{args.steps} | {r['candidates']:.0f} |", flush=True)
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"\npeak RSS {rss:.0f} MB; load average at end {os.getloadavg()[0]:.1f}")

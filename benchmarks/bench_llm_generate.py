@@ -1,6 +1,7 @@
 """Generation speed, load time and memory of SmolLM2-135M: torch (``smollm2``) and llama.cpp.
 
     .venv/bin/python benchmarks/bench_llm_generate.py [--tokens 64] [--repeats 3] [--threads N] [--no-first-load]
+        [--dtype bfloat16]
 
 Every measurement runs in a fresh Python process, so load times include nothing cached in memory:
 - first load: ``load("smollm2")`` with an empty cache folder (de-quantise the GGUF, write safetensors);
@@ -8,7 +9,9 @@ Every measurement runs in a fresh Python process, so load times include nothing 
   (``lm.load_seconds``), ``total`` adds the imports of torch/transformers;
 - tokens/s: greedy ``generate`` of up to ``--tokens`` tokens (median of ``--repeats``), counted
   from ``lm.usage`` (generated tokens / seconds, prompt processing included);
-- peak RSS: ``resource.getrusage`` of that process after loading and generating.
+- peak RSS: ``resource.getrusage`` of that process after loading and generating;
+- ``--dtype D`` adds a row for the torch model in ``D`` (``load("smollm2", dtype=D)``, its load-time
+  probe included in the load times).
 """
 
 from __future__ import annotations
@@ -35,7 +38,9 @@ def worker(backend: str, tokens: int, repeats: int, threads: int | None) -> dict
     t0 = time.perf_counter()
     from agentcritic import llm
 
-    lm = llm.load(backend, threads=threads) if threads else llm.load(backend)
+    backend, _, dtype = backend.partition(":")  # "smollm2:bfloat16": the torch model in that dtype
+    kw = ({"threads": threads} if threads else {}) | ({"dtype": dtype} if dtype else {})
+    lm = llm.load(backend, **kw)
     total = time.perf_counter() - t0
     lm.generate(PROMPT, max_tokens=4)  # warm-up
     rates = []
@@ -66,6 +71,8 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--no-first-load", action="store_true", help="skip the (slow) cold-cache load")
+    ap.add_argument("--dtype", default=None, choices=["bfloat16", "auto"],
+                    help="also time the torch model in this dtype")
     ap.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
@@ -87,6 +94,10 @@ def main() -> None:
     r = run_worker("smollm2", args)
     if r:
         rows.append(("smollm2 (torch), cached", r))
+    if args.dtype:
+        r = run_worker(f"smollm2:{args.dtype}", args)
+        if r:
+            rows.append((f"smollm2 (torch, dtype={args.dtype}), cached", r))
     try:
         import xllamacpp  # noqa: F401
 

@@ -18,23 +18,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+from agentcritic.intervals import wilson
+
 CLI = [sys.executable, "-m", "agentcritic.cli"]
-
-
-def wilson(k: float, n: int, z: float = 1.96) -> tuple[float, float]:
-    if n == 0:
-        return float("nan"), float("nan")
-    p = k / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return max(0.0, centre - half), min(1.0, centre + half)
 
 
 def run(*args: str) -> None:
@@ -74,7 +66,7 @@ def main() -> None:
                 "--max-steps", str(args.max_steps))
             ev = json.loads((folder / "rm" / "metrics.json").read_text()).get("eval") or {}
             n, acc = int(ev.get("n") or 0), ev.get("accuracy")
-            lo, hi = wilson((acc or 0) * n, n)
+            lo, hi = wilson((acc or 0) * n, n) or (float("nan"), float("nan"))
             shown = "–" if acc is None else f"{acc:.3f} ({lo:.2f}–{hi:.2f})"
             print(f"| {env} | {label} | {stats['pairs']} | {stats.get('by_explorer', {}).get('positives', {})} | "
                   f"{shown} | {n} | {time.perf_counter() - start:.0f} |", flush=True)

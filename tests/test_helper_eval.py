@@ -294,3 +294,26 @@ def test_prm_examples_carry_the_actor_tag_and_hold_out_whole_tasks(tmp_path: Pat
     averaged, _, _ = prm_examples(TrainPRMConfig(data=str(tmp_path), eval_fraction=0.2, average_by_state=True))
     assert len(averaged) <= len(train)
     assert held_out_tasks(["a", "b", "c", "d", "e"], 0.4, 0) == held_out_tasks(["e", "d", "c", "b", "a"], 0.4, 0)
+
+
+def test_llm_calls_of_episodes_played_here_are_counted_in_their_rows(setup, tmp_path: Path) -> None:
+    from agentcritic import llm
+    from agentcritic.parallel import llm_calls_of
+    from agentcritic.store import Shard
+
+    env, table = setup
+    lm = llm.load("scripted", answers=["go"] * 100)
+
+    class TalkingAgent(ParityAgent):
+        def act(self, history, info):
+            lm.generate("what next?")  # one LLM call a step the base takes
+            return super().act(history, info)
+
+    factory = DeciderFactory(table, prm=constant_prm)
+    with Shard(tmp_path / "episodes.jsonl") as shard:
+        rows = run_method_episodes(env, lambda seed: TalkingAgent(), ExpertIntervention(), TASKS[:2], ["never"],
+                                   [1.0], factory, split="test", shard=shard, progress=False)
+        counted = llm_calls_of(shard)
+    base_steps = sum(r["actors"].count("agent") for r in rows)
+    assert base_steps > 0 and counted.calls == base_steps and counted.failures == 0
+    assert [r["llm"]["episodes"]["llm_calls"] for r in rows] == [r["actors"].count("agent") for r in rows]

@@ -59,6 +59,32 @@ def test_a_prompt_sharing_the_last_ones_head_reuses_its_kv_and_scores_the_same(t
     assert cold.prefix_tokens_reused == 0
 
 
+def test_a_warm_prompts_new_tokens_and_its_candidates_take_one_pass(tiny_dir: Path, monkeypatch) -> None:
+    longer = MSGS[:1] + [{"role": "user", "content": MSGS[1]["content"] + "\nAction: look\nObservation: a room."}]
+    # budget 4096: the prompt's new tokens and the whole tree in one pass; budget 3: more new tokens
+    # than the budget, so the prompt's pass runs alone, then one pass for each of the 3 chunks
+    for budget, passes in ((4096, 1), (3, 4)):
+        lm = llm.load("hf", path=tiny_dir, threads=1, score_batch_tokens=budget)
+        lm.score(MSGS, CANDS)
+        calls: list[int] = []
+        real = lm.model.forward
+        monkeypatch.setattr(lm.model, "forward",
+                            lambda *a, **kw: calls.append(kw["input_ids"].shape[1]) or real(*a, **kw))
+        got = lm.score(longer, CANDS[:4])
+        assert len(calls) == passes
+        monkeypatch.undo()
+        assert max(abs(a - b) for a, b in zip(got, lm.score_naive(longer, CANDS[:4]))) < 1e-4
+        # the prompt's cache holds the prompt alone afterwards: the same prompt again needs no pass
+        lm.clear_cache(kv=False)
+        assert max(abs(a - b) for a, b in zip(lm.score(longer, CANDS[:4]), got)) < 1e-4
+
+
+def test_candidates_tokenised_after_the_prompts_last_special_token_match_the_whole_text(lm) -> None:
+    prompt = lm.render(MSGS)
+    conts = ["Action: go north", "th", " x", "\n<|im_end|>", "Observation: banana", "ö"]
+    assert lm._encode_after(prompt, lm.encode(prompt), conts) == [lm.encode(prompt + c) for c in conts]
+
+
 def test_score_in_several_chunks_equals_one_chunk(tiny_dir: Path) -> None:
     big = llm.load("hf", path=tiny_dir, score_batch_tokens=4096)
     want = big.score(MSGS, CANDS)

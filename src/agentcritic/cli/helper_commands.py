@@ -65,7 +65,12 @@ def collect(
     config: Optional[Path] = CONFIG,
     set_: list[str] = SET,
 ) -> None:
-    """Offline transitions: rollouts asking for help at random with probability p, per task and p."""
+    """Offline transitions: rollouts asking for help at random with probability p, per task and p.
+
+    Several interventions (each asked at random when asking; the DP and the helper later choose whom):
+    give them in a --config TOML file as [[interventions]] tables, each with its own name and cost, e.g.
+    [[interventions]] kind = "model", name = "strong", cost = 1 ... [[interventions]] kind = "expert", cost = 4.
+    """
     from agentcritic.helper.helper_config import CollectConfig
 
     flags = {"env": env, "policy": policy, "intervention.kind": intervention, "n": n, "split": split,
@@ -121,7 +126,8 @@ def eval_helper(
     split: Optional[str] = typer.Option(None, help="held-out split: test | dev"),
     limit: Optional[int] = LIMIT,
     budgets: Optional[str] = typer.Option(None, help="budgets C, e.g. 0,1,2,3,5,inf"),
-    methods: Optional[str] = typer.Option(None, help="comma-separated: never,always,random,prm_threshold,prm_gain,dp,helper"),
+    methods: Optional[str] = typer.Option(None, help="comma-separated: never,always,random,prm_threshold,prm_gain,"
+                                          "dp,helper (method@kind: asking that intervention alone)"),
     out: Path = typer.Option(..., help="run folder: results.jsonl, results.json, success_vs_interventions.png"),
     workers: Optional[int] = typer.Option(None, help="parallel worker processes (each loads the policy and models)"),
     executor: Optional[str] = EXECUTOR,
@@ -144,7 +150,12 @@ def eval_helper(
         plot = write_success_vs_interventions(
             results["results"], out / "success_vs_interventions.png",
             title=f"{results['env']} ({results['split']}, {results['tasks']} tasks): success vs interventions")
-        return [results["table"], f"results: {out / 'results.json'}  plot: {plot}"]
+        lines = [results["table"], f"results: {out / 'results.json'}  plot: {plot}"]
+        if len(results.get("costs") or {}) > 1:  # several kinds: each alone and the mix against total cost
+            from agentcritic.report.plots import write_success_vs_cost
+
+            lines.append(f"cost plot: {write_success_vs_cost(results['results'], out / 'success_vs_cost.png')}")
+        return lines
 
     run_stage_command("eval-helper", EvalHelperConfig, config, overrides + overrides_from_flags(flags, set_), out,
                       describe)

@@ -61,17 +61,18 @@ class RandomAsk:
 
     @classmethod
     def matched(
-        cls, model: TabularModel, usage: float, seed: int = 0, tol: float = 1e-9, costs: dict[str, float] | None = None
+        cls, model: TabularModel, usage: float, seed: int = 0, tol: float = 1e-9, costs: dict[str, float] | None = None,
+        actor: str | None = None,
     ) -> RandomAsk:
         """The rate whose expected cost per episode on the table (no cap) equals ``usage`` (unit costs:
-        interventions per episode)."""
+        interventions per episode) when asking ``actor`` (needed when the table has several)."""
         ones = np.ones(model.n_states)
-        if usage >= uncapped_usage(model, ones, costs):
+        if usage >= uncapped_usage(model, ones, costs, actor):
             return cls(1.0, seed)
         lo, hi = 0.0, 1.0
         while hi - lo > tol:
             mid = 0.5 * (lo + hi)
-            if uncapped_usage(model, mid * ones, costs) <= usage:
+            if uncapped_usage(model, mid * ones, costs, actor) <= usage:
                 lo = mid
             else:
                 hi = mid
@@ -104,7 +105,8 @@ class _PRMRule:
 
 
 def _fit_threshold(
-    model: TabularModel, score: np.ndarray, budget: float, asks_below: bool, costs: dict[str, float] | None = None
+    model: TabularModel, score: np.ndarray, budget: float, asks_below: bool, costs: dict[str, float] | None = None,
+    actor: str | None = None,
 ) -> tuple[float, float]:
     """τ over the candidate scores (midpoints) with table usage ≤ budget; returns (τ, usage).
 
@@ -122,15 +124,15 @@ def _fit_threshold(
         asks = lambda t: (score > t).astype(np.float64)  # noqa: E731
     # taus[0] asks nowhere; going right asks at more states. Find the last index with usage <= budget.
     lo, hi = 0, len(taus) - 1
-    if uncapped_usage(model, asks(taus[hi]), costs) <= budget:
-        return float(taus[hi]), uncapped_usage(model, asks(taus[hi]), costs)
+    if uncapped_usage(model, asks(taus[hi]), costs, actor) <= budget:
+        return float(taus[hi]), uncapped_usage(model, asks(taus[hi]), costs, actor)
     while hi - lo > 1:
         mid = (lo + hi) // 2
-        if uncapped_usage(model, asks(taus[mid]), costs) <= budget:
+        if uncapped_usage(model, asks(taus[mid]), costs, actor) <= budget:
             lo = mid
         else:
             hi = mid
-    return float(taus[lo]), uncapped_usage(model, asks(taus[lo]), costs)
+    return float(taus[lo]), uncapped_usage(model, asks(taus[lo]), costs, actor)
 
 
 class PRMThreshold(_PRMRule):
@@ -143,12 +145,13 @@ class PRMThreshold(_PRMRule):
 
     @classmethod
     def fit(
-        cls, model: TabularModel, budget: float, prm: Any = None, costs: dict[str, float] | None = None
+        cls, model: TabularModel, budget: float, prm: Any = None, costs: dict[str, float] | None = None,
+        actor: str | None = None,
     ) -> PRMThreshold:
         """τ on the training table so that the mean usage (no cap) is ≤ ``budget``."""
         if math.isinf(budget):
             return cls(prm or model.scorer, math.inf)
-        tau, usage = _fit_threshold(model, model.prm[:, 0], budget, asks_below=True, costs=costs)
+        tau, usage = _fit_threshold(model, model.prm[:, 0], budget, asks_below=True, costs=costs, actor=actor)
         rule = cls(prm or model.scorer, tau)
         rule.fitted_usage = usage
         return rule
@@ -166,12 +169,13 @@ class PRMGainThreshold(_PRMRule):
 
     @classmethod
     def fit(
-        cls, model: TabularModel, budget: float, prm: Any = None, costs: dict[str, float] | None = None
+        cls, model: TabularModel, budget: float, prm: Any = None, costs: dict[str, float] | None = None,
+        actor: str | None = None,
     ) -> PRMGainThreshold:
         """τ on the training table so that the mean usage (no cap) is ≤ ``budget``."""
         if math.isinf(budget):
             return cls(prm or model.scorer, -math.inf)
-        tau, usage = _fit_threshold(model, model.prm[:, 1] - model.prm[:, 0], budget, asks_below=False, costs=costs)
+        tau, usage = _fit_threshold(model, model.prm[:, 1] - model.prm[:, 0], budget, asks_below=False, costs=costs, actor=actor)
         rule = cls(prm or model.scorer, tau)
         rule.fitted_usage = usage
         return rule
@@ -232,6 +236,21 @@ class DPPolicy:
             return sol.ask(i, budget_left)
         return bool(sol.asks[i])
 
+    def choose(self, state: Any, step: int, budget_left: float) -> str | None:
+        """Whom the DP asks at this state (an actor of the table), or None; see :class:`~agentcritic.helper.gate.Gate`."""
+        if budget_left <= 0:
+            return None
+        self.lookups += 1
+        i = self.model.lookup(self.key(state, step))
+        if i is None:
+            self.misses += 1
+            return self.model.actors[0] if self.unknown else None
+        sol = self._active
+        if isinstance(sol, BudgetSolution):
+            return sol.actor(i, budget_left)
+        h = int(sol.choice[i]) if getattr(sol, "choice", None) is not None else int(sol.asks[i])
+        return self.model.actors[h - 1] if h else None
+
 
 BASELINES: dict[str, type] = {
     "never": NeverAsk,
@@ -253,13 +272,15 @@ def make_baseline(
     usage: float | None = None,
     seed: int = 0,
     costs: dict[str, float] | None = None,
+    actor: str | None = None,
 ) -> Any:
     """One baseline decider, fitted on the training table for ``budget``.
 
     ``random`` matches ``usage`` interventions per episode (default: ``budget``, or the DP's
     unconstrained usage when the budget is unlimited); ``dp`` is the exact budgeted policy (solved
     for ``budget``, every step when unlimited). ``costs`` (actor → cost of a request) puts budget and
-    usage in cost units, as the Gate spends them.
+    usage in cost units, as the Gate spends them. ``actor``: the intervention it asks (its usage is
+    fitted for that one; needed when the table has several; ``dp`` then asks that one alone).
     """
     from agentcritic.helper.dp import solve_budget, solve_lagrangian
 
@@ -271,11 +292,11 @@ def make_baseline(
         target = usage if usage is not None else (budget if math.isfinite(budget) else None)
         if target is None:
             target = solve_lagrangian(table, 0.0, costs).mean_usage
-        return RandomAsk.matched(table, target, seed=seed, costs=costs)
+        return RandomAsk.matched(table, target, seed=seed, costs=costs, actor=actor)
     if name == "prm_threshold":
-        return PRMThreshold.fit(table, budget, prm, costs)
+        return PRMThreshold.fit(table, budget, prm, costs, actor)
     if name == "prm_gain":
-        return PRMGainThreshold.fit(table, budget, prm, costs)
+        return PRMGainThreshold.fit(table, budget, prm, costs, actor)
     if name == "dp":
-        return DPPolicy(solve_budget(table, budget, costs), table, seed=seed)
+        return DPPolicy(solve_budget(table, budget, costs, None if actor is None else [actor]), table, seed=seed)
     raise ValueError(f"unknown baseline {name!r}; choose from {sorted(BASELINES)}")

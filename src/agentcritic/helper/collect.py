@@ -41,6 +41,8 @@ class CollectPayload:
     split: str
     state_chars: int | None
     intervention: dict[str, Any]
+    #: several interventions (``CollectConfig.interventions``): one is drawn at random when asking
+    interventions: tuple[dict[str, Any], ...] = ()
 
 
 def collect_jobs(config: CollectConfig) -> list[EpisodeJob]:
@@ -49,11 +51,12 @@ def collect_jobs(config: CollectConfig) -> list[EpisodeJob]:
 
     env_spec, policy_spec = config.env_spec(), config.policy_spec()
     intervention = config.intervention.model_dump(mode="json")
+    several = tuple(i.model_dump(mode="json") for i in config.interventions)
     return [
         EpisodeJob(key=episode_key(task, p, i), env=env_spec, task_id=task, policy=policy_spec,
                    seed=derive_seed(config.seed, task, f"{p:g}", i) % (2**31),
                    payload=CollectPayload(p=p, rollout=i, split=config.split, state_chars=config.state_chars,
-                                          intervention=intervention))
+                                          intervention=intervention, interventions=several))
         for task in env_spec.task_ids(config.split, config.limit) for p in config.p_grid for i in range(config.n)
     ]
 
@@ -64,14 +67,30 @@ def collect_episode(job: EpisodeJob) -> tuple[str, dict[str, Any]]:
     from agentcritic.helper.interventions import make_intervention
 
     payload: CollectPayload = job.payload
-    spec = payload.intervention
-    # an intervention keeps per-episode state: one per lane (threads of --concurrency, see agentcritic.concurrency)
-    intervention = cached("intervention", {**spec, "lane": list(lane())},
-                          lambda: make_intervention(InterventionConfig(**spec)))
+
+    def build(spec: dict[str, Any]) -> Any:
+        # an intervention keeps per-episode state: one per lane (threads of --concurrency, see agentcritic.concurrency)
+        return cached("intervention", {**spec, "lane": list(lane())},
+                      lambda: make_intervention(InterventionConfig(**spec)))
+
     coin = random.Random(job.seed ^ 0x5EED)
+    if payload.interventions:
+        helpers = {h.name: h for h in map(build, payload.interventions)}
+        names = list(helpers)
+        pick = random.Random(job.seed ^ 0xC401CE)  # whom to ask: its own stream, so the coin is the one-kind coin
+
+        def should_ask(state: Any, step: int) -> str | None:
+            return pick.choice(names) if coin.random() < payload.p else None
+
+        intervention: Any = helpers
+    else:
+        intervention = build(payload.intervention)
+
+        def should_ask(state: Any, step: int) -> bool:
+            return coin.random() < payload.p
+
     episode = run_helped_episode(
-        job.env.cached(), job.policy.make(job.seed), intervention, job.task_id,
-        lambda state, step: coin.random() < payload.p,
+        job.env.cached(), job.policy.make(job.seed), intervention, job.task_id, should_ask,
         seed=job.seed, state_chars=payload.state_chars,
         meta={"key": job.key, "p": payload.p, "rollout": payload.rollout, "split": payload.split, "seed": job.seed},
     )
@@ -86,7 +105,10 @@ def run_collect(config: CollectConfig, out: str | Path, progress: bool = True) -
         stats = run_jobs(jobs, store.shard(STAGE), workers=config.workers, executor=config.executor,
                          concurrency=config.concurrency, progress=f"collect {config.env}/{config.policy}" if progress else None, fn=collect_episode)
         summary = summarise(rec for _, rec in store.records(STAGE))
-        summary.update(env=config.env, policy=config.policy, intervention=config.intervention.kind,
+        who = ", ".join(i.actor for i in config.offered) if config.interventions else config.intervention.kind
+        summary.update(env=config.env, policy=config.policy, intervention=who,
+                       interventions=[{"actor": i.actor, "kind": i.kind, "cost": i.cost, "takeover": i.takeover}
+                                      for i in config.offered],
                        split=config.split, expected_episodes=len(jobs), written=stats["written"],
                        resumed_from=stats["skipped"], pending=stats["pending"],
                        errors=summary["errors"] + stats["pending"], seconds=round(time.perf_counter() - start, 2),

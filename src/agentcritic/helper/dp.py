@@ -19,14 +19,15 @@ choose whom to ask (``choice``: 0 = nobody, 1 + i = ``actors[i]``). A k-step tak
 Both sweep the states level by level, deepest first, with NumPy over whole levels: a solve is
 O(|S|·C). Segment sums over each state's successors use ``np.add.reduceat`` on the non-empty rows
 (exact sums, no cumulative-sum cancellation). Ties are decided with a tolerance of ``TIE_EPS``
-towards "don't ask", so float rounding never flips a decision between solvers.
+towards "don't ask" (then, between interventions, towards the cheaper), so float rounding never
+flips a decision between solvers.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -104,6 +105,13 @@ def _segment_sums(model: TabularModel, h: int, a: int, b: int, values: np.ndarra
     return out
 
 
+def _better(qh: np.ndarray, best: np.ndarray, h: int, pick: np.ndarray, cost: np.ndarray) -> np.ndarray:
+    """Where asking ``h`` beats the best so far: by more than ``TIE_EPS``, or a tie with another
+    intervention that costs more (equal help → the cheaper; never over not asking)."""
+    cheaper = (pick > 0) & (cost[h] < cost[pick]) & (np.abs(qh - best) <= TIE_EPS)
+    return (qh > best + TIE_EPS) | cheaper
+
+
 # ----------------------------------------------------------------------------------- Lagrangian
 @dataclass
 class LagrangianSolution:
@@ -150,7 +158,7 @@ class LagrangianSolution:
 
 
 def solve_lagrangian(model: TabularModel, lam: float, costs: dict[str, float] | None = None) -> LagrangianSolution:
-    """Q_λ, V_λ, π_λ (ties → don't ask, then the first actor) and U_λ (spent cost) for a help penalty
+    """Q_λ, V_λ, π_λ (ties → don't ask, then the cheaper actor, then the first) and U_λ (spent cost) for a help penalty
     ``lam`` ≥ 0 per cost unit; ``costs``: actor → cost of one request (1 when absent)."""
     if not (lam >= 0 and math.isfinite(lam)):
         raise DPError(f"lam={lam}: the help penalty must be a finite number >= 0")
@@ -167,7 +175,7 @@ def solve_lagrangian(model: TabularModel, lam: float, costs: dict[str, float] | 
         for h in range(1, model.n_actions):
             qh = model.base[a:b, h] + _segment_sums(model, h, a, b, value) - lam * cost[h]
             q[a:b, h] = qh
-            better = qh > best + TIE_EPS
+            better = _better(qh, best, h, pick, cost)
             best = np.where(better, qh, best)
             pick[better] = h
         value[a:b] = best
@@ -318,12 +326,19 @@ class BudgetSolution:
         return dict(zip(self.model.actors, cost[1:].tolist(), strict=True))
 
 
-def solve_budget(model: TabularModel, budget: int | float, costs: dict[str, float] | None = None) -> BudgetSolution:
+def solve_budget(
+    model: TabularModel,
+    budget: int | float,
+    costs: dict[str, float] | None = None,
+    actors: Sequence[str] | None = None,
+) -> BudgetSolution:
     """V(s, b) and π*(s, b) for b = 0 … ``budget`` cost units (math.inf: the dearest request at every
-    step); ``costs``: actor → whole cost of one request (1 when absent)."""
+    step); ``costs``: actor → whole cost of one request (1 when absent). ``actors``: ask only these
+    interventions of the table (e.g. one kind alone, to compare with the mix); default all."""
     if not budget >= 0:
         raise DPError(f"budget={budget}: must be >= 0 (math.inf for no cap)")
     cost = action_costs(model, costs, whole=True)
+    allowed = set(range(1, model.n_actions)) if actors is None else {_asked_action(model, a) for a in actors}
     if math.isinf(budget):
         c = int(model.n_levels * cost.max())
     else:
@@ -342,13 +357,13 @@ def solve_budget(model: TabularModel, budget: int | float, costs: dict[str, floa
         pick = np.zeros(best.shape, dtype=np.int8)
         for h in range(1, model.n_actions):
             k = int(step[h])
-            if k > c:
-                continue  # this intervention never fits
+            if k > c or h not in allowed:
+                continue  # this intervention never fits, or is not offered
             qh = np.full_like(best, -np.inf)
             uh = np.zeros_like(spent)
             qh[:, k:] = model.base[a:b, h, None] + _segment_sums(model, h, a, b, value[:, : c + 1 - k])
             uh[:, k:] = cost[h] + _segment_sums(model, h, a, b, usage[:, : c + 1 - k])
-            better = qh > best + TIE_EPS
+            better = _better(qh, best, h, pick, cost)
             best = np.where(better, qh, best)
             spent = np.where(better, uh, spent)
             pick[better] = h

@@ -3,8 +3,9 @@
 It is the episode loop of :func:`agentcritic.agents.rollout.play_episode` with two hooks: at every
 decision the caller's ``should_ask(state, step)`` answers (a coin with probability p while
 collecting; a Gate over a helper or baseline while evaluating); on "ask" the intervention acts for
-``takeover`` consecutive actions, else the base agent acts. Each action is logged as a
-:class:`~agentcritic.types.Transition`:
+``takeover`` consecutive actions, else the base agent acts. With several interventions (a mapping
+actor → intervention) ``should_ask`` answers *whom* to ask: an actor name, or None for nobody.
+Each action is logged as a :class:`~agentcritic.types.Transition`:
 
 - ``state_key`` (option ``prefix`` of selfreg.md): the JSON list ``[task id, action 1, …]`` of the
   actions taken so far — with a deterministic env, the exact state;
@@ -17,19 +18,24 @@ collecting; a Gate over a helper or baseline while evaluating); on "ask" the int
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from agentcritic.agents.rollout import EpisodeHooks, play_episode
 from agentcritic.envs.base import TextEnv
+from agentcritic.errors import AgentCriticError
 from agentcritic.helper.gate import DecisionState
 from agentcritic.helper.interventions import Intervention
 from agentcritic.rendering import render
 from agentcritic.types import Trajectory, Transition
 
-#: ``should_ask(state, step) -> bool``
-AskFn = Callable[[DecisionState, int], bool]
+#: ``should_ask(state, step) -> bool`` (one intervention) or ``-> actor | None`` (several)
+AskFn = Callable[[DecisionState, int], "bool | str | None"]
+
+
+class HelpChoiceError(AgentCriticError, ValueError):
+    """``should_ask`` named an intervention the episode does not have, or said "yes" without saying which."""
 
 
 def state_key(task_id: str, actions: list[str]) -> str:
@@ -78,7 +84,7 @@ class HelpedEpisode:
 def run_helped_episode(
     env: TextEnv,
     agent: Any,
-    intervention: Intervention,
+    intervention: Intervention | Mapping[str, Intervention],
     task_id: str,
     should_ask: AskFn,
     *,
@@ -89,13 +95,17 @@ def run_helped_episode(
 ) -> HelpedEpisode:
     """Run one episode; the base ``agent`` acts unless ``should_ask`` says to call ``intervention``.
 
-    An exception of the agent or the intervention ends the episode as a failure with the error in
-    ``error`` (a long collection goes on); env errors (unknown task) escape: they are the caller's.
+    ``intervention`` may be a mapping actor → intervention; ``should_ask`` then returns the actor to
+    ask (or None). An exception of the agent or the intervention ends the episode as a failure with
+    the error in ``error`` (a long collection goes on); env errors (unknown task) escape: they are the caller's.
     """
-    helping = _Helping(env, intervention, str(task_id), should_ask, state_chars)
-    intervention.reset(env, task_id, seed)
+    several = dict(intervention) if isinstance(intervention, Mapping) else {intervention.name: intervention}
+    helping = _Helping(env, several, str(task_id), should_ask, state_chars)
+    for one in several.values():
+        one.reset(env, task_id, seed)
+    name = intervention.name if not isinstance(intervention, Mapping) else ",".join(several)
     episode = play_episode(env, agent, task_id, seed, max_steps=max_steps,
-                           meta={"intervention": intervention.name, **(meta or {})},
+                           meta={"intervention": name, **(meta or {})},
                            hooks=EpisodeHooks(override=helping.override, on_step=helping.on_step))
     traj, transitions, error = episode.trajectory, helping.transitions, episode.error
     traj.meta.update(interventions=helping.requests, intervention_cost=helping.cost)
@@ -110,9 +120,10 @@ class _Helping:
     """The hooks of a helped episode: ask at each decision, let the intervention act for its
     takeover, log one transition per step."""
 
-    def __init__(self, env: TextEnv, intervention: Intervention, task_id: str, should_ask: AskFn,
+    def __init__(self, env: TextEnv, interventions: dict[str, Intervention], task_id: str, should_ask: AskFn,
                  state_chars: int | None) -> None:
-        self.env, self.intervention, self.task_id = env, intervention, task_id
+        self.env, self.interventions, self.task_id = env, interventions, task_id
+        self.intervention = next(iter(interventions.values()))  # the one acting (the last asked)
         self.should_ask, self.state_chars = should_ask, state_chars
         self.transitions: list[Transition] = []
         self.requests, self.cost, self.takeover_left = 0, 0.0, 0
@@ -126,13 +137,29 @@ class _Helping:
             helped = True
             self.takeover_left -= 1
         else:
-            helped = bool(self.should_ask(DecisionState(self.task_id, key, text, self.last_actor), len(traj.steps)))
+            answer = self.should_ask(DecisionState(self.task_id, key, text, self.last_actor), len(traj.steps))
+            helped = self._choose(answer)
             if helped:
                 self.requests += 1
                 self.cost += self.intervention.cost
                 self.takeover_left = self.intervention.takeover - 1
         self.state = (key, text, helped)
         return (self.intervention.act(self.env, traj, info), self.intervention.name) if helped else None
+
+    def _choose(self, answer: bool | str | None) -> bool:
+        """Set the intervention ``should_ask``'s answer names; whether one was asked."""
+        if isinstance(answer, str):
+            if answer not in self.interventions:
+                raise HelpChoiceError(f"should_ask answered {answer!r}; this episode's interventions are "
+                                      f"{list(self.interventions)}")
+            self.intervention = self.interventions[answer]
+            return True
+        if not answer:
+            return False
+        if len(self.interventions) > 1:
+            raise HelpChoiceError(f"should_ask answered {answer!r} with several interventions "
+                                  f"{list(self.interventions)}: answer the actor to ask, or None")
+        return True
 
     def on_step(self, traj: Trajectory, info: dict[str, Any], last: bool) -> None:
         key, text, helped = self.state

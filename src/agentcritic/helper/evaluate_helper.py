@@ -19,6 +19,12 @@ plays the episodes in worker processes, each building its own env, policy, PRM, 
 the DP's table uses ``bins`` keys by default, which held-out tasks reach; with the ``prefix`` key it
 knows only logged (training) states, so on held-out tasks it asks nowhere it has no entry (its
 ``misses`` are reported) and its fair test is ``dp_train``.
+
+Several interventions (a collection with ``interventions``): a method may ask one kind alone,
+``method@actor``, and ``dp`` and ``helper`` without ``@`` choose whom to ask (the mix). The methods
+given are expanded (:func:`expand_methods`): ``never`` stays, ``dp`` and ``helper`` run mixed and once
+per kind, the yes/no baselines once per kind. Each row's ``cost`` is the cost spent in the episode, so
+``mean_cost`` per (method, C) is the x of the report's success-vs-cost plot.
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ from __future__ import annotations
 import math
 import statistics
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -52,6 +58,28 @@ def budget_label(budget: float) -> str:
 
 
 # ----------------------------------------------------------------------------------- deciders
+def split_method(method: str) -> tuple[str, str | None]:
+    """``"dp@expert"`` → ("dp", "expert"): the method and the one intervention it asks (None: any)."""
+    base, _, actor = method.partition("@")
+    return base, actor or None
+
+
+def expand_methods(methods: Sequence[str], actors: Sequence[str]) -> list[str]:
+    """With several interventions: ``never`` as is; ``dp`` and ``helper`` mixed and once per actor
+    (``dp@a``); the yes/no baselines once per actor; ``m@a`` as given. One intervention: as given."""
+    if len(actors) <= 1:
+        return list(methods)
+    out: list[str] = []
+    for method in methods:
+        if "@" in method or method == "never":
+            out.append(method)
+            continue
+        if method in ("dp", "helper"):
+            out.append(method)
+        out.extend(f"{method}@{a}" for a in actors)
+    return list(dict.fromkeys(out))
+
+
 class DeciderFactory:
     """Builds the decider of (method, budget) once, fitted on the training table."""
 
@@ -60,43 +88,49 @@ class DeciderFactory:
         self.table, self.prm, self.helper, self.seed = table, prm, helper, seed
         self.costs = dict(costs or {})  # actor → cost of a request: the budgets' units
         self._cache: dict[tuple[str, float], Any] = {}
-        self._dp: dict[float, Any] = {}
+        self._dp: dict[tuple[float, str | None], Any] = {}
 
-    def dp_solution(self, budget: float) -> Any:
+    def dp_solution(self, budget: float, actor: str | None = None) -> Any:
+        """The exact budgeted DP at ``budget``, asking only ``actor`` when given (else any intervention)."""
         from agentcritic.helper.dp import solve_budget
 
-        if budget not in self._dp:
-            self._dp[budget] = solve_budget(self.table, budget, self.costs)
-        return self._dp[budget]
+        if (budget, actor) not in self._dp:
+            self._dp[(budget, actor)] = solve_budget(self.table, budget, self.costs,
+                                                     None if actor is None else [actor])
+        return self._dp[(budget, actor)]
 
     def fitted(self, method: str, budget: float) -> Any:
         """The shared decider (τ, rates, DP) for ``method`` at ``budget``; random is per episode."""
         from agentcritic.helper.baselines import make_baseline
 
         key = (method, budget)
+        name, actor = split_method(method)
+        if actor is not None and actor not in self.table.actors:
+            raise EvalHelperError(f"method {method!r}: {actor!r} is not an intervention of the training table; "
+                                  f"its interventions are {list(self.table.actors)}")
         if key not in self._cache:
-            if method == "helper":
+            if name == "helper":
                 if self.helper is None:
                     raise EvalHelperError("method 'helper' needs a trained helper (give --helper RUN)")
-                self._cache[key] = self.helper
-            elif method == "dp":
+                self._cache[key] = self.helper if actor is None else self.helper.offering([actor])
+            elif name == "dp":
                 from agentcritic.helper.baselines import DPPolicy
 
-                self._cache[key] = DPPolicy(self.dp_solution(budget), self.table, seed=self.seed)
-            elif method == "random":
+                self._cache[key] = DPPolicy(self.dp_solution(budget, actor), self.table, seed=self.seed)
+            elif name == "random":
                 self._cache[key] = make_baseline("random", self.table, budget,
-                                                 usage=self.dp_solution(budget).mean_usage, seed=self.seed,
-                                                 costs=self.costs)
+                                                 usage=self.dp_solution(budget, actor).mean_usage, seed=self.seed,
+                                                 costs=self.costs, actor=actor)
             else:
-                if method in ("prm_threshold", "prm_gain") and self.prm is None:
+                if name in ("prm_threshold", "prm_gain") and self.prm is None:
                     raise EvalHelperError(f"method {method!r} needs a PRM (give --prm RUN)")
-                self._cache[key] = make_baseline(method, self.table, budget, prm=self.prm, seed=self.seed,
-                                                 costs=self.costs)
+                self._cache[key] = make_baseline(name, self.table, budget, prm=self.prm, seed=self.seed,
+                                                 costs=self.costs, actor=actor)
         return self._cache[key]
 
     def decider(self, method: str, budget: float, episode_seed: int) -> Any:
         decider = self.fitted(method, budget)
-        if method == "random":
+        if split_method(method)[0] == "random":
             from agentcritic.helper.baselines import RandomAsk
 
             return RandomAsk(decider.rate, seed=episode_seed)  # own stream: resume-stable
@@ -152,16 +186,33 @@ def play_job(env: Any, make_agent: Callable[[int], Any], intervention: Any, fact
     decider_seed = derive_seed(seed, job.method, budget_label(job.budget), job.task, job.sample)
     decider = factory.decider(job.method, job.budget, decider_seed)
     misses = getattr(decider, "misses", None)
-    gate = Gate(decider, job.budget, cost=intervention.cost)
+    if isinstance(intervention, Mapping):  # several: the Gate offers the method's actor(s) and spends its cost
+        costs = {a: one.cost for a, one in intervention.items()}
+        only = split_method(job.method)[1]
+        chooses = callable(getattr(decider, "choose", None))  # a yes/no decider (never) gets one actor to ask
+        offered = [only] if only else (list(costs) if chooses else list(costs)[:1])
+        gate = Gate(decider, job.budget, costs={a: costs[a] for a in offered})
+        asked: dict[str, int] = {}
+
+        def should_ask(state: Any, step: int) -> str | None:
+            actor = gate.choose(state, step)
+            if actor is not None:
+                asked[actor] = asked.get(actor, 0) + 1
+            return actor
+    else:
+        gate = Gate(decider, job.budget, cost=intervention.cost)
+        should_ask = gate.ask  # type: ignore[assignment]
     gate.reset()
     episode = run_helped_episode(env, make_agent(ep_seed), intervention, job.task,
-                                 lambda state, step: gate.ask(state, step), seed=ep_seed)
+                                 lambda state, step: should_ask(state, step), seed=ep_seed)
     row = {
         "method": job.method, "budget": budget_label(job.budget), "task_id": job.task, "sample": job.sample,
         "success": episode.success, "interventions": episode.interventions, "cost": episode.cost,
         "steps": len(episode.trajectory.steps), "error": episode.error,
         "actions": episode.trajectory.actions, "actors": [s.actor for s in episode.trajectory.steps],
     }
+    if isinstance(intervention, Mapping):
+        row["requests"] = {a: asked.get(a, 0) for a in intervention}  # per actor (a takeover is one)
     if misses is not None:
         row["table_misses"] = decider.misses - misses  # decisions on states the table has no entry for
     return row
@@ -190,7 +241,7 @@ def run_method_episodes(
     """
     from tqdm.auto import tqdm
 
-    from agentcritic.parallel import infrastructure_error
+    from agentcritic.parallel import counted_job, infrastructure_error
 
     jobs = plan_jobs(tasks, methods, budgets, split=split, samples=samples)
     rows: dict[str, dict[str, Any]] = {}
@@ -206,8 +257,11 @@ def run_method_episodes(
     else:
         bar = tqdm(todo, desc=f"eval-helper {split}", unit="ep", disable=not progress or not todo,
                    dynamic_ncols=True)
+        stage = shard.path.stem if shard is not None else "eval_helper"
         for job in bar:
-            row = {"split": split, **play_job(env, make_agent, intervention, factory, job, seed)}
+            # counted as a worker counts a job: its LLM calls in the row, a failed call making it a retry
+            _, row = counted_job(lambda j: (j.key, {"split": split, **play_job(env, make_agent, intervention,
+                                                                               factory, j, seed)}), stage, job)
             failed = infrastructure_error(row) is not None  # redone when the run is resumed
             if shard is not None:
                 shard.append(job.key, row, retry=failed)
@@ -298,6 +352,10 @@ def summarise_rows(rows: Iterable[dict[str, Any]], budgets: Sequence[float]) -> 
                 "mean_steps": statistics.fmean(int(r["steps"]) for r in group),
                 "errors": sum(r.get("error") is not None for r in group),
             })
+            if any("requests" in r for r in group):  # several interventions: requests per actor, mean per episode
+                actors = list(dict.fromkeys(a for r in group for a in r.get("requests") or {}))
+                out[-1]["mean_requests"] = {a: statistics.fmean((r.get("requests") or {}).get(a, 0) for r in group)
+                                            for a in actors}
     return out
 
 
@@ -316,22 +374,26 @@ def dp_predictions(factory: DeciderFactory, tasks: Sequence[str], budgets: Seque
             w = w / w.sum()
             succ.append(float(np.dot(w, sol.values[idx, b])))
             use.append(float(np.dot(w, sol.usage[idx, b])))
-        # the DP's usage is spent cost; with one intervention, requests = cost / its cost
+        # the DP's usage is spent cost; with one intervention, requests = cost / its cost (several: unknown)
         unit = next(iter(factory.costs.values())) if len(factory.costs) == 1 else 1.0
+        several = len(factory.table.actors) > 1
         out[budget_label(budget)] = {
             "predicted_success": statistics.fmean(succ) if succ else float("nan"),
-            "predicted_interventions": statistics.fmean(use) / unit if use else float("nan"),
+            "predicted_interventions": statistics.fmean(use) / unit if use and not several else float("nan"),
+            "predicted_cost": statistics.fmean(use) if use else float("nan"),
         }
     return out
 
 
 def format_table(rows: list[dict[str, Any]], dp_train: list[dict[str, Any]] | None = None) -> str:
+    # with several interventions (method@kind rows) the total cost per episode is the column that compares them
+    priced = any("@" in r["method"] for r in rows)
     lines = [f"{'method':<15}{'C':>4}{'success':>9}{'95% interval':>14}{'tasks':>7}{'mean int.':>11}{'max int.':>10}"
-             f"{'episodes':>10}"]
+             f"{'episodes':>10}" + (f"{'mean cost':>11}" if priced else "")]
     for r in rows:
         lines.append(f"{r['method']:<15}{r['budget']:>4}{r['success_rate']:>9.1%}{_interval_text(r):>14}"
                      f"{r.get('tasks', ''):>7}{r['mean_interventions']:>11.2f}{r['max_interventions']:>10d}"
-                     f"{r['episodes']:>10d}")
+                     f"{r['episodes']:>10d}" + (f"{r.get('mean_cost', float('nan')):>11.2f}" if priced else ""))
     if dp_train:
         lines.append("")
         lines.append(f"{'DP on training tasks':<20}{'C':>4}{'predicted':>11}{'measured':>10}{'pred. int.':>12}{'meas. int.':>12}")
@@ -364,6 +426,7 @@ def eval_spec(config: EvalHelperConfig) -> dict[str, Any]:
     return {
         "env": config.env or collect.env, "env_kwargs": env_kwargs, "policy": policy.name,
         "policy_kwargs": policy.agent_kwargs(), "intervention": collect.intervention.model_dump(mode="json"),
+        "interventions": [i.model_dump(mode="json") for i in collect.interventions],
         "data": config.data,
         "prm": config.prm, "helper": config.helper if "helper" in config.methods else None,
         "state_key": config.state_key, "n_min": config.n_min, "kappa": config.kappa, "seed": config.seed,
@@ -386,12 +449,13 @@ def build_parts(spec: dict[str, Any]) -> tuple[Callable[[int], Any], Any, Decide
     scorer = MemoScorer.load(prm_scorer(load_prm(spec["prm"], spec["device"]), spec["helped_actor"]),
                              spec.get("prm_scores"), prm_identity(spec["prm"]))
     intervention = InterventionConfig(**spec["intervention"])
-    # the budgets are in the intervention's cost units; its takeover is one request in the table too
-    costs = {intervention.actor: intervention.cost}
+    offered = [InterventionConfig(**i) for i in spec.get("interventions") or []] or [intervention]
+    # the budgets are in the interventions' cost units; a takeover is one request in the table too
+    costs = {i.actor: i.cost for i in offered}
     table = TabularModel.from_episodes(read_episodes(spec["data"]), state_key=spec["state_key"], prm=scorer,
                                        n_min=spec["n_min"], kappa=spec["kappa"],
-                                       takeovers={intervention.actor: intervention.takeover},
-                                       default_actor=intervention.actor)
+                                       takeovers={i.actor: i.takeover for i in offered},
+                                       default_actor=offered[0].actor)
     check_costs(table, costs)
     helper = None
     if spec["helper"]:
@@ -405,6 +469,8 @@ def build_parts(spec: dict[str, Any]) -> tuple[Callable[[int], Any], Any, Decide
     def agent_for(seed: int) -> Any:
         return make_agent(policy, seed=seed, **policy_kwargs)
 
+    if spec.get("interventions"):
+        return agent_for, {i.actor: make_intervention(i) for i in offered}, factory
     return agent_for, make_intervention(intervention), factory
 
 
@@ -427,6 +493,7 @@ def run_eval_helper(config: EvalHelperConfig, out: str | Path, progress: bool = 
     from agentcritic.helper.dp import check_costs
 
     check_costs(factory.table, factory.costs, config.budgets)  # a budget no request fits: say so before playing
+    methods = expand_methods(config.methods, list(factory.costs) if isinstance(intervention, Mapping) else [])
     factory.prm.save(scores, prm_identity(config.prm))
     table = factory.table
     workers = None
@@ -437,15 +504,15 @@ def run_eval_helper(config: EvalHelperConfig, out: str | Path, progress: bool = 
     tasks = env.task_ids(config.split, limit=config.limit)
     shard = store.shard(STAGE)
     try:
-        rows = run_method_episodes(env, agent_for, intervention, tasks, config.methods, config.budgets, factory,
+        rows = run_method_episodes(env, agent_for, intervention, tasks, methods, config.budgets, factory,
                                    split=config.split, samples=config.samples, seed=config.seed, shard=shard,
                                    progress=progress, workers=workers)
         summary = summarise_rows(rows, config.budgets)
         misses = {budget_label(b): sum(r.get("table_misses", 0) for r in rows
                                        if r["method"] == "dp" and r["budget"] == budget_label(b) and not r.get("same_as"))
-                  for b in config.budgets} if "dp" in config.methods else {}
+                  for b in config.budgets} if "dp" in methods else {}
         dp_train: list[dict[str, Any]] = []
-        if config.dp_on_train and "dp" in config.methods:
+        if config.dp_on_train and "dp" in methods:
             train_tasks = table.tasks[: config.train_limit] if config.train_limit else table.tasks
             train_rows = run_method_episodes(env, agent_for, intervention, train_tasks, ["dp"], config.budgets,
                                              factory, split="train", samples=config.samples, seed=config.seed,
@@ -455,12 +522,15 @@ def run_eval_helper(config: EvalHelperConfig, out: str | Path, progress: bool = 
                 dp_train.append({**row, **predicted[row["budget"]]})
     finally:
         env.close()
+    from agentcritic.parallel import llm_calls_of
+
     results = {
         "env": spec["env"], "split": config.split, "tasks": len(tasks), "budgets": [budget_label(b) for b in config.budgets],
-        "methods": config.methods, "results": summary, "dp_train": dp_train, "dp_lookup_misses": misses,
-        "tabular_model": table.summary(), "intervention": spec["intervention"]["kind"], "policy": spec["policy"],
+        "methods": methods, "results": summary, "dp_train": dp_train, "dp_lookup_misses": misses,
+        "tabular_model": table.summary(), "costs": factory.costs, "policy": spec["policy"],
+        "intervention": ", ".join(factory.costs) if isinstance(intervention, Mapping) else spec["intervention"]["kind"],
         "seconds": round(time.perf_counter() - start, 2),
-        "pending": len(shard.retries),
+        "pending": len(shard.retries), **llm_calls_of(shard).as_fields(),
         "errors": len(shard.retries) + sum(r.get("error") is not None for r in rows if not r.get("same_as")),
     }
     store.write_json("results.json", results)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from agentcritic.config import CONCURRENCY_FIELD, EnvFields, EnvName, PolicyFields, PolicyName, StageConfig
 from agentcritic.rm.base_config import TrainerConfig
@@ -46,6 +46,11 @@ class CollectConfig(EnvFields, PolicyFields, StageConfig):
     env: EnvName = Field("household", description="registered env name (needs an expert for kind=expert)")
     policy: PolicyName = Field("smollm2", description="base policy: smollm2 | hf | openai | llamacpp | random | expert")
     intervention: InterventionConfig = Field(default_factory=InterventionConfig, description="who helps")
+    interventions: list[InterventionConfig] = Field(
+        default_factory=list,
+        description="several interventions instead of `intervention` (each asked at random when asking; "
+                    "a TOML config's [[interventions]] tables, each with its own name and cost)",
+    )
     split: Literal["train", "dev", "test"] = Field("train", description="task split to collect on")
     limit: int | None = Field(None, ge=1, description="first N tasks of the split (all when unset)")
     p_grid: list[float] = Field(default_factory=lambda: list(DEFAULT_P_GRID), description="ask probabilities")
@@ -66,6 +71,27 @@ class CollectConfig(EnvFields, PolicyFields, StageConfig):
         if bad:
             raise ValueError(f"ask probabilities must lie in [0, 1]; got {bad}")
         return sorted(set(float(p) for p in grid))
+
+    @model_validator(mode="after")
+    def _one_way_of_naming_interventions(self) -> CollectConfig:
+        if self.interventions and self.intervention != InterventionConfig():
+            raise ValueError(
+                f"give either `intervention` ({self.intervention.actor!r}) or `interventions` "
+                f"({[i.actor for i in self.interventions]}), not both; with several, list them all in `interventions`"
+            )
+        actors = [i.actor for i in self.interventions]
+        twice = sorted({a for a in actors if actors.count(a) > 1})
+        if twice:
+            raise ValueError(
+                f"interventions {actors}: the actor name(s) {twice} repeat; give each intervention its own "
+                "`name` (the tag its helped steps are logged with, e.g. name = \"cheap\")"
+            )
+        return self
+
+    @property
+    def offered(self) -> list[InterventionConfig]:
+        """The interventions this collection asks: ``interventions``, else the single ``intervention``."""
+        return list(self.interventions) or [self.intervention]
 
 
 class PRMTrainingConfig(PRMConfig):
@@ -135,9 +161,11 @@ METHODS = ("never", "always", "random", "prm_threshold", "prm_gain", "dp", "help
 
 
 def _check_methods(values: list[str]) -> list[str]:
-    bad = [m for m in values if m not in METHODS]
+    # ``method@actor``: the method asking only that intervention (several interventions collected)
+    bad = [m for m in values if m.split("@", 1)[0] not in METHODS or m.endswith("@")]
     if bad or not values:
-        raise ValueError(f"unknown method(s) {bad}; valid methods are {list(METHODS)}")
+        raise ValueError(f"unknown method(s) {bad}; valid methods are {list(METHODS)} "
+                         "(each optionally as method@actor: asking only that intervention)")
     return list(dict.fromkeys(values))
 
 

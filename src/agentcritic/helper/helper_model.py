@@ -47,25 +47,37 @@ ANSWERS = (" continue", " ask")  # index = label: 0 continue, 1 ask
 SMOLLM2_ALIASES = ("smollm2", "smollm2-lora", "smollm2-135m", "smollm2-135m-instruct")
 
 
-def helper_text(state_text: str, step: int, budget_left: float) -> str:
-    """The helper's input: the state the agent sees, then the step and the budget left."""
+def helper_text(
+    state_text: str, step: int, budget_left: float, actor: str | None = None, offered: Sequence[str] = ()
+) -> str:
+    """The helper's input: the state the agent sees, then the step and the budget left; with several
+    interventions also those offered and the one the question is about ("ask this one here?")."""
     b = "unlimited" if math.isinf(budget_left) else str(int(budget_left))
-    return f"{state_text}\nStep: {int(step)}\nBudget left: {b}"
+    text = f"{state_text}\nStep: {int(step)}\nBudget left: {b}"
+    if actor is not None:
+        text += f"\nOffered: {', '.join(offered) or actor}\nAsk: {actor}"
+    return text
 
 
 @dataclass
 class HelperExample:
-    """One labelled decision: the DP says ask (1) or continue (0) at this state and budget left."""
+    """One labelled decision: the DP says ask (1) or continue (0) at this state and budget left.
+
+    With several interventions an example is about one ``actor`` among those ``offered``: 1 when the
+    DP, restricted to ``offered``, asks that one here (so one model scores every actor and every offer).
+    """
 
     state_text: str
     step: int
     budget_left: int
     label: int
     task_id: str = ""
+    actor: str | None = None
+    offered: tuple[str, ...] = ()
 
     @property
     def text(self) -> str:
-        return helper_text(self.state_text, self.step, self.budget_left)
+        return helper_text(self.state_text, self.step, self.budget_left, self.actor, self.offered)
 
 
 # ----------------------------------------------------------------------------------- minilm
@@ -285,7 +297,8 @@ class Helper:
 
     ``max_budget`` is the largest budget left its labels covered; more left reads as that much.
     ``costs`` is the cost table (actor → cost of one request) its labels were solved under: the
-    budget left it reads is in those units.
+    budget left it reads is in those units. With several actors in it the helper also chooses whom:
+    :meth:`choose` scores each affordable offered actor and asks the best one when it passes the threshold.
     """
 
     name = "helper"
@@ -312,12 +325,18 @@ class Helper:
                 "training units, so train a helper under the new costs or evaluate with the old ones"
             )
 
-    def text(self, state_text: str, step: int, budget_left: float) -> str:
-        return helper_text(state_text, step, min(budget_left, self.max_budget))
+    def text(self, state_text: str, step: int, budget_left: float, actor: str | None = None,
+             offered: Sequence[str] = ()) -> str:
+        return helper_text(state_text, step, min(budget_left, self.max_budget), actor, offered)
 
-    def prob_ask(self, items: Sequence[tuple[str, int, float]], batch_size: int = 32) -> np.ndarray:
-        """P(ask) for (state text, step, budget left) triples."""
-        texts = [self.text(s, k, b) for s, k, b in items]
+    @property
+    def actors(self) -> list[str]:
+        """The interventions it chooses among (in the table's order); one or none: a yes/no helper."""
+        return sorted(self.costs)
+
+    def prob_ask(self, items: Sequence[tuple], batch_size: int = 32) -> np.ndarray:
+        """P(ask) for (state text, step, budget left[, actor, offered]) tuples."""
+        texts = [self.text(*item) for item in items]
         todo = sorted({t for t in texts if t not in self._cache})
         if todo:
             for t, p in zip(todo, self.model.score(todo, batch_size=batch_size), strict=True):
@@ -328,7 +347,30 @@ class Helper:
         if budget_left <= 0:
             return False
         text = state if isinstance(state, str) else state.state_text
+        if len(self.actors) > 1:
+            return self.choose(state, step, budget_left) is not None
         return bool(self.prob_ask([(text, step, budget_left)])[0] > self.threshold)
+
+    def choose(self, state: Any, step: int, budget_left: float, offered: Sequence[str] | None = None) -> str | None:
+        """The offered actor (default: all) that fits in ``budget_left`` with the highest P(ask), if
+        that passes the threshold; else None. A one-actor helper asks that actor (or its default name)."""
+        if len(self.actors) <= 1:
+            return (self.actors or ["intervention"])[0] if self.ask(state, step, budget_left) else None
+        offer = list(offered) if offered is not None else self.actors
+        unknown = [a for a in offer if a not in self.costs]
+        if unknown:
+            raise HelperCostError(f"actor(s) {unknown} were not among this helper's interventions {self.actors}")
+        fits = [a for a in offer if self.costs[a] <= budget_left]
+        if not fits:
+            return None
+        text = state if isinstance(state, str) else state.state_text
+        probs = self.prob_ask([(text, step, budget_left, a, offer) for a in fits])
+        best = int(np.argmax(probs))
+        return fits[best] if probs[best] > self.threshold else None
+
+    def offering(self, actors: Sequence[str]) -> OfferedHelper:
+        """This helper asking only ``actors`` (e.g. one kind alone), as a decider for the Gate."""
+        return OfferedHelper(self, tuple(actors))
 
     def save(self, directory: str | os.PathLike[str]) -> Path:
         """``directory/model`` (the network) and ``directory/helper.json`` (threshold, max budget)."""
@@ -336,6 +378,21 @@ class Helper:
         self.model.save_pretrained(out / "model")
         write_helper_settings(out, self.model.kind, self.threshold, self.max_budget, costs=self.costs)
         return out
+
+
+class OfferedHelper:
+    """A multi-intervention :class:`Helper` restricted to some of its actors (``Helper.offering``)."""
+
+    name = "helper"
+
+    def __init__(self, helper: Helper, offered: tuple[str, ...]) -> None:
+        self.helper, self.offered = helper, offered
+
+    def choose(self, state: Any, step: int, budget_left: float) -> str | None:
+        return self.helper.choose(state, step, budget_left, self.offered)
+
+    def ask(self, state: Any, step: int, budget_left: float) -> bool:
+        return self.choose(state, step, budget_left) is not None
 
 
 def write_helper_settings(directory: Path, kind: str, threshold: float, max_budget: int, **extra: Any) -> None:

@@ -61,6 +61,8 @@ def label_examples(
     """One example per (logged non-terminal state text, budget left b = 1 … cfg.budget)."""
     cfg = cfg or HelperLabelConfig()
     sol = solution if solution is not None else solve_for_labels(model, cfg)
+    if len(model.actors) > 1:
+        return multi_actor_examples(model, cfg, sol)
     top = cfg.budget
     if isinstance(sol, BudgetSolution):
         if sol.budget < top and sol.budget < model.n_levels:
@@ -80,6 +82,46 @@ def label_examples(
                 continue
             for text, task in model.info[i].texts:
                 out.append(HelperExample(text, step, b, y, task))
+    if not out:
+        raise TrainingError("the DP gave no labelled states (is reachable_only pruning everything?)")
+    return out
+
+
+def multi_actor_examples(
+    model: TabularModel, cfg: HelperLabelConfig, solution: BudgetSolution | LambdaSearch
+) -> list[HelperExample]:
+    """Labels when the table has several interventions: one example per (state text, budget left,
+    offer, actor offered), labelled 1 when the DP restricted to that offer asks that actor there.
+
+    The offers are all the actors (the mixed helper) and each actor alone (the single-kind helpers),
+    so one model learns whether and whom to ask under any of them. ``lagrangian`` labels cover the
+    mixed offer only (the λ search has no per-actor restriction).
+    """
+    top = cfg.budget
+    offers: list[tuple[tuple[str, ...], np.ndarray, np.ndarray | None]] = []
+    every = tuple(model.actors)
+    if isinstance(solution, BudgetSolution):
+        for offer in [every] + [(a,) for a in every]:
+            sol = solution if offer == every else solve_budget(model, cfg.budget, cfg.costs, offer)
+            if sol.budget < top and sol.budget < model.n_levels:
+                raise TrainingError(f"the DP was solved for budget {sol.budget}; labels need up to {top}")
+            cols = [min(b, sol.budget) for b in range(top + 1)]
+            offers.append((offer, sol.choice[:, cols], sol.labels(reachable_only=cfg.reachable_only)[:, cols]))
+    else:
+        upper = solution.upper
+        mask = upper.labels(reachable_only=cfg.reachable_only)
+        offers.append((every, np.repeat(upper.choice[:, None], top + 1, axis=1), np.repeat(mask[:, None], top + 1, axis=1)))
+    out = []
+    for offer, choice, mask in offers:
+        for i in range(model.n_states):
+            step = int(model.depth[i])
+            for b in range(1, top + 1):
+                if mask is not None and mask[i, b] < 0:
+                    continue
+                for actor in offer:
+                    y = int(choice[i, b] == 1 + model.actors.index(actor))
+                    for text, task in model.info[i].texts:
+                        out.append(HelperExample(text, step, b, y, task, actor=actor, offered=offer))
     if not out:
         raise TrainingError("the DP gave no labelled states (is reachable_only pruning everything?)")
     return out
@@ -150,7 +192,8 @@ class HelperTrainer(BaseTrainer):
         return example.task_id
 
     def _data_fingerprint(self) -> str:
-        rows = [f"{len(x.state_text)}|{x.step}|{x.budget_left}|{x.label}|{x.task_id}" for x in self.train_data]
+        rows = [f"{len(x.state_text)}|{x.step}|{x.budget_left}|{x.label}|{x.task_id}"
+                + (f"|{x.actor}|{','.join(x.offered)}" if x.actor is not None else "") for x in self.train_data]
         return fingerprint(rows)
 
     def _featurize(self, examples: list[HelperExample]) -> list[dict[str, Any]]:
@@ -260,9 +303,8 @@ def with_collection_costs(labels: HelperLabelConfig, data: str | Path) -> Helper
         collect = CollectConfig.model_validate(recorded_stage(root if root.is_dir() else root.parent, "collect"))
     except StoreError:
         return labels
-    actor = collect.intervention.actor
-    costs = {actor: collect.intervention.cost, **labels.costs}
-    takeovers = {actor: collect.intervention.takeover, **labels.takeovers}
+    costs = {**{i.actor: i.cost for i in collect.offered}, **labels.costs}
+    takeovers = {**{i.actor: i.takeover for i in collect.offered}, **labels.takeovers}
     return labels.model_copy(update={"costs": costs, "takeovers": takeovers})
 
 

@@ -52,8 +52,10 @@ DEFAULT_BACKEND = "smollm2"
 def load(name: str = DEFAULT_BACKEND, **kwargs: Any) -> LM:
     """Load the backend ``name`` with backend-specific keyword arguments.
 
-    - ``smollm2``: ``threads``, ``cache_dir``, ``template``, ``score_cache_size``
-    - ``hf``: ``path`` (folder or ``.gguf``), ``gguf_file``, ``threads``, ``template``, ``device``
+    - ``smollm2``: ``threads``, ``cache_dir``, ``template``, ``score_cache_size``, ``dtype``
+      (``"float32"``, the reference; ``"bfloat16"``; ``"auto"``: bfloat16 where the CPU has AMX or
+      AVX512-BF16), ``probe_tolerance`` (the load-time check of a non-float32 dtype against float32)
+    - ``hf``: ``path`` (folder or ``.gguf``), ``gguf_file``, ``threads``, ``template``, ``device``, ``dtype``
     - ``openai``: ``base_url``, ``model``, ``api_key``, ``timeout``, ``max_retries``, ``backoff``,
       ``tokenizer``/``chat_template`` (for ``score``)
     - ``llamacpp``: ``model_path`` or ``path`` (default: the smollm2 GGUF), ``n_ctx``, ``threads``,

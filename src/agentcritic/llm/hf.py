@@ -4,7 +4,8 @@
 through the model together as one token tree on top of the prompt's cache (shared-prefix attention:
 one sequence, positions restarting after the prompt for each branch, a 4D mask letting each token see
 the prompt and its own ancestors), so the prompt's KV is never copied and a head that several
-candidates share is run once. Results are kept in an LRU dict keyed by (rendered prompt, candidate).
+candidates share is run once. When the prompt continues the previous one's cache, its few new tokens
+and the candidates' tree share one pass. Results are kept in an LRU dict keyed by (rendered prompt, candidate).
 
 Tokenisation at the prompt/candidate boundary: a candidate's tokens are those of
 ``tokenize(prompt + candidate)`` after the prompt's own tokens. When the prompt's tokens are *not*
@@ -34,7 +35,7 @@ import os
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 import transformers
@@ -135,10 +136,10 @@ def materialize_gguf(gguf_path: str | Path, target: str | Path | None = None) ->
 DTYPES = ("float32", "bfloat16", "auto")
 
 #: largest |log p(fast dtype) - log p(float32)| allowed per probe candidate at load. bfloat16 on
-#: SmolLM2-135M differs by up to 0.07 nats on the probe (and rarely more than ~0.3 on real agent steps'
-#: candidates, which are longer); 0.25 leaves room for other CPUs' rounding yet catches a broken kernel,
-#: which is off by whole nats.
-PROBE_TOLERANCE = 0.25
+#: SmolLM2-135M (weights rounded to 8 significant bits) differs by up to 0.30 nats on the probe, and by
+#: up to ~0.9 on real agent steps' candidates (game24's run to 20+ tokens) while picking the same
+#: actions; 0.5 leaves room for other CPUs' rounding yet catches a broken kernel, off by whole nats.
+PROBE_TOLERANCE = 0.5
 
 #: the load-time probe: a small agent-like prompt and candidates of one to a dozen tokens
 PROBE_MESSAGES = [
@@ -181,6 +182,42 @@ def resolve_dtype(dtype: str, device: str = "cpu") -> torch.dtype:
         fast = torch.device(device).type == "cpu" and cpu_has_fast_bfloat16()
         return torch.bfloat16 if fast else torch.float32
     return getattr(torch, dtype)
+
+
+class _PackedLinear(torch.nn.Module):
+    """A bfloat16 ``nn.Linear`` for inference whose weight oneDNN has laid out for its kernels once.
+
+    A plain bfloat16 ``linear`` repacks the weight on every call, which dominates the small passes
+    of an agent step (a few dozen new prompt tokens, one generated token): packing once at load
+    makes them 1.5-2x faster, with the same numbers. The layer is inference only (no gradients).
+    """
+
+    def __init__(self, linear: torch.nn.Linear) -> None:
+        super().__init__()
+        self.in_features, self.out_features = linear.in_features, linear.out_features
+        self.packed = torch.ops.mkldnn._reorder_linear_weight(linear.weight.detach(), None)
+        self.bias = None if linear.bias is None else linear.bias.detach()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.ops.mkldnn._linear_pointwise(x, self.packed, self.bias, "none", [], "")
+
+
+def _pack_linears(model: torch.nn.Module) -> int:
+    """Swap each bfloat16 ``nn.Linear`` of ``model`` (on CPU) for a :class:`_PackedLinear`; the count
+    swapped. A torch without oneDNN's packing ops leaves the model as it is (plain bfloat16)."""
+    if not (torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_linear_pointwise")):
+        return 0
+    swapped = 0
+    for parent in list(model.modules()):
+        for name, child in list(parent.named_children()):
+            if type(child) is torch.nn.Linear and child.weight.dtype == torch.bfloat16 \
+                    and child.weight.device.type == "cpu":
+                try:
+                    setattr(parent, name, _PackedLinear(child))
+                except RuntimeError:  # this torch's oneDNN cannot pack it: keep the plain layer
+                    continue
+                swapped += 1
+    return swapped
 
 
 class _StopOnStrings(StoppingCriteria):
@@ -261,6 +298,7 @@ class HFLM(PromptLM):
         #: prompt tokens whose KV came from the previous prompt instead of a forward pass
         self.prefix_tokens_reused = 0
         self._eos_ids = self._find_eos_ids()
+        self._added_tokens = [t for t in self.tokenizer.get_added_vocab() if t]
         # transformers renamed the forward's past_key_values to cache (5.2x); pass whichever it takes
         self._cache_arg = "cache" if "cache" in inspect.signature(self.model.forward).parameters else "past_key_values"
         self._pad_id = (self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None
@@ -286,6 +324,8 @@ class HFLM(PromptLM):
         cands = [self.candidate_prefix + c for c in PROBE_CANDIDATES]
         reference = self._score_new(prompt, cands)
         self.model.to(torch_dtype)
+        #: linear layers whose weights were packed for oneDNN (0: plain torch layers)
+        self.packed_linears = _pack_linears(self.model) if torch_dtype == torch.bfloat16 else 0
         self.clear_cache()
         fast = self._score_new(prompt, cands)
         self.clear_cache()
@@ -331,6 +371,24 @@ class HFLM(PromptLM):
         the tokenizer's usual ones (e.g. a BOS)."""
         return list(self.tokenizer(text, add_special_tokens=self.template == "plain")["input_ids"])
 
+    def _encode_after(self, prompt: str, prompt_ids: list[int], continuations: list[str]) -> list[list[int]]:
+        """``encode(prompt + c)`` for each continuation, tokenising the long prompt only once.
+
+        A tokenizer cuts its added tokens (``<|im_start|>`` ...) out of the text before anything
+        else, so the text before the prompt's last one tokenises the same whatever follows: only the
+        short rest (``"assistant\n"``) is tokenised again with each continuation. This is checked on
+        the prompt itself; where it does not hold (or under the plain template, which adds a BOS), each
+        joint text is tokenised whole.
+        """
+        cut = max((prompt.rfind(t) + len(t) for t in self._added_tokens if t in prompt), default=0)
+        if self.template == "chat" and cut:
+            head = self.encode(prompt[:cut])
+            rest = [list(ids) for ids in self.tokenizer([prompt[cut:]] + [prompt[cut:] + c for c in continuations],
+                                                        add_special_tokens=False)["input_ids"]]
+            if head + rest[0] == prompt_ids:
+                return [head + ids for ids in rest[1:]]
+        return [self.encode(prompt + c) for c in continuations]
+
     # ------------------------------------------------------------------ scoring
     def _score_new(self, prompt: str, continuations: list[str]) -> list[float]:
         """Through the prompt's KV cache where the tokens split at the boundary, else a full pass."""
@@ -340,8 +398,7 @@ class HFLM(PromptLM):
                 raise ValueError("score needs a non-empty prompt")
             fast: list[tuple[str, list[int]]] = []
             naive: list[tuple[str, list[int], int]] = []
-            for c in continuations:
-                joint = self.encode(prompt + c)
+            for c, joint in zip(continuations, self._encode_after(prompt, prompt_ids, continuations)):
                 n = len(prompt_ids)
                 if joint[:n] == prompt_ids:
                     fast.append((c, joint[n:]))
@@ -361,16 +418,21 @@ class HFLM(PromptLM):
         return [results[c] for c in continuations]
 
     @torch.inference_mode()
-    def _prompt_state(self, prompt_ids: list[int]) -> tuple[Any, torch.Tensor]:
-        """The prompt's KV cache and the log-probs of the token after it (kept for the last prompt).
+    def _prompt_state(self, prompt_ids: list[int], tree: _Tree | None = None
+                      ) -> tuple[Any, torch.Tensor, torch.Tensor | None]:
+        """The prompt's KV cache and the log-probs of the token after it (kept for the last prompt),
+        and the logits of ``tree``'s nodes when they rode along in the prompt's pass (else None).
 
         Consecutive prompts of an agent share a long head (system text, few-shot example, the
         episode so far), so the previous prompt's cache is cut back to the shared tokens and only
         the rest is run: the same numbers as a full pass (to float rounding), a fraction of the work.
+        Those new tokens are few, and a pass over few tokens costs about one read of the weights,
+        so a candidate tree given here runs in the same pass, after them (each node seeing the whole
+        prompt and its own ancestors): one pass an agent step instead of two.
         """
         key = tuple(prompt_ids)
         if self._prompt_kv is not None and self._prompt_kv[0] == key:
-            return self._prompt_kv[1], self._prompt_kv[2]
+            return self._prompt_kv[1], self._prompt_kv[2], None
         past, start = None, 0
         if self._prompt_kv is not None:
             old_key, old_past, _ = self._prompt_kv
@@ -384,41 +446,72 @@ class HFLM(PromptLM):
                     past, start = old_past, k
                 except Exception:  # noqa: BLE001 - a cache type without crop: run the whole prompt
                     past, start = None, 0
-        ids = torch.tensor([prompt_ids[start:]], device=self.device)
-        out = self.model(input_ids=ids, use_cache=True, logits_to_keep=1, **{self._cache_arg: past})
-        next_logp = torch.log_softmax(out.logits[0, -1].double(), dim=-1)
+        p, ids, kw = len(prompt_ids), prompt_ids[start:], {}
+        # only on a reused cache (whose layers are known to take the tree's mask) and after few new
+        # tokens: the pass's explicit mask grows with (new tokens + tree)^2, so its size stays bounded
+        ride = (tree is not None and past is not None and p - start <= self.score_batch_tokens
+                and self._tree_attention_ok(past))
+        n = len(tree.toks) if ride else 0
+        if n:
+            s, dtype = p - start, self.model.dtype
+            mask = torch.zeros((1, 1, s + n, p + n), dtype=dtype, device=self.device)
+            causal = torch.ones((s, s), dtype=torch.bool, device=self.device).triu(1)
+            mask[0, 0, :s, start:p].masked_fill_(causal, torch.finfo(dtype).min)
+            mask[0, 0, :s, p:] = torch.finfo(dtype).min
+            mask[0, 0, s:, p:].masked_fill_(~tree.ancestor, torch.finfo(dtype).min)
+            kw = dict(attention_mask=mask, position_ids=torch.tensor(
+                [list(range(start, p)) + [p + d for d in tree.depth]], device=self.device))
+            ids = ids + tree.toks
+        out = self.model(input_ids=torch.tensor([ids], device=self.device), use_cache=True,
+                         logits_to_keep=1 + n, **kw, **{self._cache_arg: past})
+        next_logp = torch.log_softmax(out.logits[0, 0].double(), dim=-1)
         self.prefix_tokens_reused += start
         cache = _output_cache(out)
+        if n:
+            cache.crop(-n)
         self._prompt_kv = (key, cache, next_logp)
-        return cache, next_logp
+        return cache, next_logp, out.logits[0, 1:] if n else None
 
     @torch.inference_mode()
     def _score_with_prompt_cache(self, prompt_ids: list[int], cands: list[list[int]]) -> list[float]:
-        past, next_logp = self._prompt_state(prompt_ids)
+        chunks = self._tree_chunks(cands)
+        first = self._build_tree(cands, chunks[0]) if chunks else None
+        past, next_logp, first_logits = self._prompt_state(prompt_ids, first)
         # A candidate's first token is predicted by the prompt's last position; the rest need a pass.
         results = [float(next_logp[c[0]]) for c in cands]
-        if not self._tree_attention_ok(past):
+        if first_logits is not None:  # the first chunk's tree ran with the prompt
+            self._add_tree_logprobs(first_logits, first, cands, chunks[0], results)
+            chunks = chunks[1:]
+        elif not self._tree_attention_ok(past):
             for i, c in enumerate(cands):
                 if len(c) > 1:
                     results[i] = self._score_naive(prompt_ids + c, len(prompt_ids))
             return results
+        for chunk in chunks:
+            self._score_tree(past, len(prompt_ids), cands, chunk, results)
+        return results
+
+    def _tree_chunks(self, cands: list[list[int]]) -> list[list[int]]:
+        """The candidates of more than one token, in chunks whose trees hold at most
+        ``score_batch_tokens`` nodes (a longer candidate alone makes a chunk)."""
         # Token order puts candidates that share a head next to each other; in that order a chunk's
         # tree grows by each candidate's tokens after the head it shares with the one before.
         order = sorted((i for i, c in enumerate(cands) if len(c) > 1), key=lambda i: cands[i][:-1])
+        chunks: list[list[int]] = []
         chunk: list[int] = []
         nodes, prev = 0, []
         for i in order:
             ctx = cands[i][:-1]
             new = len(ctx) - _common_prefix(prev, ctx)
             if chunk and nodes + new > self.score_batch_tokens:
-                self._score_tree(past, len(prompt_ids), cands, chunk, results)
+                chunks.append(chunk)
                 chunk, nodes, new = [], 0, len(ctx)
             chunk.append(i)
             nodes += new
             prev = ctx
         if chunk:
-            self._score_tree(past, len(prompt_ids), cands, chunk, results)
-        return results
+            chunks.append(chunk)
+        return chunks
 
     def _tree_attention_ok(self, past: Any) -> bool:
         """Whether the candidates can share one pass: a custom 4D mask (sdpa/eager) on a cache of
@@ -426,16 +519,9 @@ class HFLM(PromptLM):
         return (self.model.config._attn_implementation in ("sdpa", "eager")
                 and all(type(layer) is DynamicLayer for layer in getattr(past, "layers", [None])))
 
-    def _score_tree(self, past: Any, p: int, cands: list[list[int]], chunk: list[int],
-                    results: list[float]) -> None:
-        """Add ``sum_{j >= 1} log p(c[j] | prompt, c[:j])`` to ``results[i]`` for each ``i`` in ``chunk``.
-
-        The chunk's candidates go through the model as ONE sequence on top of the prompt's cache: a
-        token tree (a trie of the candidates' tokens but their last, which conditions nothing), each
-        node at position ``p + depth`` and attending to the whole prompt plus its own ancestors. A
-        head shared by several candidates ("Action: ") runs once, and the prompt's KV is neither
-        copied nor padded. The pass appends the tree's KV to the cache, which is cut back after it.
-        """
+    def _build_tree(self, cands: list[list[int]], chunk: list[int]) -> _Tree:
+        """The token tree of the candidates ``chunk``: a trie of their tokens but the last (which
+        conditions nothing), each node at depth ``d`` seeing its ancestors (itself included)."""
         node: dict[tuple[int, int], int] = {}
         toks: list[int] = []
         depth: list[int] = []
@@ -451,16 +537,30 @@ class HFLM(PromptLM):
                 parent = node[key]
                 path.append(parent)
             paths.append(path)
-        n, dtype = len(toks), self.model.dtype
+        n = len(toks)
         ancestor = torch.zeros((n, n), dtype=torch.bool, device=self.device)
         for path in paths:
             idx = torch.tensor(path, device=self.device)
             ancestor[idx[:, None], idx[None, :]] |= torch.ones(len(path), len(path), dtype=torch.bool,
                                                                device=self.device).tril()
+        return _Tree(toks, depth, paths, ancestor)
+
+    def _score_tree(self, past: Any, p: int, cands: list[list[int]], chunk: list[int],
+                    results: list[float]) -> None:
+        """Add ``sum_{j >= 1} log p(c[j] | prompt, c[:j])`` to ``results[i]`` for each ``i`` in ``chunk``.
+
+        The chunk's candidates go through the model as ONE sequence on top of the prompt's cache: a
+        token tree (:meth:`_build_tree`), each node at position ``p + depth`` and attending to the
+        whole prompt plus its own ancestors. A head shared by several candidates ("Action: ") runs
+        once, and the prompt's KV is neither copied nor padded. The pass appends the tree's KV to the
+        cache, which is cut back after it.
+        """
+        tree = self._build_tree(cands, chunk)
+        n, dtype = len(tree.toks), self.model.dtype
         mask = torch.zeros((1, 1, n, p + n), dtype=dtype, device=self.device)
-        mask[0, 0, :, p:].masked_fill_(~ancestor, torch.finfo(dtype).min)
-        ids = torch.tensor([toks], device=self.device)
-        positions = p + torch.tensor([depth], device=self.device)
+        mask[0, 0, :, p:].masked_fill_(~tree.ancestor, torch.finfo(dtype).min)
+        ids = torch.tensor([tree.toks], device=self.device)
+        positions = p + torch.tensor([tree.depth], device=self.device)
         try:
             logits = self.model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True,
                                 **{self._cache_arg: past}).logits[0]
@@ -468,16 +568,22 @@ class HFLM(PromptLM):
             self._prompt_kv = None  # the cache may hold part of this pass: rebuild it next time
             raise
         past.crop(-n)
-        # Node k predicts the token after it, in every candidate through it. Log-softmax runs in
-        # float64 (here and in the naive path): a float32 sum over a 50k vocabulary is off by ~1e-5
-        # per token, which adds up. A few rows at a time, so the float64 copy stays in the CPU's
-        # cache: 4x faster than one float64 copy of all the logits, and the same numbers.
-        rows = torch.tensor([k for path in paths for k in path], device=self.device)
+        self._add_tree_logprobs(logits, tree, cands, chunk, results)
+
+    def _add_tree_logprobs(self, logits: torch.Tensor, tree: _Tree, cands: list[list[int]], chunk: list[int],
+                           results: list[float]) -> None:
+        """Add to ``results[i]`` the log-probs of candidate ``i``'s tokens after its first, from the
+        logits of ``tree``'s nodes (node k predicts the token after it, in every candidate through it)."""
+        # Log-softmax runs in float64 (here and in the naive path): a float32 sum over a 50k
+        # vocabulary is off by ~1e-5 per token, which adds up. A few rows at a time, so the float64
+        # copy stays in the CPU's cache: 4x faster than one float64 copy of all the logits, and the
+        # same numbers.
+        rows = torch.tensor([k for path in tree.paths for k in path], device=self.device)
         tgt = torch.tensor([t for i in chunk for t in cands[i][1:]], device=self.device)
         lse = torch.cat([torch.logsumexp(part.double(), dim=-1) for part in logits.split(_LSE_ROWS)])
         tok_lp = (logits[rows, tgt].double() - lse[rows]).tolist()
         at = 0
-        for i, path in zip(chunk, paths):
+        for i, path in zip(chunk, tree.paths):
             results[i] += sum(tok_lp[at: at + len(path)])
             at += len(path)
 
@@ -580,6 +686,16 @@ class HFLM(PromptLM):
 
     def close(self) -> None:
         self.clear_cache()
+
+
+class _Tree(NamedTuple):
+    """A chunk of candidates as one token tree: node tokens, depths, each candidate's node path, and
+    ``ancestor[a, b]``: node ``a`` attends to node ``b``."""
+
+    toks: list[int]
+    depth: list[int]
+    paths: list[list[int]]
+    ancestor: torch.Tensor
 
 
 def _output_cache(out: Any) -> Any:

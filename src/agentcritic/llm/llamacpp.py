@@ -77,6 +77,7 @@ class LlamaCppLM(LM):
         self.model_path = Path(model_path).expanduser() if model_path else _default_model_path()
         if not self.model_path.is_file():
             raise LLMOptionsError(f"GGUF file not found: {self.model_path}; check the model path (--model or llm.path)")
+        self.where = str(self.model_path)  # named by failure counts and errors
         params = xlc.CommonParams()
         params.model.path = str(self.model_path)
         params.n_ctx = int(n_ctx)

@@ -238,6 +238,39 @@ def write_success_vs_interventions(rows: list[dict[str, Any]], path: Any, title:
     return save_png(success_vs_interventions_figure(rows, title), path)
 
 
+def success_vs_cost_figure(rows: list[dict[str, Any]], title: str = "") -> Any:
+    """One line per method through its budgets: success rate vs mean total cost per episode — with
+    several interventions, each single-kind method (``dp@expert`` …) against the mixed one."""
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(6.5, 4.5), dpi=120)
+    for method in dict.fromkeys(r["method"] for r in rows):
+        pts = [r for r in rows if r["method"] == method and r.get("mean_cost") is not None]
+        if not pts:
+            continue
+        xs = [r["mean_cost"] for r in pts]
+        ys = [r["success_rate"] for r in pts]
+        mixed = "@" not in method and method not in ("never",)
+        ax.plot(xs, ys, marker="o", lw=2.0 if mixed else 1.2, ls="-" if mixed else "--", label=method)
+        for r, x, y in zip(pts, xs, ys, strict=True):
+            ax.annotate(f"C={r['budget']}", (x, y), textcoords="offset points", xytext=(3, 3), fontsize=6)
+    ax.set(xlabel="total cost per episode (mean)", ylabel="success rate", ylim=(-0.02, 1.02),
+           title=title or "Success vs cost")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    return fig
+
+
+def success_vs_cost(rows: list[dict[str, Any]], title: str = "") -> str | None:
+    """:func:`success_vs_cost_figure` as an inline PNG (None without rows)."""
+    return to_data_uri(success_vs_cost_figure(rows, title)) if rows else None
+
+
+def write_success_vs_cost(rows: list[dict[str, Any]], path: Any, title: str = "") -> Any:
+    """:func:`success_vs_cost_figure` of eval-helper's rows as a PNG file at ``path``."""
+    return save_png(success_vs_cost_figure(rows, title), path)
+
+
 def write_reliability(metrics: dict[str, Any], path: Any) -> Any:
     """The PRM's reliability plot from train-prm's ``metrics.json`` as a PNG file at ``path``
     (None when the metrics hold no reliability bins: no held-out tasks)."""

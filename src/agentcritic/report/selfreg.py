@@ -7,7 +7,7 @@ from __future__ import annotations
 import html
 
 from agentcritic.report.parts import Stage, details, head, img, read_json, title
-from agentcritic.report.plots import reliability, success_vs_interventions
+from agentcritic.report.plots import reliability, success_vs_cost, success_vs_interventions
 from agentcritic.report.tables import dict_table
 from agentcritic.stage_results import BudgetRow, CollectResult, EvalHelperResult, TrainHelperResult, TrainPRMResult
 
@@ -68,6 +68,13 @@ def success_interval(row: BudgetRow) -> str | None:
     return f"{low:.3f}–{high:.3f}"
 
 
+def priced(rows: list[BudgetRow]) -> bool:
+    """Whether costs tell more than counts: several intervention kinds (``method@kind`` rows) or a
+    cost other than 1 per request."""
+    return any("@" in x.method or (x.mean_cost is not None and abs(x.mean_cost - x.mean_interventions) > 1e-9)
+               for x in rows)
+
+
 def eval_section(stage: Stage) -> str:
     """One ``eval-helper`` stage: the method × budget table (success with its 95 % interval and n tasks),
     the plot, and the DP's predicted vs measured."""
@@ -83,6 +90,14 @@ def eval_section(stage: Stage) -> str:
                           "episodes": x.episodes} for x in r.rows], table_id=stage.table_id("helper-results")),
              img(success_vs_interventions(rows, f"{r.env}: success vs interventions"),
                  "success vs interventions")]
+    if priced(r.rows):
+        parts.append("<p>Success against the total cost spent per episode: each intervention kind asked alone "
+                     "(<code>method@kind</code>) and the mixed policies that choose whom to ask.</p>")
+        parts.append(dict_table([{"method": x.method, "C": x.budget, "success": x.success_rate,
+                                  "95 % interval": success_interval(x), "tasks": x.tasks,
+                                  "cost (mean)": x.mean_cost, "interventions (mean)": x.mean_interventions}
+                                 for x in r.rows], table_id=stage.table_id("helper-costs")))
+        parts.append(img(success_vs_cost(rows, f"{r.env}: success vs cost"), "success vs cost"))
     if r.dp_train:
         parts.append("<p>The DP policy on its own training tasks: predicted (from the table) vs measured.</p>")
         parts.append(dict_table([{"C": x.budget, "predicted success": x.predicted_success,

@@ -51,6 +51,8 @@ def test_config_errors_name_the_field() -> None:
         validate(EvalConfig, {"envs": ["chess"], "methods": [{"method": "greedy"}]})
     with pytest.raises(ConfigError, match=r"field 'target'.*needs rm ="):
         validate(EvalConfig, {"target": {"kind": "rm"}})
+    with pytest.raises(ConfigError, match=r"field 'methods.0'.*mcts: unknown parameter\(s\) \['simulations'\]"):
+        validate(EvalConfig, {"target": {"kind": "env"}, "methods": [{"method": "mcts", "params": {"simulations": 9}}]})
     # the default rows are the paper's five methods
     cfg = validate(EvalConfig, {"target": {"kind": "env"}})
     assert [m.row_label for m in cfg.methods] == ["Greedy", "Sampling", "ARMAP-R", "ARMAP-B", "ARMAP-M"]
@@ -363,3 +365,19 @@ def test_each_job_starts_with_an_empty_lm_cache_unless_shared(tmp_path, monkeypa
     assert lm.cleared == (0 if share else 4)
     records = load_records(tmp_path / "ev" / "results.jsonl")
     assert all(r["cost"]["llm_calls"] > 0 for r in records) and {r["policy"] for r in records} == {"smollm2 (choose)"}
+
+
+def test_a_row_may_act_with_its_own_policy_a_uniform_prior(tmp_path) -> None:
+    cfg = validate(EvalConfig, {
+        "envs": ["game24"], "policy": "expert", "limit": 2, "target": {"kind": "env"},
+        "methods": [{"method": "greedy"},
+                    {"method": "mcts", "policy": "random", "params": {"rollouts": 12, "horizon": 4}}]})
+    assert [m.row_label for m in cfg.methods] == ["Greedy", "ARMAP-M [random]"]
+    run_evaluation(cfg, tmp_path, progress=False)
+    rows = {(r["method"], r["task_id"]): r for r in load_records(tmp_path / "results.jsonl")}
+    greedy = [r for (m, _), r in rows.items() if m == "Greedy"]
+    uniform = [r for (m, _), r in rows.items() if m == "ARMAP-M [random]"]
+    assert len(greedy) == len(uniform) == 2
+    assert {r["policy"] for r in greedy} == {"expert"} and all(r["success"] == 1.0 for r in greedy)
+    assert {r["policy"] for r in uniform} == {"random"}
+    assert all(r["cost"]["rm_calls"] > 0 for r in uniform)  # the search ran, with the env's reward as target

@@ -34,7 +34,8 @@ from agentcritic.config import CONCURRENCY_FIELD, EnvName, PolicyFields, PolicyN
 from agentcritic.errors import AgentCriticError
 from agentcritic.parallel import llm_calls_of, run_jobs
 from agentcritic.specs import EnvSpec, PolicySpec
-from agentcritic.planning import METHODS, NEEDS_TARGET
+from agentcritic.planning import METHODS, NEEDS_TARGET, PARAMS
+from agentcritic.planning.params import parse_params
 from agentcritic.store import RunStore
 from agentcritic.worker_cache import cached
 
@@ -71,6 +72,9 @@ class MethodSpec(StageConfig):
     label: str | None = Field(None, description="row label; default: the paper's name (ARMAP-B …)")
     params: dict[str, Any] = Field(default_factory=dict, description="planner keyword arguments (n, rollouts, …)")
     target: TargetSpec | None = Field(None, description="this method's target; default: the evaluation's target")
+    policy: PolicyName | None = Field(
+        None, description="this row's acting policy, e.g. random: the search with a uniform prior and no language "
+        "model (the row that shows what the LM contributes); default: the evaluation's policy")
 
     @field_validator("method")
     @classmethod
@@ -80,9 +84,23 @@ class MethodSpec(StageConfig):
             raise ValueError(f"unknown method {name!r}; valid methods are {list(labels)} or 'module:callable'")
         return name
 
+    @model_validator(mode="after")
+    def _valid_params(self) -> MethodSpec:
+        """A parameter the planner does not take is a config error, found before any episode runs."""
+        if self.method in PARAMS:
+            parse_params(PARAMS[self.method], self.method, self.params)
+        return self
+
     @property
     def row_label(self) -> str:
-        return self.label or method_labels().get(self.method, self.method)
+        if self.label:
+            return self.label
+        name = method_labels().get(self.method, self.method)
+        return f"{name} [{self.policy}]" if self.policy else name
+
+    def policy_spec(self, default: PolicySpec) -> PolicySpec:
+        """The row's policy: its own (with the evaluation's LLM settings), else ``default``."""
+        return default.model_copy(update={"name": self.policy}) if self.policy else default
 
 
 class CalibrationSpec(StageConfig):
@@ -223,7 +241,8 @@ def eval_jobs(config: EvalConfig, thresholds: dict[str, float] | None = None) ->
                             env=env_spec, split=split, task_id=task, seed=seed,
                             label=spec.row_label, method=spec.method, params=params,
                             target=target.model_dump(mode="json") if target else None,
-                            policy=policy, policy_label=config.policy_label(),
+                            policy=spec.policy_spec(policy),
+                            policy_label=spec.policy if spec.policy else config.policy_label(),
                             share_llm_cache=config.share_llm_cache,
                         ))
     return jobs

@@ -183,24 +183,35 @@ def score_histograms(histogram: Any) -> str | None:
     return to_data_uri(score_histogram_figure(histogram))
 
 
-def success_vs_interventions_figure(rows: list[dict[str, Any]], title: str = "") -> Any:
-    """One line per method through its budgets: success rate vs mean interventions per episode
-    (the rows of ``eval-helper``'s ``results.json``)."""
+def _budget_curves(rows: list[dict[str, Any]], x_key: str, xlabel: str, title: str, mixed_bold: bool = False) -> Any:
+    """One line per method through its budgets: success rate against ``x_key``, each point marked
+    with its budget C; ``mixed_bold`` draws the methods offered every intervention bold and each
+    single-kind one (``dp@expert`` …) dashed."""
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(6.5, 4.5), dpi=120)
     for method in dict.fromkeys(r["method"] for r in rows):
-        pts = [r for r in rows if r["method"] == method]
-        xs = [r["mean_interventions"] for r in pts]
+        pts = [r for r in rows if r["method"] == method and r.get(x_key) is not None]
+        if not pts:
+            continue
+        xs = [r[x_key] for r in pts]
         ys = [r["success_rate"] for r in pts]
-        ax.plot(xs, ys, marker="o", lw=1.2, label=method)
+        bold = mixed_bold and "@" not in method and method != "never"
+        ax.plot(xs, ys, marker="o", lw=2.0 if bold else 1.2, ls="--" if mixed_bold and not bold else "-",
+                label=method)
         for r, x, y in zip(pts, xs, ys, strict=True):
             ax.annotate(f"C={r['budget']}", (x, y), textcoords="offset points", xytext=(3, 3), fontsize=6)
-    ax.set(xlabel="interventions per episode (mean)", ylabel="success rate", ylim=(-0.02, 1.02),
-           title=title or "Success vs interventions")
+    ax.set(xlabel=xlabel, ylabel="success rate", ylim=(-0.02, 1.02), title=title)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="lower right")
     fig.tight_layout()
     return fig
+
+
+def success_vs_interventions_figure(rows: list[dict[str, Any]], title: str = "") -> Any:
+    """One line per method through its budgets: success rate vs mean interventions per episode
+    (the rows of ``eval-helper``'s ``results.json``)."""
+    return _budget_curves(rows, "mean_interventions", "interventions per episode (mean)",
+                          title or "Success vs interventions")
 
 
 def success_vs_interventions(rows: list[dict[str, Any]], title: str = "") -> str | None:
@@ -241,24 +252,8 @@ def write_success_vs_interventions(rows: list[dict[str, Any]], path: Any, title:
 def success_vs_cost_figure(rows: list[dict[str, Any]], title: str = "") -> Any:
     """One line per method through its budgets: success rate vs mean total cost per episode — with
     several interventions, each single-kind method (``dp@expert`` …) against the mixed one."""
-    plt = pyplot()
-    fig, ax = plt.subplots(figsize=(6.5, 4.5), dpi=120)
-    for method in dict.fromkeys(r["method"] for r in rows):
-        pts = [r for r in rows if r["method"] == method and r.get("mean_cost") is not None]
-        if not pts:
-            continue
-        xs = [r["mean_cost"] for r in pts]
-        ys = [r["success_rate"] for r in pts]
-        mixed = "@" not in method and method not in ("never",)
-        ax.plot(xs, ys, marker="o", lw=2.0 if mixed else 1.2, ls="-" if mixed else "--", label=method)
-        for r, x, y in zip(pts, xs, ys, strict=True):
-            ax.annotate(f"C={r['budget']}", (x, y), textcoords="offset points", xytext=(3, 3), fontsize=6)
-    ax.set(xlabel="total cost per episode (mean)", ylabel="success rate", ylim=(-0.02, 1.02),
-           title=title or "Success vs cost")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, loc="lower right")
-    fig.tight_layout()
-    return fig
+    return _budget_curves(rows, "mean_cost", "total cost per episode (mean)", title or "Success vs cost",
+                          mixed_bold=True)
 
 
 def success_vs_cost(rows: list[dict[str, Any]], title: str = "") -> str | None:

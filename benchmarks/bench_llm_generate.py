@@ -38,8 +38,10 @@ def worker(backend: str, tokens: int, repeats: int, threads: int | None) -> dict
     t0 = time.perf_counter()
     from agentcritic import llm
 
-    backend, _, dtype = backend.partition(":")  # "smollm2:bfloat16": the torch model in that dtype
-    kw = ({"threads": threads} if threads else {}) | ({"dtype": dtype} if dtype else {})
+    # "smollm2:float32:torch": the model in that dtype, generating with that engine
+    backend, dtype, generate_with = (backend.split(":") + ["", ""])[:3]
+    kw = ({"threads": threads} if threads else {}) | ({"dtype": dtype} if dtype else {}) \
+        | ({"generate_with": generate_with} if generate_with else {})
     lm = llm.load(backend, **kw)
     total = time.perf_counter() - t0
     lm.generate(PROMPT, max_tokens=4)  # warm-up
@@ -89,15 +91,18 @@ def main() -> None:
             t0 = time.perf_counter()
             r = run_worker("smollm2", args, {"AGENTCRITIC_CACHE": cache})
             if r:
-                rows.append(("smollm2 (torch), first load: empty cache", r))
+                rows.append(("smollm2 (the default), first load: empty cache", r))
             print(f"  (first-load run took {time.perf_counter() - t0:.0f} s)", flush=True)
+    r = run_worker("smollm2:float32:torch", args)
+    if r:
+        rows.append(("smollm2, float32, torch generation (the reference; the old default)", r))
+    if args.dtype:
+        r = run_worker(f"smollm2:{args.dtype}:torch", args)
+        if r:
+            rows.append((f"smollm2, dtype={args.dtype}, torch generation", r))
     r = run_worker("smollm2", args)
     if r:
-        rows.append(("smollm2 (torch), cached", r))
-    if args.dtype:
-        r = run_worker(f"smollm2:{args.dtype}", args)
-        if r:
-            rows.append((f"smollm2 (torch, dtype={args.dtype}), cached", r))
+        rows.append(("smollm2, the default (bf16 scoring, llama.cpp generation), cached", r))
     try:
         import xllamacpp  # noqa: F401
 

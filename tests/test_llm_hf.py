@@ -61,22 +61,22 @@ def test_a_prompt_sharing_the_last_ones_head_reuses_its_kv_and_scores_the_same(t
 
 def test_a_warm_prompts_new_tokens_and_its_candidates_take_one_pass(tiny_dir: Path, monkeypatch) -> None:
     longer = MSGS[:1] + [{"role": "user", "content": MSGS[1]["content"] + "\nAction: look\nObservation: a room."}]
-    # budget 4096: the prompt's new tokens and the whole tree in one pass; budget 3: more new tokens
-    # than the budget, so the prompt's pass runs alone, then one pass for each of the 3 chunks
-    for budget, passes in ((4096, 1), (3, 4)):
+    # (27 new prompt tokens) budget 4096: they and the whole tree take one pass; budget 30: they and
+    # the first of two chunks, then the second; budget 3: they alone (over the budget), then 3 chunks
+    for budget, cands, passes in ((4096, CANDS[:4], 1), (30, TREE_CANDS, 2), (3, CANDS[:4], 4)):
         lm = llm.load("hf", path=tiny_dir, threads=1, score_batch_tokens=budget)
         lm.score(MSGS, CANDS)
         calls: list[int] = []
         real = lm.model.forward
         monkeypatch.setattr(lm.model, "forward",
                             lambda *a, **kw: calls.append(kw["input_ids"].shape[1]) or real(*a, **kw))
-        got = lm.score(longer, CANDS[:4])
+        got = lm.score(longer, cands)
         assert len(calls) == passes
         monkeypatch.undo()
-        assert max(abs(a - b) for a, b in zip(got, lm.score_naive(longer, CANDS[:4]))) < 1e-4
+        assert max(abs(a - b) for a, b in zip(got, lm.score_naive(longer, cands))) < 1e-4
         # the prompt's cache holds the prompt alone afterwards: the same prompt again needs no pass
         lm.clear_cache(kv=False)
-        assert max(abs(a - b) for a, b in zip(lm.score(longer, CANDS[:4]), got)) < 1e-4
+        assert max(abs(a - b) for a, b in zip(lm.score(longer, cands), got)) < 1e-4
 
 
 def test_candidates_tokenised_after_the_prompts_last_special_token_match_the_whole_text(lm) -> None:
@@ -303,7 +303,7 @@ def test_a_failed_build_leaves_no_half_cache(tmp_path: Path) -> None:
 @pytest.fixture(scope="module")
 def smollm2():
     # The first load on a machine de-quantises the GGUF (tens of seconds); later ones read the cache.
-    return llm.load("smollm2", threads=1)
+    return llm.load("smollm2", threads=1, dtype="float32")  # the reference: exact comparisons below
 
 
 @pytest.mark.slow
@@ -313,7 +313,7 @@ def test_smollm2_kv_score_equals_naive_and_cached_load_is_fast(smollm2) -> None:
     assert lm.render(MSGS).endswith("<|im_start|>assistant\n")
     assert (lm.path / "model.safetensors").is_file() and (lm.path / "tokenizer.json").is_file()
     assert not any(p.name.startswith(".tmp-") for p in lm.path.parent.iterdir())
-    again = llm.load("smollm2", threads=1)
+    again = llm.load("smollm2", threads=1, dtype="float32")
     assert again.load_seconds < 3.0, f"cached load took {again.load_seconds:.2f} s"
     cands = CANDS[:4]
     fast, naive = lm.score(MSGS, cands), lm.score_naive(MSGS, cands)
@@ -361,3 +361,18 @@ def test_llamacpp_scores_through_transformers_on_the_same_weights(smollm2) -> No
     # digits (~1e-6) depend on the other candidates sharing its pass, and ref has cached scores
     ref.clear_cache(kv=False)
     assert lm.score(MSGS, cands) == pytest.approx(ref.score(MSGS, cands), abs=1e-6)
+
+
+@pytest.mark.slow
+def test_smollm2_default_is_the_fast_route_and_counts_the_engines_tokens() -> None:
+    fast = llm.load("smollm2", threads=1)
+    from agentcritic.llm import hf
+
+    assert fast.generator == "llamacpp" and fast.dtype == str(hf.resolve_dtype("auto", "cpu")).removeprefix("torch.")
+    before = fast.usage
+    text = fast.generate("What is the capital of France? Answer in one word.", max_tokens=8)[0]
+    spent = fast.usage - before
+    assert "Paris" in text and spent.calls == 1 and spent.completion_tokens > 0
+    assert llm.load("smollm2", threads=1, generate_with="torch").generator == "torch"
+    with pytest.raises(llm.LLMOptionsError, match="generate_with='gpu'.*llamacpp"):
+        llm.load("smollm2", generate_with="gpu")

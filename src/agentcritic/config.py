@@ -69,6 +69,8 @@ class PolicyFields(BaseModel):
     mode: Literal["choose", "generate"] = Field("choose", description="LLM policies: score listed actions or write them")
     temperature: float = Field(0.0, ge=0.0, description="LLM policies: sampling temperature (0 = greedy)")
     few_shot: bool = Field(True, description="LLM policies: show the expert's episode on a training task")
+    constrain: bool = Field(False, description="LLM policies in generate mode: decode under the env's action "
+                            "grammar, where it offers one (constrained decoding)")
     llm: dict[str, Any] = Field(default_factory=dict, description="LLM policies: backend kwargs (base_url, model, path …)")
     max_llm_failure_rate: float = Field(0.05, ge=0.0, le=1.0, description="stop with an error when more of the "
                                         "stage's LLM calls fail (a dead or hung server)")
@@ -76,7 +78,7 @@ class PolicyFields(BaseModel):
     def policy_spec(self) -> PolicySpec:
         """The acting policy as one block (what jobs carry to workers)."""
         return PolicySpec(name=self.policy, mode=self.mode, temperature=self.temperature,  # type: ignore[attr-defined]
-                          few_shot=self.few_shot, llm=self.llm)
+                          few_shot=self.few_shot, constrain=self.constrain, llm=self.llm)
 
 
 class EnvFields(BaseModel):

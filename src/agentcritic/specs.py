@@ -73,6 +73,8 @@ class PolicySpec(BaseModel):
     mode: Literal["choose", "generate"] = Field("choose", description="LLM: score listed actions or write them")
     temperature: float = Field(0.0, ge=0.0, description="LLM: sampling temperature (0 = greedy)")
     few_shot: bool = Field(True, description="LLM: show the expert's episode on a training task")
+    constrain: bool = Field(False, description="LLM generate mode: decode under the env's action grammar, "
+                            "where it offers one (constrained decoding)")
     llm: dict[str, Any] = Field(default_factory=dict, description="LLM: backend kwargs (base_url, model, path …)")
 
     @property
@@ -83,7 +85,10 @@ class PolicySpec(BaseModel):
         """The keyword arguments :func:`agentcritic.agents.make_agent` takes besides the name and seed."""
         if not self.uses_llm:
             return {}
-        return {"mode": self.mode, "temperature": self.temperature, "few_shot": self.few_shot, "llm": dict(self.llm)}
+        out = {"mode": self.mode, "temperature": self.temperature, "few_shot": self.few_shot, "llm": dict(self.llm)}
+        if self.constrain:  # only when on: what unconstrained runs recorded stays as it was
+            out["constrain"] = True
+        return out
 
     def make(self, seed: int = 0) -> Any:
         """An agent of this policy; a language model is loaded once per process."""

@@ -32,6 +32,7 @@ def make_agent(
     temperature: float = 0.0,
     few_shot: bool = True,
     llm: dict[str, Any] | None = None,
+    constrain: bool = False,
 ) -> Agent:
     """Build a policy by name (see :data:`POLICIES`)."""
     if policy == "expert":
@@ -41,7 +42,8 @@ def make_agent(
     if policy in LLM_POLICIES:
         lm = load_lm(policy, **(llm or {}))
         return ReActAgent(lm, mode=mode, temperature=temperature, few_shot=few_shot, seed=seed,
-                          name=f"{policy}-{mode}-t{temperature:g}")
+                          name=f"{policy}-{mode}-t{temperature:g}" + ("-constrained" if constrain else ""),
+                          constrain=constrain)
     raise ValueError(f"unknown policy {policy!r}; valid policies are {list(POLICIES)}")
 
 

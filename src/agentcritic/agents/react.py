@@ -6,6 +6,10 @@
 - ``generate``: the LM writes ``Thought: … Action: …`` and the action is parsed from it, as the
   papers drive large models. A reply with no parsable action is sent to the env as it is (first
   line), so it becomes the env's invalid-action step; it is counted, never a crash.
+  With ``constrain=True`` and an env that offers its action grammar (``env.action_pattern()``), the
+  reply is decoded under ``Thought: …\nAction: <that grammar>`` (:meth:`ReActAgent.reply_pattern`),
+  so every reply parses to a well-formed action; the env still judges it. A backend that cannot
+  constrain raises :class:`~agentcritic.llm.base.ConstraintUnsupported`.
 
 Few-shot examples and reflections enter through the prompt, not through subclasses: the few-shot
 example of an env is the env's own expert on its first training task, so every env (including
@@ -29,11 +33,19 @@ from typing import Any
 
 from agentcritic.agents.base import AgentError, derive_seed
 from agentcritic.envs.base import TextEnv
+from agentcritic.llm.base import generate_with_pattern
 from agentcritic.types import Trajectory
 
 MODES = ("choose", "generate")
 LAYOUTS = ("flat", "turns")
 ACTION_RE = re.compile(r"Action\s*:\s*(.+)", re.IGNORECASE)
+#: a constrained reply's thought: one line, no ':' (so the action is the only "Action:" to parse) and
+#: no '"' or backslash (which break the JSON a JSON-schema backend decodes into)
+THOUGHT_PATTERN = '[^\\n":\\\\]{0,100}'
+#: the least ``max_tokens`` of a constrained reply: room for a thought of 100 one-character tokens
+#: (SmolLM2 writes "10 10 10 …" digit by digit) and a step, so no reply is cut before it parses; the
+#: reply ends where its pattern does, so the budget costs nothing otherwise
+CONSTRAINED_MIN_TOKENS = 256
 
 # (env name, its constructor arguments, max_steps) -> (instruction, first observation, [(action, observation)])
 _FEW_SHOT_CACHE: dict[tuple[str, str, int], tuple[str, str, list[tuple[str, str]]]] = {}
@@ -89,6 +101,7 @@ class ReActAgent:
         seed: int = 0,
         name: str | None = None,
         layout: str | None = None,
+        constrain: bool = False,
     ) -> None:
         if mode not in MODES:
             raise ValueError(f"unknown mode {mode!r}; valid modes are {list(MODES)}")
@@ -113,6 +126,7 @@ class ReActAgent:
         self.layout_arg = layout
         self.layout = layout or "flat"
         self.parse_failures = 0
+        self.constrain = bool(constrain)
 
     # ------------------------------------------------------------------ episode
     def reset(self, env: TextEnv, task_id: str, seed: int) -> None:
@@ -130,7 +144,8 @@ class ReActAgent:
             self._example = self.few_shot
 
     def stats(self) -> dict[str, Any]:
-        return {"parse_failures": self.parse_failures, "mode": self.mode, "temperature": self.temperature}
+        return {"parse_failures": self.parse_failures, "mode": self.mode, "temperature": self.temperature,
+                "constrain": self.constrain}
 
     # ------------------------------------------------------------------ prompting
     def messages(self, history: Trajectory, info: dict[str, Any]) -> list[dict[str, str]]:
@@ -203,11 +218,7 @@ class ReActAgent:
             logps = self.lm.score(self.messages(history, info), [f"Action: {c}" for c in choices])
             probs = softmax(logps, self.temperature)
             return sorted(zip(choices, probs), key=lambda p: -p[1])
-        n = 1 if self.temperature == 0 else 5
-        texts = self.lm.generate(
-            self.messages(history, info), n=n, temperature=self.temperature,
-            max_tokens=self.max_tokens, stop=["\nObservation"], seed=self._rng.randrange(2**31),
-        )
+        texts = self._generate(history, info, n=1 if self.temperature == 0 else 5)
         counts: dict[str, int] = {}
         for text in texts:
             action = self.parse(text)
@@ -216,11 +227,7 @@ class ReActAgent:
 
     def act(self, history: Trajectory, info: dict[str, Any]) -> str:
         if self.mode == "generate":
-            text = self.lm.generate(
-                self.messages(history, info), n=1, temperature=self.temperature,
-                max_tokens=self.max_tokens, stop=["\nObservation"], seed=self._rng.randrange(2**31),
-            )[0]
-            return self.parse(text)
+            return self.parse(self._generate(history, info, n=1)[0])
         dist = self.distribution(history, info)
         if self.temperature == 0:
             return dist[0][0]
@@ -230,6 +237,22 @@ class ReActAgent:
             if r <= acc:
                 return action
         return dist[-1][0]
+
+    def _generate(self, history: Trajectory, info: dict[str, Any], n: int) -> list[str]:
+        """``n`` replies in generate mode, constrained to :meth:`reply_pattern` when asked and offered."""
+        kwargs: dict[str, Any] = dict(n=n, temperature=self.temperature, max_tokens=self.max_tokens,
+                                      stop=["\nObservation"], seed=self._rng.randrange(2**31))
+        action_pattern = self._env.action_pattern() if self.constrain and self._env is not None else None
+        if action_pattern is None:
+            return self.lm.generate(self.messages(history, info), **kwargs)
+        kwargs["max_tokens"] = max(self.max_tokens, CONSTRAINED_MIN_TOKENS)
+        return generate_with_pattern(self.lm, self.messages(history, info), self.reply_pattern(action_pattern),
+                                     **kwargs)
+
+    def reply_pattern(self, action_pattern: str) -> str:
+        """The regular expression a constrained reply matches: the format the prompt asks for, with the
+        env's grammar of one action (``Thought: <one line>\\nAction: <action>``)."""
+        return f"Thought: {THOUGHT_PATTERN}\nAction: (?:{action_pattern})"
 
     def parse(self, text: str) -> str:
         """The action in a ``Thought: … Action: …`` reply; unparsable text goes to the env as is."""

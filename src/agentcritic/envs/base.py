@@ -85,6 +85,10 @@ class TextEnv:
     def _expert(self) -> str | None:
         return None
 
+    def _action_pattern(self) -> str | None:
+        """A regular expression every well-formed action now fully matches (None: the env offers none)."""
+        return None
+
     def _extra_info(self) -> dict[str, Any]:
         return {}
 
@@ -179,6 +183,20 @@ class TextEnv:
     def admissible_actions(self) -> list[str] | None:
         return None if self.task_id is None else self._admissible()
 
+    def action_pattern(self) -> str | None:
+        """The grammar of one action in the current state, as a regular expression; None where the env
+        offers none (or no episode is running).
+
+        A language-model policy may decode under it (``generate(pattern=)``, constrained decoding) so that
+        every reply is a well-formed action; the env still judges the action. The expression keeps to a
+        subset every backend can apply: literals (escaped with :func:`regex_literal`), ``[]`` classes,
+        ``(?:…|…)`` groups, ``?``, ``*``, ``+`` and ``{m,n}``; no ``\\d``/``\\s`` shorthands, lookarounds or
+        backreferences, and no ``"`` or backslash among what it matches (JSON-schema backends).
+        """
+        if self.task_id is None or self.terminated or self.truncated:
+            return None
+        return self._action_pattern()
+
     def expert_action(self) -> str | None:
         if self.task_id is None or self.terminated or self.truncated:
             return None
@@ -239,6 +257,15 @@ class TextEnv:
 
     def close(self) -> None:
         """Release external resources (JVMs); safe to call twice."""
+
+
+def regex_literal(text: str) -> str:
+    """``text`` as a regular expression matching exactly it, escaping only the characters that need it
+    (``re.escape`` also escapes ``-`` and spaces, which some grammar converters do not read back)."""
+    return "".join("\\" + c if c in _REGEX_SPECIAL else c for c in text)
+
+
+_REGEX_SPECIAL = frozenset("\\.^$|?*+()[]{}")
 
 
 def _rebuild_env(cls: type[TextEnv], kwargs: dict[str, Any], snapshot: dict[str, Any],

@@ -34,6 +34,10 @@ Decisions:
   steps wrote them, parenthesised only where needed (``8 / 3``, ``3 - 8/3``, ``8 / 1/3`` give
   ``Answer: 8 / (3 - 8 / 3) = 24``), even when that number is not 24: the agent ends the
   episode with a (failing) answer, and the env does not reveal early that no path to 24 remains.
+- **Action grammar** (``action_pattern``, for constrained decoding): a step whose operands are two of
+  the numbers left and whose ``(left: …)`` lists the others with one more number (the result), or,
+  once one number is left, only the answer line. The result and the answer's expression are free
+  text of digits and operators: a grammar-bound model still does its own arithmetic, the env judges it.
 - **Expert**: an exact solver, memoised over sorted multisets of numbers left, returns the first
   step (preferring steps that keep all numbers non-negative integers, then in sorted order) whose
   result can still make 24, or the answer line; ``None`` where the current state cannot make 24.
@@ -61,7 +65,7 @@ from functools import lru_cache
 from importlib import resources
 from math import gcd
 
-from agentcritic.envs.base import EnvError, StepOutcome, TextEnv
+from agentcritic.envs.base import EnvError, StepOutcome, TextEnv, regex_literal
 from agentcritic.envs.game24_expr import ExpressionError, evaluate
 
 TARGET = Fraction(24)
@@ -83,6 +87,10 @@ _NUMBER = re.compile(_NUM)
 _ANSWER = re.compile(r"^\s*answer\s*:?(?P<body>.*)$", re.IGNORECASE | re.DOTALL)
 _OP_ALIASES = {"×": "*", "x": "*", "X": "*", "·": "*", "÷": "/", "−": "-", "–": "-"}
 _HINDSIGHT = re.compile(r"^(?P<index>0|[1-9]\d{0,5})@(?P<target>0|[1-9]\d{0,5})$")
+#: a number a step may claim (the env checks it): an integer or a fraction, maybe negative
+_NUM_PATTERN = "-?[0-9]{1,6}(?:/[0-9]{1,6})?"
+#: the expression of an answer line (the env parses and checks it)
+_EXPRESSION_PATTERN = "[(0-9][-+*/() 0-9]{0,60}"
 _FORMAT_HINT = "write a step as 'a op b = c (left: ...)' with two of the numbers left, or 'Answer: <expression> = 24'"
 
 
@@ -323,6 +331,24 @@ class Game24Env(TextEnv):
         if len(self._nodes) == 1:
             return self._answer_line() if self._nodes[0].value == self.target else None
         return _expert_step(self._values()) if self.target == TARGET else None
+
+    def _action_pattern(self) -> str:
+        """A step on two of the numbers left (``a op b = c (left: …)``, the rest of the numbers in their
+        shown order with one free number, the result, at any place), or, once one number is left, the
+        answer line. The result and the answer's expression are free: the env checks the arithmetic."""
+        if len(self._nodes) == 1:
+            return f"Answer: {_EXPRESSION_PATTERN} = {regex_literal(str(self.target))}"
+        shown = [str(v) for v in self._values()]
+        steps: dict[str, None] = {}
+        for i, a in enumerate(shown):
+            for j, b in enumerate(shown):
+                if i == j:
+                    continue
+                rest = [regex_literal(x) for k, x in enumerate(shown) if k not in (i, j)]
+                lefts = dict.fromkeys(" ".join([*rest[:k], _NUM_PATTERN, *rest[k:]]) for k in range(len(rest) + 1))
+                left = lefts.popitem()[0] if len(lefts) == 1 else "(?:" + "|".join(lefts) + ")"
+                steps[f"{regex_literal(a)} [-+*/] {regex_literal(b)} = {_NUM_PATTERN} \\(left: {left}\\)"] = None
+        return "(?:" + "|".join(steps) + ")"
 
     def _extra_info(self) -> dict[str, object]:
         return {"numbers_left": [str(n.value) for n in self._nodes]}

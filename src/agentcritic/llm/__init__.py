@@ -6,6 +6,7 @@ lm = agentcritic.llm.load("hf", path="/models/my-causal-lm")   # any local HF ca
 lm = agentcritic.llm.load("openai", base_url="http://localhost:8000/v1", model="qwen")
 lm = agentcritic.llm.load("llamacpp")                          # needs agentcritic[llamacpp]
 lm.generate(messages, n=1, temperature=0.0, max_tokens=128, stop=None, seed=None) -> list[str]
+lm.generate(messages, pattern=r"Action: (?:look|go north)")  # constrained: each reply fully matches
 lm.score(messages, candidates) -> list[float]    # log p(candidate | messages), summed over tokens
 lm.usage -> Usage(calls, prompt_tokens, completion_tokens, seconds)
 ```
@@ -24,6 +25,7 @@ from typing import Any
 
 from agentcritic.llm.base import (
     LM,
+    ConstraintUnsupported,
     LLMCalls,
     LLMError,
     LLMFailureRateError,
@@ -99,6 +101,7 @@ def _options(factory: Callable[..., Any], optional_only: bool = False) -> list[s
     return None if more is None else names + [n for n in more if n not in names]
 
 
-__all__ = ["BACKENDS", "DEFAULT_BACKEND", "LM", "LLMCalls", "LLMError", "LLMFailureRateError", "LLMOptionsError",
+__all__ = ["BACKENDS", "ConstraintUnsupported", "DEFAULT_BACKEND", "LM", "LLMCalls",
+           "LLMError", "LLMFailureRateError", "LLMOptionsError",
            "Message", "Messages", "Usage", "as_messages", "count_llm_calls", "load", "process_llm_calls",
            "render_plain"]

@@ -10,6 +10,9 @@ import contextlib
 import contextvars
 import dataclasses
 import functools
+import inspect
+import json
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -26,6 +29,64 @@ ROLES = ("system", "user", "assistant", "tool")
 
 class LLMError(AgentCriticError, RuntimeError):
     """A language model could not answer: unreachable server, bad reply, missing capability."""
+
+
+class ConstraintUnsupported(LLMError):
+    """A backend (or the server behind it) cannot constrain its replies to a pattern (``generate(pattern=)``)."""
+
+
+#: what to use instead when a backend cannot constrain its replies (see :class:`ConstraintUnsupported`)
+CONSTRAINT_ALTERNATIVES = (
+    "use the hf or smollm2 backend (a logits processor), the llamacpp backend, or the openai backend "
+    "against a server that applies a JSON schema's string pattern as a grammar (llama.cpp's server, vLLM, "
+    "SGLang); or turn constrained decoding off (constrain=False)"
+)
+
+
+def cannot_constrain(backend: str, why: str) -> ConstraintUnsupported:
+    """The one-paragraph error for a backend that cannot apply a reply pattern."""
+    return ConstraintUnsupported(f"the {backend} backend cannot constrain its replies to a pattern: {why}. "
+                                 f"To decode under a grammar, {CONSTRAINT_ALTERNATIVES}.")
+
+
+def generate_with_pattern(lm: LM, messages: Messages, pattern: str, **kwargs: Any) -> list[str]:
+    """``lm.generate(messages, pattern=pattern, **kwargs)``, or :class:`ConstraintUnsupported` naming
+    the backend when its ``generate`` takes no ``pattern`` (a backend written before constraints)."""
+    if "pattern" not in inspect.signature(lm.generate).parameters:
+        raise cannot_constrain(getattr(lm, "backend", type(lm).__name__), "its generate() takes no pattern")
+    return lm.generate(messages, pattern=pattern, **kwargs)
+
+
+def pattern_response_format(pattern: str) -> dict[str, Any]:
+    """An OpenAI ``response_format`` asking for ``{"reply": <a full match of pattern>}``.
+
+    JSON schema's string ``pattern`` is how OpenAI-compatible servers take a regular expression
+    (llama.cpp turns it into a grammar; vLLM and SGLang into their guided decoding). The grammar writes
+    the string's characters raw, so a pattern whose matches may hold ``"`` or a backslash can break the
+    JSON on llama.cpp: keep them out of its character classes (``[^\\n"\\\\]``).
+    """
+    schema = {"type": "object", "properties": {"reply": {"type": "string", "pattern": f"^(?:{pattern})$"}},
+              "required": ["reply"]}
+    return {"type": "json_schema", "json_schema": {"name": "reply", "schema": schema}}
+
+
+def unwrap_pattern_reply(text: str, backend: str) -> str:
+    """The ``reply`` string of a reply constrained by :func:`pattern_response_format`.
+
+    A reply cut by ``max_tokens`` before its JSON closed gives the text written so far; a reply that is
+    not that JSON object at all means the server ignored the schema (:class:`ConstraintUnsupported`).
+    """
+    try:
+        data = json.loads(text, strict=False)  # llama.cpp's grammar writes newlines raw
+    except json.JSONDecodeError:
+        cut = re.match(r'\s*\{\s*"reply"\s*:\s*"(.*)', text, re.DOTALL)
+        if cut is not None:
+            return cut.group(1).rstrip().removesuffix("}").rstrip().removesuffix('"')
+        data = None
+    if isinstance(data, dict) and isinstance(data.get("reply"), str):
+        return data["reply"]
+    raise cannot_constrain(backend, f"it was asked for a JSON object {{\"reply\": ...}} through response_format "
+                           f"but answered {text[:200]!r}, so it ignores JSON schemas")
 
 
 class LLMOptionsError(AgentCriticError, ValueError):
@@ -321,12 +382,18 @@ class LM(abc.ABC):
 
     @abc.abstractmethod
     def generate(self, messages: Messages, n: int = 1, temperature: float = 0.0, max_tokens: int = 128,
-                 stop: str | Sequence[str] | None = None, seed: int | None = None) -> list[str]:
+                 stop: str | Sequence[str] | None = None, seed: int | None = None,
+                 pattern: str | None = None) -> list[str]:
         """``n`` replies of the assistant to ``messages``.
 
         ``temperature`` 0 is greedy decoding (the ``n`` replies are then equal); above 0 the replies
         are sampled, reproducibly when ``seed`` is given. Each reply is cut before the first of the
         ``stop`` strings and holds at most ``max_tokens`` tokens.
+
+        ``pattern``: a regular expression (a portable subset: literals, ``[]`` classes, ``(?:…|…)``,
+        ``?``, ``*``, ``+``, ``{m,n}``) that each reply fully matches, by constrained decoding; a reply
+        cut by ``max_tokens`` is a prefix of a match. A backend that cannot constrain raises
+        :class:`ConstraintUnsupported`.
         """
 
     @abc.abstractmethod

@@ -49,6 +49,7 @@ from transformers import (
 from transformers.cache_utils import DynamicLayer
 
 from agentcritic.llm.base import (
+    LM,
     LLMError,
     LLMOptionsError,
     Message,
@@ -137,8 +138,9 @@ DTYPES = ("float32", "bfloat16", "auto")
 
 #: largest |log p(fast dtype) - log p(float32)| allowed per probe candidate at load. bfloat16 on
 #: SmolLM2-135M (weights rounded to 8 significant bits) differs by up to 0.30 nats on the probe, and by
-#: up to ~0.9 on real agent steps' candidates (game24's run to 20+ tokens) while picking the same
-#: actions; 0.5 leaves room for other CPUs' rounding yet catches a broken kernel, off by whole nats.
+#: up to 1.3 on real agent steps' candidates (game24's run to 20+ tokens; p99 1.0, other envs <= 0.75)
+#: while picking the same action in 48 of 48 steps; 0.5 leaves room for other CPUs' rounding yet
+#: catches a broken kernel, off by whole nats.
 PROBE_TOLERANCE = 0.5
 
 #: the load-time probe: a small agent-like prompt and candidates of one to a dozen tokens
@@ -630,15 +632,38 @@ class HFLM(PromptLM):
         return [(ids[0], None)] + [(i, float(v)) for i, v in zip(ids[1:], logp.squeeze(-1).tolist())]
 
     # ------------------------------------------------------------------ generation
+    def generate_through(self, engine: LM) -> None:
+        """Generate with ``engine`` (the same weights in a faster engine, see :func:`load_smollm2`);
+        scoring stays here. Its tokens and seconds count in this model's usage."""
+        self._engine = engine
+
+    @property
+    def generator(self) -> str:
+        """What writes this model's replies: ``torch``, or the engine's backend (``llamacpp``)."""
+        engine = getattr(self, "_engine", None)
+        return "torch" if engine is None else engine.backend
+
     def generate(self, messages: Messages, n: int = 1, temperature: float = 0.0, max_tokens: int = 128,
-                 stop: str | Sequence[str] | None = None, seed: int | None = None) -> list[str]:
+                 stop: str | Sequence[str] | None = None, seed: int | None = None,
+                 pattern: str | None = None) -> list[str]:
+        engine = getattr(self, "_engine", None)
+        if engine is not None:
+            before = engine.usage
+            texts = engine.generate(messages, n=n, temperature=temperature, max_tokens=max_tokens, stop=stop,
+                                    seed=seed, pattern=pattern)
+            spent = engine.usage - before
+            self._count(calls=spent.calls, prompt_tokens=spent.prompt_tokens,
+                        completion_tokens=spent.completion_tokens, seconds=spent.seconds)
+            return texts
         return self.generate_text(self.render(messages), n=n, temperature=temperature,
-                                  max_tokens=max_tokens, stop=stop, seed=seed)
+                                  max_tokens=max_tokens, stop=stop, seed=seed, pattern=pattern)
 
     @torch.inference_mode()
     def generate_text(self, prompt: str, n: int = 1, temperature: float = 0.0, max_tokens: int = 128,
-                      stop: str | Sequence[str] | None = None, seed: int | None = None) -> list[str]:
-        """Continuations of the raw text ``prompt`` (no template); see :meth:`generate`."""
+                      stop: str | Sequence[str] | None = None, seed: int | None = None,
+                      pattern: str | None = None) -> list[str]:
+        """Continuations of the raw text ``prompt`` (no template); see :meth:`generate`. ``pattern``:
+        decoded under :class:`~agentcritic.llm.constrained.PatternLogitsProcessor`."""
         check_generate_args(n, temperature, max_tokens)
         stops = normalise_stop(stop)
         if max_tokens == 0:
@@ -657,6 +682,12 @@ class HFLM(PromptLM):
                 kw.update(do_sample=False, temperature=None, top_k=None, top_p=None)
             if stops:
                 kw["stopping_criteria"] = StoppingCriteriaList([_StopOnStrings(self.tokenizer, stops, p)])
+            constrained = None
+            if pattern is not None:
+                from agentcritic.llm.constrained import PatternLogitsProcessor
+
+                constrained = PatternLogitsProcessor(self.tokenizer, pattern, p, self._eos_ids, greedy=not sample)
+                kw["logits_processor"] = transformers.LogitsProcessorList([constrained])
             if sample and seed is not None:
                 with torch.random.fork_rng(devices=[]):
                     torch.manual_seed(int(seed))
@@ -671,7 +702,9 @@ class HFLM(PromptLM):
                         cut = j + 1
                         break
                 n_new += cut
-                texts.append(cut_at_stop(self.tokenizer.decode(row[:cut], skip_special_tokens=True), stops))
+                text = (constrained.decode(row[:cut]) if constrained is not None  # exactly the matched text
+                        else self.tokenizer.decode(row[:cut], skip_special_tokens=True))
+                texts.append(cut_at_stop(text, stops))
         if not sample:
             texts = texts * n
         self._count(prompt_tokens=p, completion_tokens=n_new, seconds=t.seconds)
@@ -686,6 +719,9 @@ class HFLM(PromptLM):
 
     def close(self) -> None:
         self.clear_cache()
+        engine = getattr(self, "_engine", None)
+        if engine is not None:
+            engine.close()
 
 
 class _Tree(NamedTuple):
@@ -728,10 +764,29 @@ def load_hf(path: str | Path | None = None, **kw: Any) -> HFLM:
     return HFLM(path, **kw)
 
 
-def load_smollm2(cache_dir: str | Path | None = None, **kw: Any) -> HFLM:
-    """``load("smollm2")``: SmolLM2-135M-Instruct, de-quantised once into the user cache."""
+GENERATORS = ("llamacpp", "torch")
+
+
+def load_smollm2(cache_dir: str | Path | None = None, generate_with: str = "llamacpp", dtype: str = "auto",
+                 **kw: Any) -> HFLM:
+    """``load("smollm2")``: SmolLM2-135M-Instruct on its fastest route that holds the accuracy.
+
+    It scores (``choose`` mode) with transformers on the GGUF de-quantised once into the user cache,
+    in ``dtype`` (``auto``: bfloat16 where the CPU multiplies it natively, checked against float32 by
+    the load-time probe; ``float32`` is the reference). It generates (``generate`` mode, reflections,
+    intents) with llama.cpp on the same GGUF (``generate_with="llamacpp"``, about 3x torch's tokens/s
+    here), or with torch (``"torch"``, the reference and what LoRA training uses).
+    """
+    if generate_with not in GENERATORS:
+        raise LLMOptionsError(f"smollm2: generate_with={generate_with!r} is not one of {list(GENERATORS)}; "
+                              "llamacpp is the fast route, torch the reference (--set llm.generate_with=torch)")
     target = Path(cache_dir) if cache_dir else model_cache_dir(SMOLLM2_CACHE_NAME)
     folder = materialize_gguf(smollm2_gguf_path(), target)
-    lm = HFLM(folder, **kw)
+    lm = HFLM(folder, dtype=dtype, **kw)
     lm.backend = "smollm2"
+    if generate_with == "llamacpp":
+        from agentcritic.llm.llamacpp import LlamaCppLM
+
+        # the whole trained context, as torch generation has it (a longer prompt is an error there too)
+        lm.generate_through(LlamaCppLM(smollm2_gguf_path(), n_ctx=8192, threads=kw.get("threads"), score_with=None))
     return lm

@@ -2,7 +2,8 @@
 
 It runs llama.cpp's own server engine in-process through the prebuilt ``xllamacpp`` wheel (no
 compiler, no subprocess, no port to manage). ``generate`` is llama.cpp's chat completion with the
-model's chat template.
+model's chat template; ``generate(pattern=)`` asks for ``{"reply": <a match>}`` through a JSON schema
+whose string pattern llama.cpp decodes under as a grammar, and returns the ``reply``.
 
 ``score``: llama.cpp returns log-probs only for the tokens it generates, not for the prompt (its
 ``/v1/completions`` ignores ``echo``), so it cannot score a given candidate. ``score`` therefore
@@ -23,8 +24,11 @@ from agentcritic.llm.base import (
     LLMOptionsError,
     Messages,
     Timer,
+    cannot_constrain,
     cut_at_stop,
     generate_inputs,
+    pattern_response_format,
+    unwrap_pattern_reply,
     usage_tokens,
 )
 
@@ -109,7 +113,8 @@ class LlamaCppLM(LM):
         return data
 
     def generate(self, messages: Messages, n: int = 1, temperature: float = 0.0, max_tokens: int = 128,
-                 stop: str | Sequence[str] | None = None, seed: int | None = None) -> list[str]:
+                 stop: str | Sequence[str] | None = None, seed: int | None = None,
+                 pattern: str | None = None) -> list[str]:
         msgs, stops = generate_inputs(messages, n, temperature, max_tokens, stop)
         if max_tokens == 0:
             return [""] * n
@@ -126,11 +131,22 @@ class LlamaCppLM(LM):
                     payload["stop"] = stops
                 if seed is not None:
                     payload["seed"] = (int(seed) + i) % 2**32
-                data = self._chat(payload)
+                if pattern is not None:
+                    payload["response_format"] = pattern_response_format(pattern)
+                try:
+                    data = self._chat(payload)
+                except RuntimeError as e:  # llama.cpp could not read back the JSON its grammar wrote
+                    if pattern is None:
+                        raise
+                    raise cannot_constrain(self.backend, f"llama.cpp could not read back the JSON its grammar "
+                                           f"wrote ({e}); a pattern whose matches may hold '\"' or a backslash "
+                                           "breaks it, so keep those out of the pattern's classes") from e
                 try:
                     text = data["choices"][0]["message"]["content"] or ""
                 except (KeyError, IndexError, TypeError) as e:
                     raise LLMError(f"llama.cpp answered without choices[0].message.content: {data}") from e
+                if pattern is not None:
+                    text = unwrap_pattern_reply(text, self.backend)
                 texts.append(cut_at_stop(text, stops))
                 read, wrote = usage_tokens(data)
                 prompt_tokens += read

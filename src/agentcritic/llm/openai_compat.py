@@ -1,6 +1,9 @@
 """Any OpenAI-compatible server (vLLM, SGLang, llama.cpp server, Ollama, OpenAI) over HTTP.
 
-``generate`` posts to ``/v1/chat/completions``. ``score`` posts to ``/v1/completions`` with
+``generate`` posts to ``/v1/chat/completions``; ``generate(pattern=)`` adds a ``response_format``
+JSON schema ``{"reply": <string matching the pattern>}`` (llama.cpp, vLLM and SGLang decode under it)
+and returns the ``reply``; a server that rejects the schema raises :class:`ConstraintUnsupported`.
+``score`` posts to ``/v1/completions`` with
 ``echo=true, logprobs=1, max_tokens=1`` and sums the echoed log-probs of the candidate's tokens,
 found through ``logprobs.text_offset``. The server's chat template is unknown to the client, so the
 prompt is rendered with the chat template of a tokenizer you pass (``tokenizer=`` a transformers
@@ -23,6 +26,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import threading
 import time
 from collections.abc import Sequence
@@ -37,12 +41,17 @@ from agentcritic.llm.base import (
     Messages,
     PromptLM,
     Timer,
+    cannot_constrain,
     cut_at_stop,
     generate_inputs,
+    pattern_response_format,
+    unwrap_pattern_reply,
     usage_tokens,
 )
 from agentcritic.llm.cache import LRUCache
 
+#: words of a refusal that is about the response_format (not another field of the request)
+_SCHEMA_WORDS = re.compile(r"response_format|json_schema|schema|pattern|grammar|regex|guided", re.IGNORECASE)
 RETRY_STATUSES = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
 _CANNOT_SCORE = ("this server cannot score candidates (no prompt log-probs from /v1/completions with "
                  "echo=true); use generate mode, or a server such as vLLM or SGLang that returns them")
@@ -212,7 +221,8 @@ class OpenAICompatLM(PromptLM):
 
     # ------------------------------------------------------------------ generation
     def generate(self, messages: Messages, n: int = 1, temperature: float = 0.0, max_tokens: int = 128,
-                 stop: str | Sequence[str] | None = None, seed: int | None = None) -> list[str]:
+                 stop: str | Sequence[str] | None = None, seed: int | None = None,
+                 pattern: str | None = None) -> list[str]:
         msgs, stops = generate_inputs(messages, n, temperature, max_tokens, stop)
         texts: list[str] = []
         with Timer() as t:
@@ -226,12 +236,24 @@ class OpenAICompatLM(PromptLM):
                     payload["stop"] = stops
                 if seed is not None:
                     payload["seed"] = int(seed) + calls
-                data = self._request("POST", "/chat/completions", payload)
+                if pattern is not None:
+                    payload["response_format"] = pattern_response_format(pattern)
+                try:
+                    data = self._request("POST", "/chat/completions", payload)
+                except _HTTPStatusError as e:
+                    if pattern is None or e.status not in (400, 422) or not _SCHEMA_WORDS.search(e.body):
+                        raise  # refused for another reason (n > 1 on llama.cpp's server, say)
+                    raise cannot_constrain(f"{self.backend} (at {self.base_url})", f"the server refused "
+                                           f"response_format with a JSON schema pattern (HTTP {e.status}: "
+                                           f"{e.body})") from e
                 calls += 1
                 got = [_content(c) for c in _choices(data, f"{self.base_url}/chat/completions")]
                 if any(x is None for x in got):
                     raise LLMError(f"POST {self.base_url}/chat/completions answered without "
                                    f"choices[].message.content as text: {_excerpt(json.dumps(data))}")
+                if pattern is not None:
+                    got = [unwrap_pattern_reply(x, f"{self.backend} (at {self.base_url})")  # type: ignore[arg-type]
+                           for x in got]
                 if not got:
                     raise LLMError(f"POST {self.base_url}/chat/completions returned no choices")
                 texts += [cut_at_stop(x, stops) for x in got]  # type: ignore[arg-type]  # checked above

@@ -9,6 +9,7 @@ lm = load("scripted", scores={"Action: look": -1.0}, default_score=-5.0) # or a 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -72,11 +73,18 @@ class ScriptedLM(LM):
         return self.answers[self._next - 1]
 
     def generate(self, messages: Messages, n: int = 1, temperature: float = 0.0, max_tokens: int = 128,
-                 stop: str | Sequence[str] | None = None, seed: int | None = None) -> list[str]:
+                 stop: str | Sequence[str] | None = None, seed: int | None = None,
+                 pattern: str | None = None) -> list[str]:
         msgs, stops = generate_inputs(messages, n, temperature, max_tokens, stop)
         texts = [cut_at_stop(self._reply(msgs), stops) for _ in range(n)]
+        if pattern is not None:  # a real backend would never write these: the test's script is wrong
+            for text in texts:
+                if re.fullmatch(pattern, text) is None:
+                    raise LLMError(f"the scripted answer {text!r} does not fully match the reply pattern "
+                                   f"{pattern!r} that constrained decoding would enforce; fix the test's answers")
         self.history.append({"method": "generate", "messages": msgs, "n": n, "temperature": temperature,
-                             "max_tokens": max_tokens, "stop": stops, "seed": seed, "outputs": texts})
+                             "max_tokens": max_tokens, "stop": stops, "seed": seed, "pattern": pattern,
+                             "outputs": texts})
         self._count(prompt_tokens=_words(msgs), completion_tokens=sum(len(t.split()) for t in texts))
         return texts
 

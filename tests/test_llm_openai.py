@@ -168,7 +168,7 @@ def test_base_url_is_required(monkeypatch) -> None:
 
 @pytest.mark.slow
 def test_smollm2_served_over_http_scores_like_the_local_backend() -> None:
-    local = llm.load("smollm2", threads=1)
+    local = llm.load("smollm2", threads=1, dtype="float32")  # exact comparisons: the reference dtype
     with ServerThread(create_app(local, model_name="smollm2")) as srv:
         lm = llm.load("openai", base_url=srv.url, tokenizer=local.tokenizer)
         cands = ["Action: open the door", "Action: look"]

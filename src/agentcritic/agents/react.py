@@ -144,8 +144,8 @@ class ReActAgent:
             self._example = self.few_shot
 
     def stats(self) -> dict[str, Any]:
-        return {"parse_failures": self.parse_failures, "mode": self.mode, "temperature": self.temperature,
-                "constrain": self.constrain}
+        out = {"parse_failures": self.parse_failures, "mode": self.mode, "temperature": self.temperature}
+        return out | {"constrain": True} if self.constrain else out  # unconstrained records as before
 
     # ------------------------------------------------------------------ prompting
     def messages(self, history: Trajectory, info: dict[str, Any]) -> list[dict[str, str]]:

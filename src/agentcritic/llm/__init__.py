@@ -41,7 +41,7 @@ from agentcritic.llm.base import (
 
 # name → "module:factory"; the module is imported only when that backend is loaded.
 BACKENDS: dict[str, str] = {
-    "smollm2": "agentcritic.llm.hf:load_smollm2",
+    "smollm2": "agentcritic.llm.smollm2:load_smollm2",
     "hf": "agentcritic.llm.hf:load_hf",
     "openai": "agentcritic.llm.openai_compat:OpenAICompatLM",
     "llamacpp": "agentcritic.llm.llamacpp:LlamaCppLM",

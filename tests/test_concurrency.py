@@ -164,3 +164,19 @@ def test_evaluate_with_concurrency_and_two_workers_records_every_job(tmp_path: P
     assert len(rows) == 8 and not any(r.get("error") for r in rows)
     assert sorted(len(r["candidates"]) for r in rows if r["planner"] == "sampling") == [3, 3, 3, 3]
     assert server.most >= 3
+
+
+def test_one_at_a_time_runs_in_the_calling_thread_and_lane() -> None:
+    caller = threading.get_ident()
+    seen: list[tuple[int, tuple[int, ...]]] = []
+    written: list[tuple[int, Any, Any]] = []
+
+    def work(x: int) -> int:
+        seen.append((threading.get_ident(), lane()))
+        if x == 1:
+            raise ValueError("one")
+        return x
+
+    thread_map(work, range(3), 1, on_result=lambda i, r, e: written.append((i, r, type(e).__name__ if e else None)))
+    assert seen == [(caller, ())] * 3  # so a run with --concurrency 1 keeps the one env it always had
+    assert written == [(0, 0, None), (1, None, "ValueError"), (2, 2, None)]

@@ -60,8 +60,18 @@ def thread_map(fn: Callable[[T], R], items: Iterable[T], limit: int,
     """
     todo = list(items)
     limit = max(1, min(int(limit), len(todo)))
-    if limit == 1 and on_result is None:
-        return [fn(x) for x in todo]
+    if limit == 1:  # one at a time: in the calling thread and its lane (no thread, no second env)
+        if on_result is None:
+            return [fn(x) for x in todo]
+        out: list[Any] = []
+        for i, x in enumerate(todo):
+            try:
+                result, error = fn(x), None
+            except Exception as exc:  # noqa: BLE001 - handed to on_result, as the threads do
+                result, error = None, exc
+            on_result(i, result, error)
+            out.append(result)
+        return out
     results: list[Any] = [None] * len(todo)
     errors: list[BaseException | None] = [None] * len(todo)
     lock = threading.Lock()

@@ -11,6 +11,9 @@ It prints, per task, the fewest asks (``>K`` where none of size ≤ K succeeded)
 first rescuing set; then the oracle's curve: for each success rate reachable, the least mean
 interventions per episode that reaches it (rescue the cheapest tasks first, give up on the rest).
 A helper "within 5 points of always-intervene at ≤ 1.5 interventions" needs this curve to pass there.
+(`agentcritic collect --schedule sweep` records the same for every task, and `eval-helper --oracle`
+shows it beside the methods; this script tries the sets one task at a time, stopping at the first
+that rescues.)
 """
 
 from __future__ import annotations
@@ -24,27 +27,9 @@ from typing import Any
 
 from agentcritic import envs
 from agentcritic.agents import derive_seed, make_agent
+from agentcritic.agents.memo import ActionMemo, MemoAgent
 from agentcritic.helper.episode import run_helped_episode
 from agentcritic.helper.interventions import ExpertIntervention
-
-
-class MemoAgent:
-    """A deterministic agent whose action is looked up by (task, actions so far) once computed."""
-
-    def __init__(self, agent: Any) -> None:
-        self.agent, self.memo, self.calls, self.task = agent, {}, 0, None
-        self.name = getattr(agent, "name", type(agent).__name__)
-
-    def reset(self, env: Any, task_id: str, seed: int) -> None:
-        self.task = task_id
-        self.agent.reset(env, task_id, seed)
-
-    def act(self, traj: Any, info: dict[str, Any]) -> str:
-        key = (self.task, tuple(s.action for s in traj.steps))
-        if key not in self.memo:
-            self.calls += 1
-            self.memo[key] = self.agent.act(traj, info)
-        return self.memo[key]
 
 
 def fewest_asks(env: Any, agent: MemoAgent, task: str, seed: int, max_asks: int) -> tuple[int | None, list[int]]:
@@ -85,7 +70,8 @@ def main() -> None:
 
     env = envs.make(args.env)
     tasks = args.tasks or env.task_ids(args.split, limit=args.limit)
-    agent = MemoAgent(make_agent(args.policy, temperature=0.0))
+    memo = ActionMemo()
+    agent = MemoAgent(make_agent(args.policy, temperature=0.0), memo)
     t0 = time.perf_counter()
     rows = []
     for task in tasks:
@@ -94,12 +80,12 @@ def main() -> None:
         k, steps = fewest_asks(env, agent, task, seed, args.max_asks)
         rows.append({"task": task, "fewest_asks": k, "steps": steps, "seconds": round(time.perf_counter() - t_task, 1)})
         shown = k if k is not None else f">{args.max_asks}"
-        print(f"{task:<14} fewest asks {shown!s:>3}  at steps {steps}  ({rows[-1]['seconds']} s, {agent.calls} LLM calls so far)",
+        print(f"{task:<14} fewest asks {shown!s:>3}  at steps {steps}  ({rows[-1]['seconds']} s, {memo.misses} LLM calls so far)",
               flush=True)
     env.close()
     curve = oracle_curve([r["fewest_asks"] for r in rows])
     print(f"\nmachine: {platform.machine()}, {__import__('os').cpu_count()} cores; {len(tasks)} {args.split} tasks; "
-          f"policy {args.policy} at T=0; {time.perf_counter() - t0:.0f} s; {agent.calls} LLM calls\n")
+          f"policy {args.policy} at T=0; {time.perf_counter() - t0:.0f} s; {memo.misses} LLM calls\n")
     print("| success | least mean interventions |\n|---:|---:|")
     for rate, mean in curve:
         print(f"| {rate:.1%} | {mean:.2f} |")

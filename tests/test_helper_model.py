@@ -197,7 +197,7 @@ def test_train_helper_stage_from_episodes_and_a_prm(tiny_bert, tmp_path):
 
 
 @pytest.mark.slow
-def test_train_helper_defaults_to_bins_and_keeps_the_prm_scores(tiny_bert, tmp_path, monkeypatch):
+def test_train_helper_defaults_to_bins_off_a_sweep_and_keeps_the_prm_scores(tiny_bert, tmp_path, monkeypatch):
     from agentcritic.helper.helper_trainer import TrainHelperConfig, run_train_helper
     from agentcritic.rm import ProcessRewardModel
     from agentcritic.rm.base_trainer import TrainingError
@@ -207,7 +207,7 @@ def test_train_helper_defaults_to_bins_and_keeps_the_prm_scores(tiny_bert, tmp_p
     write_episodes(tmp_path / "episodes.jsonl", random_episodes(1, n_tasks=6, n_episodes=40))
     ProcessRewardModel(tiny_bert, max_length=64).save_pretrained(tmp_path / "prm" / "model")
     helper = config(num_epochs=1, backbone=str(tiny_bert), labels=HelperLabelConfig(budget=2))
-    assert helper.labels.state_key == "bins"
+    assert helper.labels.state_key == "auto"  # bins here: the episodes are not a sweep's
     with pytest.raises(TrainingError, match="give --prm"):  # bins are PRM-score bins: no PRM, a clear error
         run_train_helper(TrainHelperConfig(data=str(tmp_path / "episodes.jsonl"), helper=helper), tmp_path / "none")
     assert not (tmp_path / "none").exists()  # refused before any run folder is made

@@ -37,7 +37,7 @@ TWO = [InterventionConfig(kind="expert", name="expert", cost=4), InterventionCon
 def test_collect_with_two_interventions_logs_both_and_draws_whom_at_random(tmp_path: Path) -> None:
     from agentcritic.helper.collect import run_collect
     from agentcritic.helper.episode_files import read_episodes
-    from agentcritic.helper.helper_trainer import with_collection_costs
+    from agentcritic.helper.helper_trainer import with_collection_settings
 
     config = CollectConfig(env="household", policy="random", limit=3, n=2, p_grid=[0.0, 1.0], interventions=TWO)
     from agentcritic.pipeline import run_kind
@@ -58,7 +58,7 @@ def test_collect_with_two_interventions_logs_both_and_draws_whom_at_random(tmp_p
     assert sorted(map(tuple, helped)) == sorted(tuple(t.actor for t in ep.transitions if t.helped)
                                                 for ep in read_episodes(tmp_path / "b"))
     # train-helper reads each intervention's cost and takeover from the recorded run
-    labels = with_collection_costs(HelperLabelConfig(), tmp_path / "a")
+    labels = with_collection_settings(HelperLabelConfig(), tmp_path / "a")
     assert labels.costs == costs and labels.takeovers == {"expert": 1, "cheap": 1}
 
 

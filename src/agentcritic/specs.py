@@ -81,6 +81,12 @@ class PolicySpec(BaseModel):
     def uses_llm(self) -> bool:
         return self.name not in ("expert", "random")
 
+    @property
+    def deterministic(self) -> bool:
+        """A language model at temperature 0: its action is a function of the state (memoisable,
+        see :mod:`agentcritic.agents.memo`)."""
+        return self.uses_llm and self.temperature == 0
+
     def agent_kwargs(self) -> dict[str, Any]:
         """The keyword arguments :func:`agentcritic.agents.make_agent` takes besides the name and seed."""
         if not self.uses_llm:
@@ -95,3 +101,14 @@ class PolicySpec(BaseModel):
         from agentcritic.agents import make_agent
 
         return make_agent(self.name, seed=seed, **self.agent_kwargs())
+
+    def make_memoised(self, seed: int = 0) -> Any:
+        """:meth:`make`, with a deterministic policy's actions computed once per state in this process
+        (one :class:`~agentcritic.agents.memo.ActionMemo` per policy; other policies as :meth:`make`)."""
+        agent = self.make(seed)
+        if not self.deterministic:
+            return agent
+        from agentcritic.agents.memo import ActionMemo, MemoAgent
+        from agentcritic.worker_cache import cached
+
+        return MemoAgent(agent, cached("action memo", self.model_dump(mode="json"), ActionMemo))

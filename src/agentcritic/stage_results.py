@@ -334,6 +334,7 @@ class BudgetRow(BaseModel):
     errors: int = 0
     tasks: int | None = None  # n of the interval (a task's samples count once); None in older runs
     success_interval: tuple[float, float] | None = None  # 95 % Wilson interval over tasks
+    oracle: bool = False  # a row that knows the future (the fewest-asks oracle of a sweep), not a method
 
 
 class DPTrainRow(BudgetRow):
@@ -355,6 +356,9 @@ class EvalHelperResult(StageResult):
     methods: list[str] = Field(default_factory=list, description="methods compared")
     rows: list[BudgetRow] = Field(default_factory=list, description="one row per method × budget")
     dp_train: list[DPTrainRow] = Field(default_factory=list, description="the DP on its training tasks")
+    ask_steps: dict[str, dict[str, dict[int, int]]] = Field(
+        default_factory=dict, description="method → budget → step → requests begun there")
+    oracle: dict[str, Any] | None = Field(None, description="the fewest-asks oracle of a sweep run, when given")
     results: str = Field("results.json", description="everything above plus the tabular model's summary")
 
     def headline(self) -> str:

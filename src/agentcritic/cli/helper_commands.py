@@ -54,6 +54,9 @@ def collect(
     policy: Optional[str] = POLICY,
     intervention: Optional[str] = typer.Option(None, help="who helps: expert | model | search"),
     p_grid: Optional[str] = typer.Option(None, "--p-grid", help="ask probabilities, e.g. 0,0.1,0.2,...,1"),
+    schedule: Optional[str] = typer.Option(None, help="random (a coin with probability p per step) | sweep "
+                                           "(every set of up to --sweep-asks ask steps; for a deterministic base)"),
+    sweep_asks: Optional[int] = typer.Option(None, "--sweep-asks", help="schedule sweep: the largest ask set"),
     n: Optional[int] = typer.Option(None, help="rollouts per task and p"),
     split: Optional[str] = SPLIT,
     limit: Optional[int] = LIMIT,
@@ -67,6 +70,10 @@ def collect(
 ) -> None:
     """Offline transitions: rollouts asking for help at random with probability p, per task and p.
 
+    With --schedule sweep, instead: the base alone and once for every set of up to --sweep-asks ask
+    steps, per task. With a deterministic base (an LLM at temperature 0, the default) that logs both
+    branches at every state the base reaches, so the DP's prefix table is exact there.
+
     Several interventions (each asked at random when asking; the DP and the helper later choose whom):
     give them in a --config TOML file as [[interventions]] tables, each with its own name and cost, e.g.
     [[interventions]] kind = "model", name = "strong", cost = 1 ... [[interventions]] kind = "expert", cost = 4.
@@ -74,13 +81,18 @@ def collect(
     from agentcritic.helper.helper_config import CollectConfig
 
     flags = {"env": env, "policy": policy, "intervention.kind": intervention, "n": n, "split": split,
+             "schedule": schedule, "sweep_asks": sweep_asks,
              "limit": limit, "seed": seed, "workers": workers, "executor": executor, "concurrency": concurrency}
 
     def describe(summary: dict[str, Any]) -> list[str]:
         return [f"{summary['episodes']}/{summary['expected_episodes']} episodes, {summary['transitions']} "
                 f"transitions in {out} ({summary['written']} new, {summary['resumed_from']} resumed)"] + [
-            f"  p={row['p']:<4g} success {row['success_rate']:6.1%}  interventions/episode "
-            f"{row['mean_interventions']:.2f}  steps {row['mean_steps']:.1f}" for row in summary["per_p"]]
+            (f"  p={row['p']:<4g}" if "p" in row else f"  {row['asks']} ask(s)") +
+            f" success {row['success_rate']:6.1%}  interventions/episode "
+            f"{row['mean_interventions']:.2f}  steps {row['mean_steps']:.1f}"
+            for row in summary.get("per_p") or summary.get("per_asks") or []] + (
+            ["  fewest asks that rescue a task (tasks): " + ", ".join(
+                f"{k}: {v}" for k, v in summary["fewest_asks"]["counts"].items())] if "fewest_asks" in summary else [])
 
     overrides = _grid_override("p_grid", p_grid, "p-grid") + overrides_from_flags(flags, set_)
     run_stage_command("collect", CollectConfig, config, overrides, out, describe)
@@ -129,6 +141,9 @@ def eval_helper(
     methods: Optional[str] = typer.Option(None, help="comma-separated: never,always,random,prm_threshold,prm_gain,"
                                           "dp,helper (method@kind: asking that intervention alone)"),
     out: Path = typer.Option(..., help="run folder: results.jsonl, results.json, success_vs_interventions.png"),
+    oracle: Optional[Path] = typer.Option(None, help="a collect --schedule sweep run on the evaluated split: adds "
+                                          "the fewest-asks oracle (labelled oracle) and where it asks"),
+    state_key: Optional[str] = typer.Option(None, "--state-key", help="the DP's table: auto (default: prefix for a sweep collection, else bins) | bins | prefix"),
     workers: Optional[int] = typer.Option(None, help="parallel worker processes (each loads the policy and models)"),
     executor: Optional[str] = EXECUTOR,
     config: Optional[Path] = CONFIG,
@@ -139,6 +154,7 @@ def eval_helper(
 
     flags = {"data": str(data) if data else None, "prm": str(prm) if prm else None,
              "helper": str(helper) if helper else None, "split": split, "limit": limit,
+             "oracle": str(oracle) if oracle else None, "state_key": state_key,
              "workers": workers, "executor": executor}
     overrides = _grid_override("budgets", budgets, "budgets")
     if methods is not None:
@@ -151,6 +167,12 @@ def eval_helper(
             results["results"], out / "success_vs_interventions.png",
             title=f"{results['env']} ({results['split']}, {results['tasks']} tasks): success vs interventions")
         lines = [results["table"], f"results: {out / 'results.json'}  plot: {plot}"]
+        if results.get("oracle") or results.get("ask_steps"):
+            from agentcritic.report.plots import write_ask_steps
+
+            shown = write_ask_steps(results, out / "ask_steps.png")
+            if shown:
+                lines.append(f"where each method asks: {shown}")
         if len(results.get("costs") or {}) > 1:  # several kinds: each alone and the mix against total cost
             from agentcritic.report.plots import write_success_vs_cost
 
@@ -167,7 +189,7 @@ def train_helper_command(
     prm: Optional[Path] = typer.Option(None, "--prm", help="train-prm run folder (PRM fallback and 'bins' keys)"),
     out: Path = OUT,
     backbone: Optional[str] = typer.Option(None, "--backbone", help="minilm (default) | smollm2-lora | a local HF folder"),
-    state_key: Optional[str] = typer.Option(None, "--state-key", help="tabular state: bins (default; needs --prm) | prefix"),
+    state_key: Optional[str] = typer.Option(None, "--state-key", help="tabular state: auto (default: prefix for a sweep collection, else bins) | bins (needs --prm) | prefix"),
     budget: Optional[int] = typer.Option(None, "--budget", help="largest budget left the DP labels cover (default 5)"),
     labels: Optional[str] = typer.Option(None, "--labels", help="budget (exact DP, default) | lagrangian"),
     epochs: Optional[int] = typer.Option(None, "--epochs", help="passes over the labelled examples"),

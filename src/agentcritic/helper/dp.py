@@ -326,6 +326,34 @@ class BudgetSolution:
         return dict(zip(self.model.actors, cost[1:].tolist(), strict=True))
 
 
+def ask_now_labels(solution: BudgetSolution) -> np.ndarray:
+    """"Asking now is optimal and helps": int8 (n, budget+1), 1 where asking (the cheapest best
+    actor, one intervention: the only one) is worth as much as the best choice, V(s, b), and more than
+    never asking again, V(s, 0).
+
+    π*(s, b) breaks the tie between asking now and asking at a later step that rescues as well
+    towards later, so along a path where any of several steps would do, it labels only the last one
+    and every earlier one "don't": states that read alike get opposite labels. These labels mark all
+    of them; a Gate that asks at the first state its helper says "ask" then spends the same one
+    request, earlier. Where waiting is worth more (a better step is coming), the label stays 0."""
+    model, values = solution.model, solution.values
+    cost = solution.cost if solution.cost is not None else np.ones(model.n_actions)
+    c = solution.budget
+    out = np.zeros((model.n_states, c + 1), dtype=np.int8)
+    for a, b in model.levels():
+        q_ask = np.full((b - a, c + 1), -np.inf)
+        for h in range(1, model.n_actions):
+            k = int(cost[h])
+            if k > c:
+                continue
+            qh = np.full((b - a, c + 1), -np.inf)
+            qh[:, k:] = model.base[a:b, h, None] + _segment_sums(model, h, a, b, values[:, : c + 1 - k])
+            q_ask = np.maximum(q_ask, qh)
+        best = values[a:b]
+        out[a:b] = (q_ask >= best - TIE_EPS) & (q_ask > values[a:b, :1] + TIE_EPS)
+    return out
+
+
 def solve_budget(
     model: TabularModel,
     budget: int | float,

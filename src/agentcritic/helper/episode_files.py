@@ -19,7 +19,8 @@ def read_episodes(path: str | Path) -> list[Episode]:
 
     Each line is an episode ``{"transitions": [Transition, ...], "success": bool}``, either bare or
     as a store record ``{"key": ..., "record": {...}}``. A folder is read through its ``*.jsonl``
-    files whose records hold ``transitions`` (other shards are skipped); a torn last line is skipped.
+    files whose records hold ``transitions`` (other shards are skipped); a torn last line is skipped,
+    and so is a sweep's record of a repeated episode (``repeat_of``).
     """
     root = Path(path)
     if root.is_dir():
@@ -49,6 +50,8 @@ def _read_episode_file(file: Path, skip_other: bool) -> list[Episode]:
             except json.JSONDecodeError as exc:
                 raise EpisodeDataError(f"{file}:{lineno}: invalid JSON ({exc})") from exc
             rec = row.get("record", row) if isinstance(row, dict) else row
+            if isinstance(rec, dict) and rec.get("repeat_of"):
+                continue  # a sweep's ask set that repeats a smaller set's episode (agentcritic.helper.collect)
             if not isinstance(rec, dict) or "transitions" not in rec:
                 if skip_other and lineno == 1:
                     return []  # another kind of shard in the run folder

@@ -203,13 +203,21 @@ def play_job(env: Any, make_agent: Callable[[int], Any], intervention: Any, fact
         gate = Gate(decider, job.budget, cost=intervention.cost)
         should_ask = gate.ask  # type: ignore[assignment]
     gate.reset()
-    episode = run_helped_episode(env, make_agent(ep_seed), intervention, job.task,
-                                 lambda state, step: should_ask(state, step), seed=ep_seed)
+    ask_steps: list[int] = []  # where each request began (agentcritic.helper.ask_steps)
+
+    def ask(state: Any, step: int) -> Any:
+        answer = should_ask(state, step)
+        if answer:
+            ask_steps.append(step)
+        return answer
+
+    episode = run_helped_episode(env, make_agent(ep_seed), intervention, job.task, ask, seed=ep_seed)
     row = {
         "method": job.method, "budget": budget_label(job.budget), "task_id": job.task, "sample": job.sample,
         "success": episode.success, "interventions": episode.interventions, "cost": episode.cost,
         "steps": len(episode.trajectory.steps), "error": episode.error,
         "actions": episode.trajectory.actions, "actors": [s.actor for s in episode.trajectory.steps],
+        "ask_steps": ask_steps,
     }
     if isinstance(intervention, Mapping):
         row["requests"] = {a: asked.get(a, 0) for a in intervention}  # per actor (a takeover is one)
@@ -420,25 +428,28 @@ def _collect_config(data: str) -> Any:
 
 def eval_spec(config: EvalHelperConfig) -> dict[str, Any]:
     """Everything :func:`build_parts` needs, as plain data (it travels to every worker)."""
+    from agentcritic.helper.helper_config import resolve_state_key
+
     collect = _collect_config(config.data)
     env_kwargs = collect.env_spec().kwargs if config.env_kwargs is None else dict(config.env_kwargs)
     policy = collect.policy_spec()
     return {
         "env": config.env or collect.env, "env_kwargs": env_kwargs, "policy": policy.name,
-        "policy_kwargs": policy.agent_kwargs(), "intervention": collect.intervention.model_dump(mode="json"),
+        "policy_spec": policy.model_dump(mode="json"), "intervention": collect.intervention.model_dump(mode="json"),
         "interventions": [i.model_dump(mode="json") for i in collect.interventions],
         "data": config.data,
         "prm": config.prm, "helper": config.helper if "helper" in config.methods else None,
-        "state_key": config.state_key, "n_min": config.n_min, "kappa": config.kappa, "seed": config.seed,
+        "helper_threshold": config.helper_threshold,
+        "state_key": resolve_state_key(config.state_key, config.data), "n_min": config.n_min, "kappa": config.kappa, "seed": config.seed,
         "helped_actor": config.helped_actor, "device": config.device, "threads": None,
     }
 
 
 def build_parts(spec: dict[str, Any]) -> tuple[Callable[[int], Any], Any, DeciderFactory]:
     """(agent factory, intervention, deciders fitted on the training table) of an :func:`eval_spec`."""
-    from agentcritic.agents import make_agent
     from agentcritic.helper.dp import check_costs
     from agentcritic.helper.episode_files import read_episodes
+    from agentcritic.specs import PolicySpec
     from agentcritic.helper.interventions import make_intervention
     from agentcritic.helper.tabular import TabularModel
 
@@ -463,11 +474,15 @@ def build_parts(spec: dict[str, Any]) -> tuple[Callable[[int], Any], Any, Decide
 
         helper = load_helper(spec["helper"], device=spec["device"])
         helper.check_costs(costs)
+        if spec.get("helper_threshold") is not None:  # another operating point than the one it was saved with
+            helper.threshold = float(spec["helper_threshold"])
     factory = DeciderFactory(table, prm=scorer, helper=helper, seed=spec["seed"], costs=costs)
-    policy, policy_kwargs = spec["policy"], spec["policy_kwargs"]
+    policy = PolicySpec(**spec["policy_spec"])
 
     def agent_for(seed: int) -> Any:
-        return make_agent(policy, seed=seed, **policy_kwargs)
+        # a deterministic base plays every method's episode of a task alike until the first ask: its
+        # actions are computed once per state (agentcritic.agents.memo)
+        return policy.make_memoised(seed)
 
     if spec.get("interventions"):
         return agent_for, {i.actor: make_intervention(i) for i in offered}, factory
@@ -524,10 +539,21 @@ def run_eval_helper(config: EvalHelperConfig, out: str | Path, progress: bool = 
         env.close()
     from agentcritic.parallel import llm_calls_of
 
+    labels = [budget_label(b) for b in config.budgets]
+    oracle = None
+    if config.oracle:  # the fewest-asks oracle of a sweep on these tasks: a row, shown as an oracle
+        from agentcritic.helper.ask_steps import oracle_from_sweep, oracle_rows, oracle_step_counts
+
+        oracle = oracle_from_sweep(config.oracle, tasks, env=spec["env"], split=config.split)
+        summary = summary + oracle_rows(oracle, labels)
+        oracle = {**oracle, "ask_steps": oracle_step_counts(oracle), "run": str(config.oracle)}
+    from agentcritic.helper.ask_steps import ask_step_counts
+
     results = {
-        "env": spec["env"], "split": config.split, "tasks": len(tasks), "budgets": [budget_label(b) for b in config.budgets],
+        "env": spec["env"], "split": config.split, "tasks": len(tasks), "budgets": labels,
         "methods": methods, "results": summary, "dp_train": dp_train, "dp_lookup_misses": misses,
         "tabular_model": table.summary(), "costs": factory.costs, "policy": spec["policy"],
+        "ask_steps": ask_step_counts(rows), "oracle": oracle,
         "intervention": ", ".join(factory.costs) if isinstance(intervention, Mapping) else spec["intervention"]["kind"],
         "seconds": round(time.perf_counter() - start, 2),
         "pending": len(shard.retries), **llm_calls_of(shard).as_fields(),

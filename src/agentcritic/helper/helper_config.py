@@ -5,6 +5,7 @@ one line of help; unknown keys are errors."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -54,7 +55,14 @@ class CollectConfig(EnvFields, PolicyFields, StageConfig):
     split: Literal["train", "dev", "test"] = Field("train", description="task split to collect on")
     limit: int | None = Field(None, ge=1, description="first N tasks of the split (all when unset)")
     p_grid: list[float] = Field(default_factory=lambda: list(DEFAULT_P_GRID), description="ask probabilities")
-    n: int = Field(4, ge=1, description="rollouts per task and p")
+    n: int = Field(4, ge=1, description="rollouts per task and p (per task and ask set with schedule = sweep)")
+    schedule: Literal["random", "sweep"] = Field(
+        "random",
+        description="when to ask: random (a coin with probability p at every step, over p_grid) or sweep "
+                    "(every set of up to sweep_asks ask steps: the episodes a deterministic base needs for an "
+                    "exact table, see selfreg.md)",
+    )
+    sweep_asks: int = Field(1, ge=1, le=3, description="schedule = sweep: the largest set of ask steps tried")
     seed: int = Field(0, description="base seed; each episode's seed derives from it, the task, p and the rollout")
     state_chars: int | None = Field(4000, ge=200, description="longest state text kept (start + last steps)")
     workers: int = Field(1, ge=1, description="parallel worker processes")
@@ -126,6 +134,12 @@ class EvalHelperConfig(StageConfig):
     env_kwargs: dict[str, Any] | None = Field(None, description="env kwargs (default: those of the collection)")
     split: Literal["train", "dev", "test"] = Field("test", description="held-out split to evaluate on")
     limit: int | None = Field(None, ge=1, description="first N tasks of the split")
+    helper_threshold: float | None = Field(
+        None, gt=0.0, lt=1.0, description="ask when the helper's P(ask) exceeds this (default: the threshold saved "
+                                          "with the helper); choose it on the dev split, not on the test split")
+    oracle: str | None = Field(
+        None, description="a `collect --schedule sweep` run on the evaluated split: adds the fewest-asks oracle's "
+                          "row (labelled oracle) and where it asks")
     budgets: list[float] = Field(default_factory=lambda: [0, 1, 2, 3, 5, float("inf")],
                                  description="budgets C (inf = no cap)")
     methods: list[str] = Field(
@@ -134,8 +148,9 @@ class EvalHelperConfig(StageConfig):
     )
     dp_on_train: bool = Field(True, description="also run the DP policy on the training tasks (predicted vs measured)")
     train_limit: int | None = Field(None, ge=1, description="training tasks for the DP's measured run (default: all logged)")
-    state_key: Literal["prefix", "bins"] = Field(
-        "bins", description="tabular state of the DP: bins (shared across tasks) or prefix (per-task tree)"
+    state_key: Literal["auto", "prefix", "bins"] = Field(
+        "auto", description="tabular state of the DP: bins (shared across tasks), prefix (per-task tree), or auto: "
+                            "prefix for a sweep collection (exact there), bins otherwise"
     )
     n_min: int = Field(1, ge=1, description="visits of (s, h) below which the PRM gives the value")
     kappa: float = Field(0.0, ge=0.0, description="shrinkage of table values towards the PRM")
@@ -173,8 +188,9 @@ def _check_methods(values: list[str]) -> list[str]:
 class HelperLabelConfig(StageConfig):
     """The tabular model and DP whose decisions the helper learns."""
 
-    state_key: Literal["prefix", "bins"] = Field(
-        "bins", description="tabular state: bins (step, PRM bin, last actor; needs --prm) or the exact per-task prefix tree"
+    state_key: Literal["auto", "prefix", "bins"] = Field(
+        "auto", description="tabular state: bins (step, PRM bin, last actor; needs --prm), the exact per-task prefix "
+                            "tree, or auto: prefix for a sweep collection, bins otherwise"
     )
     n_min: int = Field(1, ge=1, description="visits of (s, h) below which the PRM gives its value")
     kappa: float = Field(0.0, ge=0.0, description="shrinkage of table values towards the PRM (0 = none)")
@@ -185,6 +201,13 @@ class HelperLabelConfig(StageConfig):
     )
     lagrangian_usage: float = Field(1.0, gt=0, description="'lagrangian' labels: mean interventions per episode")
     reachable_only: bool = Field(False, description="label only (s, b) reachable from the start under π*")
+    logged_only: bool = Field(
+        False, description="label only the states where both asking and not asking were logged (a sweep logs both "
+                           "at every state its deterministic base reaches): no label that a PRM fallback decided")
+    ties: Literal["later", "now"] = Field(
+        "later", description="'budget' labels with one intervention, where asking now is worth as much as a later "
+                             "ask: later (π* itself, only the last such step says ask) or now (every step where asking "
+                             "is optimal and beats never asking; see dp.ask_now_labels)")
     costs: dict[str, float] = Field(
         default_factory=dict,
         description="actor → cost of one request, the budget's units (default: the collection's intervention; else 1)",
@@ -212,3 +235,25 @@ class HelperConfig(TrainerConfig):
     lora_alpha: int = Field(32, ge=1, description="LoRA scaling alpha")
     lora_dropout: float = Field(0.05, ge=0.0, lt=1.0, description="LoRA dropout")
     labels: HelperLabelConfig = Field(default_factory=HelperLabelConfig, description="the DP the labels come from")
+
+
+def recorded_collection(data: str | Path) -> CollectConfig | None:
+    """The settings of the collect run that wrote ``data`` (a run folder or its episodes file); None
+    for episodes that no collect run recorded (a hand-made JSONL file)."""
+    from agentcritic.stage import recorded_stage
+    from agentcritic.store import StoreError
+
+    root = Path(data)
+    try:
+        return CollectConfig.model_validate(recorded_stage(root if root.is_dir() else root.parent, "collect"))
+    except StoreError:
+        return None
+
+
+def resolve_state_key(state_key: str, data: str | Path) -> Literal["prefix", "bins"]:
+    """``auto`` → ``prefix`` for a sweep collection (both branches logged at every state its
+    deterministic base reaches: the per-task tree is exact) and ``bins`` otherwise; others as given."""
+    if state_key != "auto":
+        return state_key  # type: ignore[return-value]
+    collection = recorded_collection(data)
+    return "prefix" if collection is not None and collection.schedule == "sweep" else "bins"

@@ -27,9 +27,9 @@ from pydantic import Field
 
 from agentcritic.config import StageConfig
 
-from agentcritic.helper.dp import BudgetSolution, LambdaSearch, search_lambda, solve_budget
+from agentcritic.helper.dp import BudgetSolution, LambdaSearch, ask_now_labels, search_lambda, solve_budget
 from agentcritic.helper.episode_files import read_episodes
-from agentcritic.helper.helper_config import CollectConfig, HelperConfig, HelperLabelConfig
+from agentcritic.helper.helper_config import HelperConfig, HelperLabelConfig, recorded_collection, resolve_state_key
 from agentcritic.helper.helper_model import (
     SMOLLM2_ALIASES,
     HelperClassifier,
@@ -42,7 +42,7 @@ from agentcritic.helper.tabular import DEFAULT_ACTOR, TabularModel
 from agentcritic.rm.backbone import LoraSettings
 from agentcritic.rm.base_trainer import BaseTrainer, TrainingError, TrainState, fingerprint
 from agentcritic.rm.metrics import auroc
-from agentcritic.store import RunStore, StoreError, atomic_write
+from agentcritic.store import RunStore, atomic_write
 
 STAGE = "train_helper"
 
@@ -68,13 +68,18 @@ def label_examples(
         if sol.budget < top and sol.budget < model.n_levels:
             raise TrainingError(f"the DP was solved for budget {sol.budget}; labels need up to {top}")
         labels = sol.labels(reachable_only=cfg.reachable_only)
+        if cfg.ties == "now":  # every step where asking is optimal and helps, not only π*'s last one
+            labels = np.where(labels < 0, labels, ask_now_labels(sol)).astype(np.int8)
         cols = [min(b, sol.budget) for b in range(top + 1)]
         table = labels[:, cols]
     else:
         per_state = sol.upper.labels(reachable_only=cfg.reachable_only)
         table = np.repeat(per_state[:, None], top + 1, axis=1)
     out = []
+    both = logged_both(model) if cfg.logged_only else None
     for i in range(model.n_states):
+        if both is not None and not both[i]:
+            continue
         step = int(model.depth[i])
         for b in range(1, top + 1):
             y = int(table[i, b])
@@ -85,6 +90,11 @@ def label_examples(
     if not out:
         raise TrainingError("the DP gave no labelled states (is reachable_only pruning everything?)")
     return out
+
+
+def logged_both(model: TabularModel) -> np.ndarray:
+    """Per state: were both the base's step and some intervention's step logged there (bool (n,))."""
+    return (model.counts[:, 0] > 0) & (model.counts[:, 1:].sum(axis=1) > 0)
 
 
 def multi_actor_examples(
@@ -112,8 +122,11 @@ def multi_actor_examples(
         mask = upper.labels(reachable_only=cfg.reachable_only)
         offers.append((every, np.repeat(upper.choice[:, None], top + 1, axis=1), np.repeat(mask[:, None], top + 1, axis=1)))
     out = []
+    both = logged_both(model) if cfg.logged_only else None
     for offer, choice, mask in offers:
         for i in range(model.n_states):
+            if both is not None and not both[i]:
+                continue
             step = int(model.depth[i])
             for b in range(1, top + 1):
                 if mask is not None and mask[i, b] < 0:
@@ -293,19 +306,18 @@ def train_helper(
 
 
 # ----------------------------------------------------------------------------------- the stage
-def with_collection_costs(labels: HelperLabelConfig, data: str | Path) -> HelperLabelConfig:
-    """``labels`` with the collection's intervention cost and takeover filled in where not given, so
-    the labels are solved in the units the Gate will spend (data without a recorded collect run: as is)."""
-    from agentcritic.stage import recorded_stage
-
-    root = Path(data)
-    try:
-        collect = CollectConfig.model_validate(recorded_stage(root if root.is_dir() else root.parent, "collect"))
-    except StoreError:
-        return labels
+def with_collection_settings(labels: HelperLabelConfig, data: str | Path) -> HelperLabelConfig:
+    """``labels`` with what the collection decides filled in: the intervention costs and takeovers
+    where not given, so the labels are solved in the units the Gate will spend, and an ``auto`` state
+    key resolved (prefix for a sweep, else bins; :func:`resolve_state_key`). Data without a recorded
+    collect run: costs as given."""
+    key = resolve_state_key(labels.state_key, data)
+    collect = recorded_collection(data)
+    if collect is None:
+        return labels.model_copy(update={"state_key": key})
     costs = {**{i.actor: i.cost for i in collect.offered}, **labels.costs}
     takeovers = {**{i.actor: i.takeover for i in collect.offered}, **labels.takeovers}
-    return labels.model_copy(update={"costs": costs, "takeovers": takeovers})
+    return labels.model_copy(update={"costs": costs, "takeovers": takeovers, "state_key": key})
 
 
 class TrainHelperConfig(StageConfig):
@@ -328,14 +340,14 @@ def run_train_helper(config: TrainHelperConfig, out: str | Path, progress: bool 
     ``labels.jsonl`` (the examples), then the helper (``model/``, ``helper.json``, ``metrics.json``).
     """
     out = Path(out)
-    if config.prm is None and config.helper.labels.state_key == "bins":  # before anything is written
+    labels_cfg = with_collection_settings(config.helper.labels, config.data)
+    if config.prm is None and labels_cfg.state_key == "bins":  # before anything is written
         raise TrainingError("the 'bins' state key (the default) bins states by PRM score: give --prm RUN "
                             "(a train-prm run folder), or use --state-key prefix")
     store = RunStore(out)  # claimed by the stage contract (agentcritic.stage)
     if store.is_done(STAGE) and (out / "metrics.json").exists():
         return json.loads((out / "metrics.json").read_text("utf-8"))
     episodes = read_episodes(config.data)
-    labels_cfg = with_collection_costs(config.helper.labels, config.data)
     config = config.model_copy(update={"helper": config.helper.model_copy(update={"labels": labels_cfg})})
     scorer = None
     if config.prm is not None:

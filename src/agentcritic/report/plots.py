@@ -219,6 +219,49 @@ def success_vs_interventions(rows: list[dict[str, Any]], title: str = "") -> str
     return to_data_uri(success_vs_interventions_figure(rows, title)) if rows else None
 
 
+def ask_steps_figure(results: dict[str, Any], method: str | None = None) -> Any:
+    """Where ``method`` (default: the helper, else the DP) asks at each budget C ≥ 1 — requests begun
+    at each step, per task — beside the fewest-asks oracle's steps when the run has one (eval-helper's
+    ``results.json``: ``ask_steps``, ``oracle``); None when there is nothing to draw."""
+    counts = results.get("ask_steps") or {}
+    method = method or next((m for m in ("helper", "dp") if m in counts), None)
+    oracle = (results.get("oracle") or {}).get("ask_steps") or {}
+    n = max(1, int(results.get("tasks") or 1))
+    series = {f"{method} C={b}": h for b, h in (counts.get(method) or {}).items() if b != "0"} if method else {}
+    if not series and not oracle:
+        return None
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(6.5, 4.0), dpi=120)
+    steps = sorted({int(k) for h in [*series.values(), *oracle.values()] for k in h} or {0})
+    xs = list(range(min(steps), max(steps) + 1))
+    if oracle.get("any single"):
+        ax.bar(xs, [oracle["any single"].get(x, oracle["any single"].get(str(x), 0)) / n for x in xs], width=0.8,
+               color="lightgrey", label="oracle: every step whose one ask rescues")
+    if oracle.get("first"):
+        ax.bar(xs, [oracle["first"].get(x, oracle["first"].get(str(x), 0)) / n for x in xs], width=0.4,
+               color="black", label="oracle: fewest asks (first set)")
+    for label, hist in series.items():
+        ax.plot(xs, [hist.get(x, hist.get(str(x), 0)) / n for x in xs], marker="o", lw=1.2, label=label)
+    ax.set(xlabel="step of the episode", ylabel="asks per task", title=f"Where {method or 'the oracle'} asks "
+           f"({results.get('env', '')}, {n} tasks)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def ask_steps(results: dict[str, Any]) -> str | None:
+    """:func:`ask_steps_figure` as an inline PNG (None when there is nothing to draw)."""
+    fig = ask_steps_figure(results)
+    return to_data_uri(fig) if fig is not None else None
+
+
+def write_ask_steps(results: dict[str, Any], path: Any) -> Any:
+    """:func:`ask_steps_figure` as a PNG file at ``path`` (None when there is nothing to draw)."""
+    fig = ask_steps_figure(results)
+    return save_png(fig, path) if fig is not None else None
+
+
 def reliability_figure(bins: list[dict[str, Any]], ece: float | None = None, auroc: float | None = None) -> Any:
     """The reliability plot: mean predicted P(success) per bin vs the observed success rate."""
     plt = pyplot()

@@ -7,7 +7,7 @@ from __future__ import annotations
 import html
 
 from agentcritic.report.parts import Stage, details, head, img, read_json, title
-from agentcritic.report.plots import reliability, success_vs_cost, success_vs_interventions
+from agentcritic.report.plots import ask_steps, reliability, success_vs_cost, success_vs_interventions
 from agentcritic.report.tables import dict_table
 from agentcritic.stage_results import BudgetRow, CollectResult, EvalHelperResult, TrainHelperResult, TrainPRMResult
 
@@ -98,6 +98,13 @@ def eval_section(stage: Stage) -> str:
                                   "cost (mean)": x.mean_cost, "interventions (mean)": x.mean_interventions}
                                  for x in r.rows], table_id=stage.table_id("helper-costs")))
         parts.append(img(success_vs_cost(rows, f"{r.env}: success vs cost"), "success vs cost"))
+    if r.ask_steps or r.oracle:
+        steps_plot = ask_steps({"ask_steps": r.ask_steps, "oracle": r.oracle, "tasks": r.tasks, "env": r.env})
+        if steps_plot:
+            note = (" The oracle rows come from a sweep that tried every ask step (it knows each ask's future); "
+                    "they are a floor, not a method." if r.oracle else "")
+            parts.append(f"<p>Where the helper asks: requests begun at each step, per task.{note}</p>")
+            parts.append(img(steps_plot, "ask steps"))
     if r.dp_train:
         parts.append("<p>The DP policy on its own training tasks: predicted (from the table) vs measured.</p>")
         parts.append(dict_table([{"C": x.budget, "predicted success": x.predicted_success,

@@ -256,3 +256,25 @@ def test_logged_only_labels_skip_the_states_a_prm_would_decide() -> None:
     logged = {x.state_text for x in label_examples(table, HelperLabelConfig(budget=2, logged_only=True))}
     assert logged == {"state ", "state a0", "state a0 a1"}, "the base path: both branches logged"
     assert "state x0" in every - logged, "after the ask at step 0 only the base's branch was logged"
+
+
+def test_eval_helper_plays_the_helper_at_the_threshold_asked_for(tiny_bert, tmp_path: Path) -> None:
+    from agentcritic.helper.evaluate_helper import build_parts, eval_spec
+    from agentcritic.helper.helper_config import EvalHelperConfig
+    from agentcritic.helper.helper_model import Helper, HelperClassifier
+    from agentcritic.pipeline import run_kind
+    from agentcritic.rm import ProcessRewardModel
+
+    run_kind("collect", CollectConfig(env="household", policy="random", schedule="sweep", limit=1, n=1),
+             tmp_path / "c", progress=False)
+    ProcessRewardModel(tiny_bert, max_length=32).save_pretrained(tmp_path / "prm" / "model")
+    Helper(HelperClassifier(tiny_bert, max_length=32), 0.5, 2, {"expert": 1.0}).save(tmp_path / "h")
+
+    def helper_of(**kw):
+        config = EvalHelperConfig(data=str(tmp_path / "c"), prm=str(tmp_path / "prm"), helper=str(tmp_path / "h"), **kw)
+        spec = eval_spec(config)
+        assert spec["state_key"] == "prefix", "auto: a sweep's table is the exact prefix tree"
+        return build_parts(spec)[2].helper
+
+    assert helper_of().threshold == 0.5, "the threshold it was saved with"
+    assert helper_of(helper_threshold=0.8).threshold == 0.8

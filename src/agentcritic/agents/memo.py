@@ -13,6 +13,7 @@ the counted LLM calls are the ones made.
 
 from __future__ import annotations
 
+import json
 import threading
 from typing import Any
 
@@ -55,8 +56,6 @@ class MemoAgent:
         self._episode: tuple[str, str, int] = ("", "", 0)
 
     def reset(self, env: TextEnv, task_id: str, seed: int) -> None:
-        import json
-
         # the env's name and make() kwargs (its knobs), so two configurations of one env never share actions
         made = getattr(env, "made_from", None) or (env.name, {})
         self._episode = (json.dumps(made, sort_keys=True, default=str), str(task_id), int(seed))

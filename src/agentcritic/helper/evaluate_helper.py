@@ -418,19 +418,11 @@ def _interval_text(row: dict[str, Any]) -> str:
 
 
 # ----------------------------------------------------------------------------------- the stage
-def _collect_config(data: str) -> Any:
-    from agentcritic.helper.helper_config import CollectConfig
-    from agentcritic.stage import recorded_stage
-
-    root = Path(data)
-    return CollectConfig.model_validate(recorded_stage(root if root.is_dir() else root.parent, "collect"))
-
-
 def eval_spec(config: EvalHelperConfig) -> dict[str, Any]:
     """Everything :func:`build_parts` needs, as plain data (it travels to every worker)."""
-    from agentcritic.helper.helper_config import resolve_state_key
+    from agentcritic.helper.helper_config import recorded_collection, resolve_state_key
 
-    collect = _collect_config(config.data)
+    collect = recorded_collection(config.data, required=True)
     env_kwargs = collect.env_spec().kwargs if config.env_kwargs is None else dict(config.env_kwargs)
     policy = collect.policy_spec()
     return {

@@ -237,9 +237,10 @@ class HelperConfig(TrainerConfig):
     labels: HelperLabelConfig = Field(default_factory=HelperLabelConfig, description="the DP the labels come from")
 
 
-def recorded_collection(data: str | Path) -> CollectConfig | None:
+def recorded_collection(data: str | Path, *, required: bool = False) -> CollectConfig | None:
     """The settings of the collect run that wrote ``data`` (a run folder or its episodes file); None
-    for episodes that no collect run recorded (a hand-made JSONL file)."""
+    for episodes that no collect run recorded (a hand-made JSONL file), or, when ``required``, the
+    store's error that says which folder to give."""
     from agentcritic.stage import recorded_stage
     from agentcritic.store import StoreError
 
@@ -247,6 +248,8 @@ def recorded_collection(data: str | Path) -> CollectConfig | None:
     try:
         return CollectConfig.model_validate(recorded_stage(root if root.is_dir() else root.parent, "collect"))
     except StoreError:
+        if required:
+            raise
         return None
 
 

@@ -278,3 +278,15 @@ def test_eval_helper_plays_the_helper_at_the_threshold_asked_for(tiny_bert, tmp_
 
     assert helper_of().threshold == 0.5, "the threshold it was saved with"
     assert helper_of(helper_threshold=0.8).threshold == 0.8
+
+    # an --oracle run that does not fit (the training sweep, not the test split's) is said before any episode
+    import pytest
+
+    from agentcritic.helper.ask_steps import OracleDataError
+    from agentcritic.helper.evaluate_helper import run_eval_helper
+
+    config = EvalHelperConfig(data=str(tmp_path / "c"), prm=str(tmp_path / "prm"), methods=["never"], limit=1,
+                              oracle=str(tmp_path / "c"))
+    with pytest.raises(OracleDataError, match="split 'test'"):
+        run_eval_helper(config, tmp_path / "e", progress=False)
+    assert not (tmp_path / "e" / "episodes.jsonl").exists()

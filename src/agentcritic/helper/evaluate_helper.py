@@ -481,6 +481,20 @@ def build_parts(spec: dict[str, Any]) -> tuple[Callable[[int], Any], Any, Decide
     return agent_for, make_intervention(intervention), factory
 
 
+def _oracle_of(config: EvalHelperConfig, spec: dict[str, Any]) -> dict[str, Any]:
+    """The fewest-asks oracle of the evaluated tasks from the ``--oracle`` sweep run, with its ask steps."""
+    from agentcritic import envs
+    from agentcritic.helper.ask_steps import oracle_from_sweep, oracle_step_counts
+
+    env = envs.make(spec["env"], **spec["env_kwargs"])
+    try:
+        tasks = env.task_ids(config.split, limit=config.limit)
+    finally:
+        env.close()
+    oracle = oracle_from_sweep(str(config.oracle), tasks, env=spec["env"], split=config.split)
+    return {**oracle, "ask_steps": oracle_step_counts(oracle), "run": str(config.oracle)}
+
+
 def run_eval_helper(config: EvalHelperConfig, out: str | Path, progress: bool = True) -> dict[str, Any]:
     """Evaluate every method × budget into run folder ``out`` (resumable); return the results."""
     import os
@@ -496,6 +510,7 @@ def run_eval_helper(config: EvalHelperConfig, out: str | Path, progress: bool = 
     # the training table's PRM scores are kept in the run: a resumed run and the workers reuse them
     scores = (out / SCORES_FILE).resolve()
     spec = {**eval_spec(config), "prm_scores": str(scores)}
+    oracle = _oracle_of(config, spec) if config.oracle else None  # a run that does not fit: said before any work
     agent_for, intervention, factory = build_parts(spec)
     from agentcritic.helper.dp import check_costs
 
@@ -532,14 +547,10 @@ def run_eval_helper(config: EvalHelperConfig, out: str | Path, progress: bool = 
     from agentcritic.parallel import llm_calls_of
 
     labels = [budget_label(b) for b in config.budgets]
-    oracle = None
-    if config.oracle:  # the fewest-asks oracle of a sweep on these tasks: a row, shown as an oracle
-        from agentcritic.helper.ask_steps import oracle_from_sweep, oracle_rows, oracle_step_counts
+    from agentcritic.helper.ask_steps import ask_step_counts, oracle_rows
 
-        oracle = oracle_from_sweep(config.oracle, tasks, env=spec["env"], split=config.split)
+    if oracle is not None:  # its rows, labelled as an oracle
         summary = summary + oracle_rows(oracle, labels)
-        oracle = {**oracle, "ask_steps": oracle_step_counts(oracle), "run": str(config.oracle)}
-    from agentcritic.helper.ask_steps import ask_step_counts
 
     results = {
         "env": spec["env"], "split": config.split, "tasks": len(tasks), "budgets": labels,

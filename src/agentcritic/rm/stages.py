@@ -353,7 +353,12 @@ def run_eval_rm(cfg: EvalRMConfig, out: str | os.PathLike[str], progress: bool =
     if cfg.output is None:
         cfg = cfg.model_copy(update={"output": str(Path(out) / EVAL_FILE)})
     report, path = eval_rm(cfg)
-    return {"accuracy": report.get("accuracy"), "pairs": report.get("n"), "report": str(path), "errors": 0}
+    # relative to the stage folder (what readers join it to), or absolute when written elsewhere
+    try:
+        shown = str(path.resolve().relative_to(Path(out).resolve()))
+    except ValueError:
+        shown = str(path.resolve())
+    return {"accuracy": report.get("accuracy"), "pairs": report.get("n"), "report": shown, "errors": 0}
 
 
 # ----------------------------------------------------------------------------------- serve-rm

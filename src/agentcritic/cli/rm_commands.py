@@ -91,12 +91,13 @@ def eval_rm(
         out = (model if (model / "model").is_dir() else model.parent) / f"eval-rm-{asked}"
 
     def describe(summary: dict[str, Any]) -> list[str]:
-        report = json.loads(Path(summary["report"]).read_text("utf-8"))
-        lines = [format_report(report), f"\nreport: {summary['report']}"]
+        where = Path(out) / summary["report"]  # relative to the stage folder (an absolute path stays as it is)
+        report = json.loads(where.read_text("utf-8"))
+        lines = [format_report(report), f"\nreport: {where}"]
         if plot:  # the stage writes data; report/ draws
             from agentcritic.report.plots import write_score_histograms
 
-            lines[-1] += f", plot: {write_score_histograms(report, Path(summary['report']).with_suffix('.png'))}"
+            lines[-1] += f", plot: {write_score_histograms(report, where.with_suffix('.png'))}"
         return lines
 
     run_stage_command("eval-rm", EvalRMConfig, config, overrides, out, describe)

@@ -28,8 +28,8 @@ TRAIN_FLAGS = [
 ]
 
 
-def run_cli(*args: str, env: dict | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=timeout, env=env or ENV)
+def run_cli(*args: str, env: dict | None = None, timeout: float = 300, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=timeout, env=env or ENV, cwd=cwd)
 
 
 def write_prefs(path: Path, prefs) -> Path:
@@ -154,6 +154,14 @@ def test_eval_rm_matches_a_direct_computation_per_source_env_and_cross_domain(tr
     metrics = json.loads((out / "metrics.json").read_text())
     assert held["accuracy"] == pytest.approx(metrics["eval"]["accuracy"])
     assert held["n_seen_in_training"] == 0
+    # a relative --out (the demo's runs/demo): the recorded report path is relative to the stage folder,
+    # so the CLI and the report stage, which join it to that folder, find the file
+    res = run_cli("eval-rm", "--model", str(out / "model"), "--data", str(out / "heldout_preferences.jsonl"),
+                  "--out", "rel/rm-eval", cwd=root)
+    assert res.returncode == 0, res.stderr
+    recorded = json.loads((root / "rel/rm-eval/result.json").read_text())["report"]
+    assert recorded == "rm_eval.json"
+    assert json.loads((root / "rel/rm-eval" / recorded).read_text())["accuracy"] == pytest.approx(held["accuracy"])
 
 
 def test_bad_data_files_fail_naming_file_and_line(tmp_path, tiny_bert) -> None:

@@ -246,6 +246,28 @@ def test_ties_now_labels_every_step_where_asking_is_optimal_and_helps() -> None:
     assert later[("state a0", 1)] == early[("state a0", 1)] == 1
 
 
+def test_ties_frugal_labels_no_ask_for_budget_to_spare() -> None:
+    from agentcritic.helper.dp import ask_now_labels, solve_budget
+    from agentcritic.helper.helper_config import HelperLabelConfig
+    from agentcritic.helper.helper_trainer import label_examples
+
+    # only an ask at step 2 rescues; the pair (0, 2) was logged too, so with two asks left an ask at
+    # step 0 is "as good" (the rescue is still ahead after it) but spends one request more
+    episodes = [_episode(asks, rescue={2}) for asks in (set(), {0}, {1}, {2}, {0, 2})]
+    table = TabularModel.from_episodes(episodes, prm=_constant_prm)
+    sol = solve_budget(table, 2)
+    start = table.lookup(table.key_for(step=0, task_id="t", state_key=episodes[0]["transitions"][0].state_key))
+    rescue = table.lookup(table.key_for(step=2, task_id="t", state_key=episodes[0]["transitions"][2].state_key))
+    now, frugal = ask_now_labels(sol), ask_now_labels(sol, frugal=True)
+    assert int(now[start, 2]) == 1, "'now' asks at step 0 with two left: the value is the same"
+    assert int(frugal[start, 2]) == 0, "'frugal' does not: waiting rescues with one request, asking first needs two"
+    assert int(now[start, 1]) == int(frugal[start, 1]) == 0, "with one left an ask at step 0 loses the rescue"
+    assert int(frugal[rescue, 1]) == int(frugal[rescue, 2]) == 1, "the rescuing step says ask at every budget"
+    labels = {(x.state_text, x.budget_left): x.label
+              for x in label_examples(table, HelperLabelConfig(budget=2, ties="frugal"))}
+    assert labels[("state ", 2)] == 0 and labels[("state a0 a1", 2)] == 1
+
+
 def test_logged_only_labels_skip_the_states_a_prm_would_decide() -> None:
     from agentcritic.helper.helper_config import HelperLabelConfig
     from agentcritic.helper.helper_trainer import label_examples

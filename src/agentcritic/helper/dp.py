@@ -326,7 +326,7 @@ class BudgetSolution:
         return dict(zip(self.model.actors, cost[1:].tolist(), strict=True))
 
 
-def ask_now_labels(solution: BudgetSolution) -> np.ndarray:
+def ask_now_labels(solution: BudgetSolution, frugal: bool = False) -> np.ndarray:
     """"Asking now is optimal and helps": int8 (n, budget+1), 1 where asking (the cheapest best
     actor, one intervention: the only one) is worth as much as the best choice, V(s, b), and more than
     never asking again, V(s, 0).
@@ -335,22 +335,39 @@ def ask_now_labels(solution: BudgetSolution) -> np.ndarray:
     towards later, so along a path where any of several steps would do, it labels only the last one
     and every earlier one "don't": states that read alike get opposite labels. These labels mark all
     of them; a Gate that asks at the first state its helper says "ask" then spends the same one
-    request, earlier. Where waiting is worth more (a better step is coming), the label stays 0."""
-    model, values = solution.model, solution.values
+    request, earlier. Where waiting is worth more (a better step is coming), the label stays 0.
+
+    ``frugal``: where waiting is worth as much as asking, say "ask" only if asking now spends no
+    more expected cost than waiting does (usage under π* after each). Without it, with budget to
+    spare an ask that changes nothing (the intervention takes the step the base would have taken,
+    and the rescue is still ahead) is "as good" as waiting, so the labels at b ≥ 2 say "ask" almost
+    everywhere and a helper learns the budget instead of the state."""
+    model, values, usage = solution.model, solution.values, solution.usage
     cost = solution.cost if solution.cost is not None else np.ones(model.n_actions)
     c = solution.budget
     out = np.zeros((model.n_states, c + 1), dtype=np.int8)
     for a, b in model.levels():
         q_ask = np.full((b - a, c + 1), -np.inf)
+        u_ask = np.full((b - a, c + 1), np.inf)
         for h in range(1, model.n_actions):
             k = int(cost[h])
             if k > c:
                 continue
             qh = np.full((b - a, c + 1), -np.inf)
+            uh = np.full((b - a, c + 1), np.inf)
             qh[:, k:] = model.base[a:b, h, None] + _segment_sums(model, h, a, b, values[:, : c + 1 - k])
+            uh[:, k:] = cost[h] + _segment_sums(model, h, a, b, usage[:, : c + 1 - k])
+            with np.errstate(invalid="ignore"):  # -inf − -inf: neither fits, no tie to break
+                tie = np.abs(qh - q_ask) <= TIE_EPS
+            u_ask = np.where(qh > q_ask + TIE_EPS, uh, np.where(tie, np.minimum(u_ask, uh), u_ask))
             q_ask = np.maximum(q_ask, qh)
         best = values[a:b]
-        out[a:b] = (q_ask >= best - TIE_EPS) & (q_ask > values[a:b, :1] + TIE_EPS)
+        ask = (q_ask >= best - TIE_EPS) & (q_ask > values[a:b, :1] + TIE_EPS)
+        if frugal:
+            q_wait = model.base[a:b, 0, None] + _segment_sums(model, 0, a, b, values)
+            u_wait = _segment_sums(model, 0, a, b, usage)
+            ask &= (q_wait < best - TIE_EPS) | (u_ask <= u_wait + TIE_EPS)
+        out[a:b] = ask
     return out
 
 

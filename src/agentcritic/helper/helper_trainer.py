@@ -68,8 +68,9 @@ def label_examples(
         if sol.budget < top and sol.budget < model.n_levels:
             raise TrainingError(f"the DP was solved for budget {sol.budget}; labels need up to {top}")
         labels = sol.labels(reachable_only=cfg.reachable_only)
-        if cfg.ties == "now":  # every step where asking is optimal and helps, not only π*'s last one
-            labels = np.where(labels < 0, labels, ask_now_labels(sol)).astype(np.int8)
+        if cfg.ties in ("now", "frugal"):  # every step where asking is optimal and helps, not only π*'s last one
+            now = ask_now_labels(sol, frugal=cfg.ties == "frugal")
+            labels = np.where(labels < 0, labels, now).astype(np.int8)
         cols = [min(b, sol.budget) for b in range(top + 1)]
         table = labels[:, cols]
     else:

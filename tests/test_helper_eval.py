@@ -247,12 +247,24 @@ def test_cli_collect_train_prm_eval_helper_end_to_end(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("env", ["shop", "textworld"])
-def test_the_whole_pipeline_runs_unchanged_on_shop_and_textworld(env: str, tmp_path: Path) -> None:
-    """collect -> train-prm -> train-helper -> eval-helper with the expert, the same commands as household."""
+def test_the_whole_pipeline_runs_unchanged_on_shop_and_textworld(env: str, tmp_path: Path, monkeypatch) -> None:
+    """collect -> train-prm -> train-helper -> eval-helper with the expert, the same commands as household;
+    eval-helper starts from train-helper's PRM scores of the training table instead of scoring it again."""
     from typer.testing import CliRunner
 
     from agentcritic.cli import app
+    from agentcritic.helper.prm_scores import MemoScorer
+    from agentcritic.rm import ProcessRewardModel
     from agentcritic.rm.backbone import make_tiny_backbone
+
+    scored: list[str] = []
+    real_score = ProcessRewardModel.score
+
+    def counting_score(self, items, *args, **kwargs):
+        scored.extend(MemoScorer.key(text, actor != "agent") for text, actor in items)
+        return real_score(self, items, *args, **kwargs)
+
+    monkeypatch.setattr(ProcessRewardModel, "score", counting_score)
 
     tiny = str(make_tiny_backbone(tmp_path / "tiny", "bert"))
     run = CliRunner()
@@ -267,8 +279,11 @@ def test_the_whole_pipeline_runs_unchanged_on_shop_and_textworld(env: str, tmp_p
          "--methods", "never,always,dp,helper", "--budgets", "0,1,inf", "--limit", "1", "--out", str(tmp_path / "e")],
     ]
     for args in steps:
+        scored.clear()
         r = run.invoke(app, args)
         assert r.exit_code == 0, f"{args[0]}: {r.output}"
+    table_scores = json.loads((tmp_path / "h" / "prm_scores.json").read_text())["scores"]
+    assert table_scores and scored and not set(scored) & set(table_scores)  # eval-helper scored only new states
     res = json.loads((tmp_path / "e" / "results.json").read_text())
     assert res["env"] == env and res["intervention"] == "expert" and res["tabular_model"]["state_key"] == "bins"
     rows = {(row["method"], row["budget"]): row for row in res["results"]}

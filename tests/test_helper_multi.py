@@ -301,3 +301,13 @@ def test_the_table_shows_cost_and_requests_per_kind_when_several_kinds_ran() -> 
     assert summary[0]["mean_requests"] == {"expert": 1.0, "cheap": 1.0} and summary[0]["mean_cost"] == 5.0
     lines = format_table(summary).splitlines()
     assert lines[0].split()[-2:] == ["mean", "cost"] and lines[2].split()[-1] == "3.00"
+
+
+def test_collect_help_shows_the_interventions_table_header():
+    """The help names the TOML header a user must type; the help's markup must not eat its brackets."""
+    from typer.testing import CliRunner
+
+    from agentcritic.cli import app
+
+    r = CliRunner().invoke(app, ["collect", "--help"], env={"COLUMNS": "160"})
+    assert r.exit_code == 0 and "[[interventions]] tables" in r.output and "as [] tables" not in r.output

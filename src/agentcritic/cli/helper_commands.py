@@ -75,8 +75,9 @@ def collect(
     branches at every state the base reaches, so the DP's prefix table is exact there.
 
     Several interventions (each asked at random when asking; the DP and the helper later choose whom):
-    give them in a --config TOML file as [[interventions]] tables, each with its own name and cost, e.g.
-    [[interventions]] kind = "model", name = "strong", cost = 1 ... [[interventions]] kind = "expert", cost = 4.
+    give them in a --config TOML file as \\[\\[interventions]] tables, each with its own name and cost,
+    e.g. \\[\\[interventions]] kind = "model", name = "strong", cost = 1 ... \\[\\[interventions]] kind =
+    "expert", cost = 4.
     """
     from agentcritic.helper.helper_config import CollectConfig
 

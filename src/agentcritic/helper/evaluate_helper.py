@@ -42,7 +42,7 @@ import numpy as np
 from agentcritic.errors import AgentCriticError
 from agentcritic.helper.gate import Gate
 from agentcritic.helper.helper_config import EvalHelperConfig, InterventionConfig
-from agentcritic.helper.prm_scores import SCORES_FILE, MemoScorer, load_prm, prm_identity, prm_scorer
+from agentcritic.helper.prm_scores import SCORES_FILE, MemoScorer, load_prm, prm_identity, prm_scorer, seed_scores
 from agentcritic.intervals import wilson
 from agentcritic.store import RunStore
 
@@ -509,6 +509,8 @@ def run_eval_helper(config: EvalHelperConfig, out: str | Path, progress: bool = 
     store = RunStore(out)  # claimed by the stage contract (agentcritic.stage)
     # the training table's PRM scores are kept in the run: a resumed run and the workers reuse them
     scores = (out / SCORES_FILE).resolve()
+    if config.helper:  # train-helper scored the same training table with the same PRM: not again
+        seed_scores(scores, Path(config.helper) / SCORES_FILE)
     spec = {**eval_spec(config), "prm_scores": str(scores)}
     oracle = _oracle_of(config, spec) if config.oracle else None  # a run that does not fit: said before any work
     agent_for, intervention, factory = build_parts(spec)

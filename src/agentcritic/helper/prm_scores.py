@@ -83,3 +83,14 @@ def prm_identity(path: str | Path) -> str:
     root = Path(path).resolve()
     files = sorted(f for f in root.rglob("*") if f.is_file() and f.suffix in (".safetensors", ".bin", ".json"))
     return f"{root}|" + ";".join(f"{f.relative_to(root)}:{f.stat().st_size}:{f.stat().st_mtime_ns}" for f in files)
+
+
+def seed_scores(target: str | Path, earlier: str | Path) -> bool:
+    """Start a run's score file from an earlier stage's (train-helper scored the same training
+    table): copied only when the run has none yet. Whether the scores fit is checked when they are
+    loaded (:meth:`MemoScorer.load` keeps them only if the same PRM made them). True if copied."""
+    target, earlier = Path(target), Path(earlier)
+    if target.exists() or not earlier.is_file():
+        return False
+    atomic_write(target, earlier.read_text("utf-8"))
+    return True

@@ -44,14 +44,17 @@ def _interventions(episodes: list[dict[str, Any]], split: str) -> dict[tuple[str
     return {k: [sum(v) / len(v) for v in tasks.values()] for k, tasks in per.items()}
 
 
-def cell(row: dict[str, Any], spent: list[float] | None) -> str:
+def cell(row: dict[str, Any], spent: list[float] | None, priced: bool = False) -> str:
     lo, hi = row.get("success_interval") or (None, None)
     s = f"{100 * row['success_rate']:.1f}" + (f" ({100 * lo:.0f}–{100 * hi:.0f})" if lo is not None else "")
     mean = f"{row['mean_interventions']:.2f}"
     ci = bootstrap_mean(spent) if spent else None
     if ci is not None and ci[0] != ci[1]:
         mean += f" ({ci[0]:.2f}–{ci[1]:.2f})"
-    return f"{s} / {mean} / {row['max_interventions']}"
+    out = f"{s} / {mean} / {row['max_interventions']}"
+    if priced and row.get("mean_cost") is not None:  # several kinds at different prices: the cost compares them
+        out += f" / cost {row['mean_cost']:.2f}"
+    return out
 
 
 def main() -> None:
@@ -69,19 +72,23 @@ def main() -> None:
     print(f"{res['env']}, {res['split']} split, n = {res['tasks']} tasks; base {res['policy']}, help "
           f"{res['intervention']}; costs {res.get('costs')}; {res.get('llm_calls', '?')} LLM calls, "
           f"{res.get('seconds', '?')} s\n")
+    priced = len(res.get("costs") or {}) > 1
     print("Each cell: success % (95 % Wilson interval over tasks) / mean interventions per episode "
-          "(95 % bootstrap interval) / max.\n")
+          "(95 % bootstrap interval) / max" + (" / mean cost per episode" if priced else "") + ".\n")
     print("| method | " + " | ".join(f"C = {b}" for b in budgets) + " |")
     print("|---|" + "---|" * len(budgets))
     by = {(r["method"], r["budget"]): r for r in rows}
     for method in dict.fromkeys(r["method"] for r in rows):
         name = f"{method} (oracle)" if any(r.get("oracle") for r in rows if r["method"] == method) else method
-        cells = [cell(by[(method, b)], spent.get((method, b))) if (method, b) in by else "–" for b in budgets]
+        cells = [cell(by[(method, b)], spent.get((method, b)), priced) if (method, b) in by else "–"
+                 for b in budgets]
         print(f"| {name} | " + " | ".join(cells) + " |")
 
     always = by.get(("always", "inf"))
     print("\n**Headline check** (the helper within 5 points of always-intervene at ≤ 1.5 interventions):\n")
-    if always:
+    if not always:
+        print("- no `always` row at C = inf in this run (with several kinds: `always@KIND` rows), so no check.")
+    else:
         for b in budgets:
             r = by.get((args.method, b))
             if r is None:
@@ -97,9 +104,16 @@ def main() -> None:
         if r is None:
             continue
         others = {m: by[(m, b)]["success_rate"] for m in ("random", "prm_threshold") if (m, b) in by}
+        if not others:
+            print(f"- C = {b}: {args.method} {100 * r['success_rate']:.1f} %; no `random` or `prm_threshold` row "
+                  "in this run, so no comparison.")
+            continue
         verdict = all(r["success_rate"] > v for v in others.values())
+        missing = [m for m in ("random", "prm_threshold") if m not in others]
         print(f"- C = {b}: {args.method} {100 * r['success_rate']:.1f} % vs " + ", ".join(
-            f"{m} {100 * v:.1f} %" for m, v in others.items()) + (" — above both" if verdict else " — **not above**"))
+            f"{m} {100 * v:.1f} %" for m, v in others.items())
+            + (" — above " + ("both" if len(others) == 2 else "it") if verdict else " — **not above**")
+            + (f" (no {missing[0]} row in this run)" if missing else ""))
 
     if res.get("dp_train"):
         print("\n**The DP on its training tasks**, predicted by the table vs measured by playing it:\n")

@@ -123,6 +123,45 @@ def test_the_helper_labels_say_whom_the_dp_asks_under_each_offer() -> None:
     assert text.endswith("Offered: expert, strong\nAsk: strong")
 
 
+def test_ties_now_and_frugal_label_each_kind_where_asking_it_now_is_optimal() -> None:
+    """The expert (cost 4) rescues at step 0 or 1; 'strong' (cost 1) only at step 1. π* waits for
+    strong at step 1; `now` also marks the expert at step 0 (as good, with 4 left); `frugal` does
+    not (waiting rescues for 1); with the expert alone offered both steps cost the same, so both say ask."""
+    from agentcritic.helper.dp import ask_now_actions
+    from agentcritic.helper.helper_trainer import label_examples
+
+    def ep(*steps: tuple[str, str], wins: bool) -> Episode:
+        path, out = "", []
+        for j, (who, text) in enumerate(steps):
+            nxt = path + who[0]
+            out.append(Transition("t", path, text, who != "agent", who, nxt, j == len(steps) - 1))
+            path = nxt
+        return Episode(out, wins)
+
+    episodes = [ep(("agent", "start"), ("agent", "later"), wins=False), ep(("expert", "start"), wins=True),
+                ep(("agent", "start"), ("strong", "later"), wins=True), ep(("agent", "start"), ("expert", "later"), wins=True),
+                ep(("strong", "start"), ("agent", "after strong"), wins=False)]
+    table = TabularModel.from_episodes(episodes, prm=lambda items: [0.0] * len(items))  # unlogged: hopeless
+    start, later = table.lookup((0, "t", "")), table.lookup((1, "t", "a"))
+    sol = solve_budget(table, 5, COSTS)
+    expert, strong = 1 + table.actors.index("expert"), 1 + table.actors.index("strong")
+    assert sol.actor(start, 5) is None and sol.actor(later, 5) == "strong"
+    now, frugal = ask_now_actions(sol), ask_now_actions(sol, frugal=True)
+    assert now[start, 4, expert] == 1 and now[start, 4, strong] == 0 and now[start, 3, expert] == 0
+    assert frugal[start, 4, expert] == 0 and frugal[later, 4, strong] == 1 and frugal[later, 4, expert] == 0
+
+    def labels(ties: str) -> dict:
+        cfg = HelperLabelConfig(state_key="prefix", budget=5, costs=COSTS, ties=ties)
+        return {(x.state_text, x.offered, x.actor, x.budget_left): x.label for x in label_examples(table, cfg)}
+
+    mixed = ("expert", "strong")
+    assert labels("later")[("start", mixed, "expert", 4)] == 0 and labels("now")[("start", mixed, "expert", 4)] == 1
+    frugal_labels = labels("frugal")
+    assert frugal_labels[("start", mixed, "expert", 4)] == 0 and frugal_labels[("later", mixed, "strong", 1)] == 1
+    assert frugal_labels[("start", ("expert",), "expert", 4)] == 1  # alone: asking now or at step 1 costs 4 either way
+    assert frugal_labels[("start", ("strong",), "strong", 5)] == 0  # strong at step 0 does not rescue
+
+
 # ----------------------------------------------------------------------------------- Gate and helper
 class Wants:
     """A chooser that names the next actor of a list at every decision."""

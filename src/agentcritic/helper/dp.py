@@ -327,9 +327,8 @@ class BudgetSolution:
 
 
 def ask_now_labels(solution: BudgetSolution, frugal: bool = False) -> np.ndarray:
-    """"Asking now is optimal and helps": int8 (n, budget+1), 1 where asking (the cheapest best
-    actor, one intervention: the only one) is worth as much as the best choice, V(s, b), and more than
-    never asking again, V(s, 0).
+    """"Asking now is optimal and helps": int8 (n, budget+1), 1 where asking (some intervention) is
+    worth as much as the best choice, V(s, b), and more than never asking again, V(s, 0).
 
     π*(s, b) breaks the tie between asking now and asking at a later step that rescues as well
     towards later, so along a path where any of several steps would do, it labels only the last one
@@ -341,15 +340,31 @@ def ask_now_labels(solution: BudgetSolution, frugal: bool = False) -> np.ndarray
     more expected cost than waiting does (usage under π* after each). Without it, with budget to
     spare an ask that changes nothing (the intervention takes the step the base would have taken,
     and the rescue is still ahead) is "as good" as waiting, so the labels at b ≥ 2 say "ask" almost
-    everywhere and a helper learns the budget instead of the state."""
+    everywhere and a helper learns the budget instead of the state. Per actor: :func:`ask_now_actions`."""
+    return ask_now_actions(solution, frugal).any(axis=2).astype(np.int8)
+
+
+def ask_now_actions(
+    solution: BudgetSolution, frugal: bool = False, actors: Sequence[str] | None = None
+) -> np.ndarray:
+    """:func:`ask_now_labels` for each intervention: int8 (n, budget+1, n_actions), where [s, b, h]
+    is 1 if asking actor h now is optimal and helps; column 0 (don't ask) is 0. ``frugal``: and h
+    spends no more expected cost than waiting (where waiting is as good) and than any other kind
+    that is as good, so of two equally good kinds only the cheaper one says "ask". ``actors``: the
+    interventions the solution was solved with (``solve_budget(…, actors=…)``); the others are never
+    labelled."""
     model, values, usage = solution.model, solution.values, solution.usage
     cost = solution.cost if solution.cost is not None else np.ones(model.n_actions)
+    allowed = set(range(1, model.n_actions)) if actors is None else {_asked_action(model, a) for a in actors}
     c = solution.budget
-    out = np.zeros((model.n_states, c + 1), dtype=np.int8)
+    out = np.zeros((model.n_states, c + 1, model.n_actions), dtype=np.int8)
     for a, b in model.levels():
-        q_ask = np.full((b - a, c + 1), -np.inf)
-        u_ask = np.full((b - a, c + 1), np.inf)
-        for h in range(1, model.n_actions):
+        best = values[a:b]
+        if frugal:
+            q_wait = model.base[a:b, 0, None] + _segment_sums(model, 0, a, b, values)
+            u_wait = _segment_sums(model, 0, a, b, usage)
+        asks, spends = {}, {}
+        for h in sorted(allowed):
             k = int(cost[h])
             if k > c:
                 continue
@@ -357,17 +372,14 @@ def ask_now_labels(solution: BudgetSolution, frugal: bool = False) -> np.ndarray
             uh = np.full((b - a, c + 1), np.inf)
             qh[:, k:] = model.base[a:b, h, None] + _segment_sums(model, h, a, b, values[:, : c + 1 - k])
             uh[:, k:] = cost[h] + _segment_sums(model, h, a, b, usage[:, : c + 1 - k])
-            with np.errstate(invalid="ignore"):  # -inf − -inf: neither fits, no tie to break
-                tie = np.abs(qh - q_ask) <= TIE_EPS
-            u_ask = np.where(qh > q_ask + TIE_EPS, uh, np.where(tie, np.minimum(u_ask, uh), u_ask))
-            q_ask = np.maximum(q_ask, qh)
-        best = values[a:b]
-        ask = (q_ask >= best - TIE_EPS) & (q_ask > values[a:b, :1] + TIE_EPS)
-        if frugal:
-            q_wait = model.base[a:b, 0, None] + _segment_sums(model, 0, a, b, values)
-            u_wait = _segment_sums(model, 0, a, b, usage)
-            ask &= (q_wait < best - TIE_EPS) | (u_ask <= u_wait + TIE_EPS)
-        out[a:b] = ask
+            asks[h] = (qh >= best - TIE_EPS) & (qh > values[a:b, :1] + TIE_EPS)
+            spends[h] = np.where(asks[h], uh, np.inf)
+        if frugal and asks:
+            least = np.minimum.reduce(list(spends.values()))  # the cheapest of the equally good kinds
+            for h in asks:
+                asks[h] &= ((q_wait < best - TIE_EPS) | (spends[h] <= u_wait + TIE_EPS)) & (spends[h] <= least + TIE_EPS)
+        for h, ask in asks.items():
+            out[a:b, :, h] = ask
     return out
 
 

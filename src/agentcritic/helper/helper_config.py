@@ -205,10 +205,11 @@ class HelperLabelConfig(StageConfig):
         False, description="label only the states where both asking and not asking were logged (a sweep logs both "
                            "at every state its deterministic base reaches): no label that a PRM fallback decided")
     ties: Literal["later", "now", "frugal"] = Field(
-        "later", description="'budget' labels with one intervention, where asking now is worth as much as a later "
-                             "ask: later (π* itself, only the last such step says ask), now (every step where asking "
-                             "is optimal and beats never asking; see dp.ask_now_labels) or frugal (now, but only where "
-                             "asking spends no more expected help than waiting: no 'ask' for budget to spare)")
+        "later", description="'budget' labels, where asking now is worth as much as a later ask: later (π* itself, "
+                             "only the last such step says ask), now (every step and kind where asking is optimal and "
+                             "beats never asking; see dp.ask_now_actions) or frugal (now, but only where asking spends "
+                             "no more expected cost than waiting or than another kind as good: no 'ask' for budget to "
+                             "spare, and the cheaper of two equal kinds)")
     costs: dict[str, float] = Field(
         default_factory=dict,
         description="actor → cost of one request, the budget's units (default: the collection's intervention; else 1)",

@@ -27,7 +27,7 @@ from pydantic import Field
 
 from agentcritic.config import StageConfig
 
-from agentcritic.helper.dp import BudgetSolution, LambdaSearch, ask_now_labels, search_lambda, solve_budget
+from agentcritic.helper.dp import BudgetSolution, LambdaSearch, ask_now_actions, ask_now_labels, search_lambda, solve_budget
 from agentcritic.helper.episode_files import read_episodes
 from agentcritic.helper.helper_config import HelperConfig, HelperLabelConfig, recorded_collection, resolve_state_key
 from agentcritic.helper.helper_model import (
@@ -102,13 +102,15 @@ def multi_actor_examples(
     model: TabularModel, cfg: HelperLabelConfig, solution: BudgetSolution | LambdaSearch
 ) -> list[HelperExample]:
     """Labels when the table has several interventions: one example per (state text, budget left,
-    offer, actor offered), labelled 1 when the DP restricted to that offer asks that actor there.
+    offer, actor offered), labelled 1 when the DP restricted to that offer asks that actor there
+    (``ties`` now / frugal: when asking that actor now is optimal and helps, :func:`ask_now_actions`).
 
     The offers are all the actors (the mixed helper) and each actor alone (the single-kind helpers),
     so one model learns whether and whom to ask under any of them. ``lagrangian`` labels cover the
     mixed offer only (the λ search has no per-actor restriction).
     """
     top = cfg.budget
+    # per offer: its actors, the label of each (state, budget left, action h), and the mask (-1: unlabelled)
     offers: list[tuple[tuple[str, ...], np.ndarray, np.ndarray | None]] = []
     every = tuple(model.actors)
     if isinstance(solution, BudgetSolution):
@@ -117,14 +119,19 @@ def multi_actor_examples(
             if sol.budget < top and sol.budget < model.n_levels:
                 raise TrainingError(f"the DP was solved for budget {sol.budget}; labels need up to {top}")
             cols = [min(b, sol.budget) for b in range(top + 1)]
-            offers.append((offer, sol.choice[:, cols], sol.labels(reachable_only=cfg.reachable_only)[:, cols]))
+            if cfg.ties in ("now", "frugal"):
+                asks = ask_now_actions(sol, frugal=cfg.ties == "frugal", actors=offer)[:, cols]
+            else:
+                asks = _one_hot_choice(sol.choice[:, cols], model.n_actions)
+            offers.append((offer, asks, sol.labels(reachable_only=cfg.reachable_only)[:, cols]))
     else:
         upper = solution.upper
         mask = upper.labels(reachable_only=cfg.reachable_only)
-        offers.append((every, np.repeat(upper.choice[:, None], top + 1, axis=1), np.repeat(mask[:, None], top + 1, axis=1)))
+        choice = np.repeat(upper.choice[:, None], top + 1, axis=1)
+        offers.append((every, _one_hot_choice(choice, model.n_actions), np.repeat(mask[:, None], top + 1, axis=1)))
     out = []
     both = logged_both(model) if cfg.logged_only else None
-    for offer, choice, mask in offers:
+    for offer, asks, mask in offers:
         for i in range(model.n_states):
             if both is not None and not both[i]:
                 continue
@@ -133,12 +140,17 @@ def multi_actor_examples(
                 if mask is not None and mask[i, b] < 0:
                     continue
                 for actor in offer:
-                    y = int(choice[i, b] == 1 + model.actors.index(actor))
+                    y = int(asks[i, b, 1 + model.actors.index(actor)])
                     for text, task in model.info[i].texts:
                         out.append(HelperExample(text, step, b, y, task, actor=actor, offered=offer))
     if not out:
         raise TrainingError("the DP gave no labelled states (is reachable_only pruning everything?)")
     return out
+
+
+def _one_hot_choice(choice: np.ndarray, n_actions: int) -> np.ndarray:
+    """π*'s chosen action per (state, budget) → int8 (…, n_actions) with a 1 at the chosen one."""
+    return (choice[..., None] == np.arange(n_actions)).astype(np.int8)
 
 
 def balanced_accuracy(pred: Sequence[int], labels: Sequence[int]) -> float:

@@ -201,6 +201,15 @@ def test_memo_scorer_scores_each_state_once_and_survives_a_reload(tmp_path: Path
     (tmp_path / "torn.json").write_text('{"source": "prm-1", "scores": {"0:')  # a torn or foreign file
     assert MemoScorer.load(prm, tmp_path / "torn.json", "prm-1").known == {}
 
+    # a run starts from an earlier stage's file; a broken one is copied as it is and ignored when loaded
+    from agentcritic.helper.prm_scores import seed_scores
+
+    (tmp_path / "binary.json").write_bytes(b"\xff\xfe\x00 not json")
+    assert seed_scores(tmp_path / "run" / "scores.json", tmp_path / "binary.json") is True
+    assert MemoScorer.load(prm, tmp_path / "run" / "scores.json", "prm-1").known == {}
+    assert seed_scores(tmp_path / "run" / "scores.json", tmp_path / "torn.json") is False  # the run has its own
+    assert seed_scores(tmp_path / "run2.json", tmp_path / "missing.json") is False and not (tmp_path / "run2.json").exists()
+
 
 @pytest.mark.slow
 def test_cli_collect_train_prm_eval_helper_end_to_end(tmp_path: Path) -> None:

@@ -92,5 +92,5 @@ def seed_scores(target: str | Path, earlier: str | Path) -> bool:
     target, earlier = Path(target), Path(earlier)
     if target.exists() or not earlier.is_file():
         return False
-    atomic_write(target, earlier.read_text("utf-8"))
+    atomic_write(target, earlier.read_bytes())  # bytes: a torn or foreign file is the loader's to ignore
     return True

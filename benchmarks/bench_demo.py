@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/bench_demo.py --out runs/bench-demo
     .venv/bin/python benchmarks/bench_demo.py --out runs/bench-demo-small \
-        --set synth-game24.tasks=4 --set synth-shop.tasks=4 --set evaluate.limit=1
+        --set synth-game24.tasks=4 --set synth-shop.tasks=4 --set evaluate-game24.limit=1 --set evaluate-shop.limit=1
 
 Runs the real command in a child process (so the numbers include model loads and worker start-up),
 then prints one Markdown table: stage, seconds (from the run's manifest), and the totals. Peak RSS

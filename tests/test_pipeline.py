@@ -194,7 +194,11 @@ def test_the_shipped_demo_runs_end_to_end_on_a_tiny_budget(tmp_path) -> None:
         shrink += [f"{synth}.explorer=\"random\"", f"{synth}.tasks=3", f"{synth}.llm_intents=false",
                    f'{synth}.negatives=["edit", "cross_policy", "truncate"]']
     shrink += [f'rm.backbone="{tiny}"', "rm.train={num_epochs = 1, batch_size = 8, eval_fraction = 0.2}",
-               'evaluate.policy="random"', "evaluate.limit=1", "evaluate.calibration.limit=3"]
+               *[f"{ev}.{x}" for ev in ("evaluate-game24", "evaluate-shop")
+                 for x in ('policy="random"', "limit=1", "calibration.limit=3")],
+               'evaluate-game24.methods=[{method="greedy"}, {method="sampling", params={n=2}}, '
+               '{method="reflexion", params={max_trials=2}}, {method="best_of_n", params={n=2}}, '
+               '{method="mcts", params={rollouts=4}}]']
     shrink += ['collect-household.policy="random"', "collect-household.limit=3", "collect-household.p_grid=[0, 1]",
                f'prm.backbone="{tiny}"', "prm.max_length=64", "prm.training={num_epochs = 1, batch_size = 8}",
                f'helper.helper={{backbone = "{tiny}", max_steps = 2, batch_size = 8, max_length = 64, '
@@ -206,11 +210,13 @@ def test_the_shipped_demo_runs_end_to_end_on_a_tiny_budget(tmp_path) -> None:
     assert res.returncode == 0, res.stderr[-3000:]
     assert f"Report: {out / 'report.html'}" in res.stdout
     stages = json.loads((out / "manifest.json").read_text())["stages"]
-    assert set(stages) == {"synth-game24", "synth-shop", "rm", "rm-eval", "evaluate", "collect-household", "prm",
-                           "helper", "eval-helper", "report"}
+    assert set(stages) == {"synth-game24", "synth-shop", "rm", "rm-eval", "evaluate-game24", "evaluate-shop",
+                           "collect-household", "prm", "helper", "eval-helper", "report"}
     assert all(s["done"] for s in stages.values())
     assert (out / "rm" / "model").is_dir() and (out / "rm-eval" / "rm_eval.json").exists()
-    records = [json.loads(line)["record"] for line in (out / "evaluate" / "results.jsonl").read_text().splitlines()]
+    records = [json.loads(line)["record"] for ev in ("evaluate-game24", "evaluate-shop")
+               for line in (out / ev / "results.jsonl").read_text().splitlines()]
+    assert {r["env"] for r in records if r["method"] == "ARMAP-M" and r["params"].get("rollouts") == 4} == {"game24"}
     assert sorted({(r["env"], r["method"]) for r in records}) == sorted(
         (env, m) for env in ("game24", "shop") for m in ("Greedy", "Sampling", "ARMAP-R", "ARMAP-B", "ARMAP-M"))
     assert all(r["rm_score"] is not None for r in records if r["method"].startswith("ARMAP"))
@@ -223,7 +229,7 @@ def test_the_shipped_demo_runs_end_to_end_on_a_tiny_budget(tmp_path) -> None:
         "never", "always", "random", "prm_threshold", "prm_gain", "dp", "helper"}
     assert 'alt="success vs interventions"' in html and 'id="helper-results"' in html
     again = cli(*args)
-    assert again.returncode == 0 and again.stdout.count("done before, skipped") == 10
+    assert again.returncode == 0 and again.stdout.count("done before, skipped") == 11
 
 
 @pytest.mark.parametrize("name", sorted(p.name for p in (TESTS.parent / "src/agentcritic/configs").glob("*.toml")))
@@ -243,12 +249,16 @@ def test_the_demo_covers_the_five_methods_on_game24_and_shop_and_the_helper_on_h
 
     pipeline, configs = load_pipeline(shipped_config())
     kinds = [s.kind for s in pipeline.stages]
-    assert kinds == ["synthesize", "synthesize", "train-rm", "eval-rm", "evaluate", "collect", "train-prm",
-                     "train-helper", "eval-helper", "report"]
-    collect, helping = configs[5], configs[8]
+    assert kinds == ["synthesize", "synthesize", "train-rm", "eval-rm", "evaluate", "evaluate", "collect",
+                     "train-prm", "train-helper", "eval-helper", "report"]
+    collect, helping = configs[6], configs[9]
     assert collect.env == "household" and collect.policy == "smollm2" and collect.intervention.kind == "expert"
     assert helping.methods == ["never", "always", "random", "prm_threshold", "prm_gain", "dp", "helper"]
-    (evaluate,) = [c for s, c in zip(pipeline.stages, configs) if s.kind == "evaluate"]
-    assert evaluate.envs == ["game24", "shop"] and evaluate.policy == "smollm2"
-    assert [m.row_label for m in evaluate.methods] == ["Greedy", "Sampling", "ARMAP-R", "ARMAP-B", "ARMAP-M"]
-    assert evaluate.target.kind == "rm" and evaluate.target.rm == "rm"
+    evaluations = [c for s, c in zip(pipeline.stages, configs) if s.kind == "evaluate"]
+    assert [e.envs for e in evaluations] == [["game24"], ["shop"]]
+    for evaluate in evaluations:
+        assert evaluate.policy == "smollm2" and evaluate.limit >= 10
+        assert [m.row_label for m in evaluate.methods] == ["Greedy", "Sampling", "ARMAP-R", "ARMAP-B", "ARMAP-M"]
+        assert evaluate.target.kind == "rm" and evaluate.target.rm == "rm"
+    # game24's MCTS gets the budget that finds solutions; the shop's (long rollouts) a small one
+    assert [e.methods[-1].params["rollouts"] for e in evaluations] == [100, 6]

@@ -18,7 +18,7 @@ from agentcritic.envs.game24 import hindsight_task, load_puzzles, parse_task
 from agentcritic.synth import SynthConfig, read_preferences, synthesize
 from agentcritic.synth.grounding import FULFILLED, grounding_for
 from agentcritic.synth.llm_negatives import has_error, rule_corruption
-from agentcritic.synth.negatives import negatives_for
+from agentcritic.synth.negatives import cross_policy_pairs, group_by_task, negatives_for
 from agentcritic.synth.pipeline import explore_jobs
 from agentcritic.synth.refine import refine_trajectory
 from agentcritic.synth.replay import execute
@@ -26,7 +26,7 @@ from agentcritic.synth.replay import execute
 PUZZLE = "100"  # 4 5 11 12
 
 
-def _played(steps: list[str]):
+def _played(steps: list[str], policy: str = "random"):
     """Puzzle 100 played with ``steps`` (each the admissible step starting so) and the env's answer line."""
     env = envs.make("game24")
     actions: list[str] = []
@@ -36,7 +36,7 @@ def _played(steps: list[str]):
     _, info = env.restore(actions, task_id=PUZZLE)
     actions += info["admissible_actions"]  # the answer line "… = 24" of the steps taken
     traj, _ = execute(env, PUZZLE, 0, actions, instruction=env.instruction,
-                      meta={"key": f"{PUZZLE}#0", "policy": "random", "explorer": "random"})
+                      meta={"key": f"{PUZZLE}#{policy}", "policy": policy, "explorer": "random"})
     return env, traj
 
 
@@ -121,6 +121,28 @@ def test_negatives_of_a_hindsight_positive_miss_its_target() -> None:
     lines = rule_corruption("wrong_arithmetic", positive.actions, load_puzzles()[100], random.Random(0), target=32)
     assert lines is not None and lines[-1].endswith("= 32") and not has_error("wrong_arithmetic", positive.actions,
                                                                                load_puzzles()[100], 32)
+
+
+def test_cross_policy_pairs_a_hindsight_positive_with_the_other_explorer_posed_as_its_task() -> None:
+    env, a = _played(["4 + 5", "11 + 12", "9 + 23"], policy="t1")  # 32
+    _, b = _played(["12 - 4", "11 - 5", "6 * 8"], policy="t0.3")  # 48
+    g = grounding_for(env)
+    pos_a, pos_b = (refine_trajectory(t, g, None) for t in (a, b))
+    assert (pos_a.task_id, pos_b.task_id) == ("100@32", "100@48")
+    groups = group_by_task([pos_a, pos_b])
+    assert list(groups) == [PUZZLE]  # the twins are grouped with the puzzle they were explored on
+    pairs, counts = cross_policy_pairs(groups[PUZZLE], g, limit=10, rng=random.Random(0))
+    by_intent = {p.intent: p for p in pairs}
+    assert len(pairs) == 2 and counts["cross_policy:tie"] == 1  # the puzzle's own "24": both missed it
+    for pos, other in ((pos_a, b), (pos_b, a)):
+        pair = by_intent[pos.instruction]
+        target = pos.meta["goal"]["target"]
+        assert pair.chosen.actions == pos.actions and pair.chosen.success
+        assert pair.rejected.task_id == pos.task_id and pair.rejected.instruction == pos.instruction
+        assert pair.rejected.actions[:3] == other.actions[:3]
+        assert pair.rejected.actions[-1].endswith(f"= {target}")  # the answer claims the intent's number
+        assert not pair.rejected.success and g.judge(pair.rejected, pos.meta["goal"]) < FULFILLED
+        assert pair.rejected.meta["negative"] == "cross_policy"
 
 
 @pytest.fixture(scope="module")

@@ -7,6 +7,9 @@ A :class:`Grounding` answers, for one env:
   or ``None`` where the env cannot tell (nothing bought, puzzle not solved, task not finished);
 - :meth:`~Grounding.reward_of`: the env's reward of a *recorded* trajectory against a goal;
 - :meth:`~Grounding.judge`: the same, by re-executing the actions in the env (verification);
+- :meth:`~Grounding.as_goal`: a trajectory posed as the goal's task where the env can pose the same
+  steps as another task (game24: the same puzzle with another target), so both sides of a
+  ``cross_policy`` pair read the intent's task; elsewhere the trajectory itself;
 - :meth:`~Grounding.decisive` / :meth:`~Grounding.alternatives` / :meth:`~Grounding.repair`: what
   the ``edit:*`` negatives change and how the rest of a trajectory is re-executed after the edit;
 - :meth:`~Grounding.truncate_at`: where ``truncate`` cuts (before the last decisive step);
@@ -85,6 +88,11 @@ class Grounding:
         self.env.restore(traj.actions, task_id=traj.task_id, seed=traj.meta.get("seed"))
         return float(self.env.score)
 
+    def as_goal(self, traj: Trajectory, goal: dict[str, Any] | None) -> Trajectory:
+        """``traj`` as a trajectory towards ``goal`` (None: its exploring task), for :meth:`reward_of`
+        and for the text a reward model reads. Generic envs judge the recorded trajectory itself."""
+        return traj
+
     # ------------------------------------------------------------------ edits
     def decisive(self, traj: Trajectory) -> list[tuple[int, str]]:
         return [(i, "step") for i, s in enumerate(traj.steps) if s.reward > 0]
@@ -139,9 +147,33 @@ class Game24Grounding(Grounding):
     def reward_of(self, traj: Trajectory, goal: dict[str, Any] | None) -> float:
         # A game24 goal is a task (its numbers and target): a trajectory of that task is judged by
         # its own recorded score (a hindsight positive's exploring score was against 24).
-        if goal is not None and goal.get("task") == traj.task_id:
+        if _goal_task(traj, goal) == traj.task_id:
             return float(traj.score or 0.0)
         return super().reward_of(traj, goal)
+
+    def as_goal(self, traj: Trajectory, goal: dict[str, Any] | None) -> Trajectory:
+        """``traj``'s steps replayed as the goal's task when that is its puzzle with another target
+        (a hindsight "make N", or back to 24), with the answer line of the steps taken claiming the
+        goal's target; the env judges the replay. Another puzzle's goal: ``traj`` unchanged."""
+        task = _goal_task(traj, goal)
+        if task == traj.task_id or self.puzzle(task) != self.puzzle(traj.task_id):
+            return traj
+        return self._replay_as(traj, task, [a for a in traj.actions if not a.lower().startswith("answer")])
+
+    def _replay_as(self, traj: Trajectory, task: str, steps: list[str]) -> Trajectory:
+        """``steps`` of ``traj`` replayed as ``task``, then the env's answer line for them when one number
+        is left (the only admissible action there); actors and fallbacks kept from ``traj``."""
+        seed = traj.meta.get("seed")
+        _, info = self.env.restore(steps, task_id=task, seed=seed)
+        left = [] if self.env.terminated else list(info.get("admissible_actions") or [])
+        answer = left if len(left) == 1 and left[0].lower().startswith("answer") else []
+        twin, _ = execute(self.env, task, seed, [*steps, *answer], instruction=self.env.instruction)
+        for mine, theirs in zip(twin.steps, traj.steps):  # the replay keeps who took each step
+            mine.actor = theirs.actor
+            if "fallback" in theirs.info:
+                mine.info["fallback"] = theirs.info["fallback"]
+        twin.meta = {**traj.meta, **twin.meta, "posed_as": task}
+        return twin
 
     def hindsight(self, traj: Trajectory) -> Trajectory | None:
         from agentcritic.envs.game24 import hindsight_task, parse_task
@@ -157,22 +189,12 @@ class Game24Grounding(Grounding):
         left = str(traj.steps[end].info["numbers_left"][0])
         if not left.isdecimal():  # a fraction or a negative number: no "make N" task for it
             return None
-        task, seed = hindsight_task(traj.task_id, int(left)), traj.meta.get("seed")
-        _, info = self.env.restore(traj.actions[: end + 1], task_id=task, seed=seed)
-        answer = list(info.get("admissible_actions") or [])
-        if len(answer) != 1:
-            return None
-        twin, _ = execute(self.env, task, seed, [*traj.actions[: end + 1], answer[0]],
-                          instruction=self.env.instruction)
+        twin = self._replay_as(traj, hindsight_task(traj.task_id, int(left)), traj.actions[: end + 1])
         if not twin.success:
             return None
-        for mine, theirs in zip(twin.steps, traj.steps):  # the replay keeps who took each step
-            mine.actor = theirs.actor
-            if "fallback" in theirs.info:
-                mine.info["fallback"] = theirs.info["fallback"]
-        twin.meta = {**traj.meta, **twin.meta,
-                     "hindsight": {"from_task": traj.task_id, "target": int(left),
-                                   "answer_was": traj.actions[end + 1] if end + 1 < len(traj.actions) else None}}
+        twin.meta.pop("posed_as")
+        twin.meta["hindsight"] = {"from_task": traj.task_id, "target": int(left),
+                                  "answer_was": traj.actions[end + 1] if end + 1 < len(traj.actions) else None}
         return twin
 
     def missing_facts(self, text: str, outcome: Outcome) -> list[str]:
@@ -201,6 +223,14 @@ class Game24Grounding(Grounding):
 
 
 # ---------------------------------------------------------------------------------- shop
+def _goal_task(traj: Trajectory, goal: dict[str, Any] | None) -> str:
+    """The game24 task a goal poses; no goal: the task ``traj`` was explored on (a hindsight twin's
+    puzzle at 24)."""
+    if goal is not None and goal.get("task"):
+        return str(goal["task"])
+    return str(traj.meta.get("exploring_task", traj.task_id))
+
+
 def _join(items: list[str]) -> str:
     return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 

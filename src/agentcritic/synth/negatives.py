@@ -10,7 +10,9 @@ Every pair is a :class:`~agentcritic.types.Preference` whose ``source`` says how
 - ``truncate``: the positive cut before its last decisive step; kept when its reward is lower;
 - ``cross_policy``: two trajectories of the same task from different explorers (policy or
   temperature), ranked by the env's reward against an intent — the task's own, or a positive's
-  refined one; ties dropped.
+  refined one; ties dropped. Both are first posed as the intent's task (``Grounding.as_goal``): a
+  game24 hindsight positive "make N" is paired with the other explorer's trajectory of the same
+  puzzle replayed as "make N", its answer line claiming N and judged by the env.
 
 Rejected trajectories carry the intent as ``instruction``, their reward against it as ``score``
 and ``meta["negative"]`` (the source) and ``meta["made_by"]`` (``env``, ``llm`` or ``rule``).
@@ -169,11 +171,13 @@ def cross_policy_pairs(trajectories: list[Trajectory], grounding: Grounding, lim
         for a, b in itertools.combinations(trajectories, 2):
             if a.meta.get("policy") == b.meta.get("policy"):
                 continue
-            ra, rb = grounding.reward_of(a, goal), grounding.reward_of(b, goal)
+            pa, pb = grounding.as_goal(a, goal), grounding.as_goal(b, goal)
+            ra, rb = grounding.reward_of(pa, goal), grounding.reward_of(pb, goal)
             if abs(ra - rb) < 1e-9:
                 counts["cross_policy:tie"] += 1
                 continue
-            hi, lo, rhi, rlo = (a, b, ra, rb) if ra > rb else (b, a, rb, ra)
+            counts["cross_policy:posed"] += (pa is not a) + (pb is not b)
+            hi, lo, rhi, rlo = (pa, pb, ra, rb) if ra > rb else (pb, pa, rb, ra)
             chosen = Trajectory.from_dict(hi.to_dict())
             rejected = Trajectory.from_dict(lo.to_dict())
             for t, r in ((chosen, rhi), (rejected, rlo)):
@@ -189,7 +193,8 @@ def cross_policy_pairs(trajectories: list[Trajectory], grounding: Grounding, lim
 
 
 def group_by_task(trajectories: list[Trajectory]) -> dict[str, list[Trajectory]]:
+    """Trajectories by the task they were explored on (a game24 hindsight twin with its puzzle's)."""
     groups: dict[str, list[Trajectory]] = defaultdict(list)
     for t in trajectories:
-        groups[t.task_id].append(t)
+        groups[str(t.meta.get("exploring_task", t.task_id))].append(t)
     return dict(groups)

@@ -222,7 +222,6 @@ class Game24Grounding(Grounding):
         return None
 
 
-# ---------------------------------------------------------------------------------- shop
 def _goal_task(traj: Trajectory, goal: dict[str, Any] | None) -> str:
     """The game24 task a goal poses; no goal: the task ``traj`` was explored on (a hindsight twin's
     puzzle at 24)."""
@@ -231,6 +230,7 @@ def _goal_task(traj: Trajectory, goal: dict[str, Any] | None) -> str:
     return str(traj.meta.get("exploring_task", traj.task_id))
 
 
+# ---------------------------------------------------------------------------------- shop
 def _join(items: list[str]) -> str:
     return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 

@@ -11,7 +11,7 @@ from agentcritic.envs import check_env, registry
 EXPERT_TASKS = {"game24": 100, "shop": 40, "scienceworld": 4, "textworld": 10}
 #: every check, in the order check_env runs them; a built-in env skips none
 CHECKS = ["construct", "splits", "unknown split and task", "reset", "step", "invalid action", "max_steps",
-          "determinism", "restore", "pickle", "expert", "rm_observation"]
+          "determinism", "restore", "pickle", "expert", "rm_observation", "helper_view"]
 
 
 @pytest.mark.parametrize("name", sorted(registry.BUILTIN))

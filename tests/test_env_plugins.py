@@ -187,7 +187,7 @@ def test_cli_check_env_prints_each_check_and_its_fix() -> None:
     good = run_cli("check-env", COUNTER)
     assert good.returncode == 0, good.stdout + good.stderr
     assert "PASS  determinism" in good.stdout and "two instances" in good.stdout
-    assert "PASS  expert: solved 5 test task(s)" in good.stdout and "all 12 checks pass" in good.stdout
+    assert "PASS  expert: solved 5 test task(s)" in good.stdout and "all 13 checks pass" in good.stdout
     bad = run_cli("check-env", "tests.user_envs:UnseededCounterEnv")
     assert bad.returncode == 2
     assert "FAIL  determinism: two instances played task" in bad.stdout
@@ -206,7 +206,7 @@ def test_check_env_passes_a_conforming_env_given_by_instance_class_or_name() -> 
         assert report.ok and not report.failures
         assert [c.name for c in report.checks] == [
             "construct", "splits", "unknown split and task", "reset", "step", "invalid action", "max_steps",
-            "determinism", "restore", "pickle", "expert", "rm_observation"]
+            "determinism", "restore", "pickle", "expert", "rm_observation", "helper_view"]
 
 
 def test_check_env_catches_an_unseeded_env_only_across_instances() -> None:

@@ -242,6 +242,17 @@ class TextEnv:
         """
         return observation
 
+    @classmethod
+    def helper_view(cls, state_text: str) -> str:
+        """The state as a helper that pools what it learns across tasks reads it (``helper.view = "env"``).
+
+        Default: unchanged. An env overrides it to keep what decides whether help pays now and to
+        name the task's things by their role (``household``: "room A" wherever the same room is
+        meant), so a small model sees one pattern where every task had its own words. Only the text
+        the agent was shown goes in, never the true state. Class-level, like :meth:`rm_observation`.
+        """
+        return state_text
+
     def as_gymnasium(self, *, split: str = "train", render_mode: str | None = None, **kwargs: Any) -> Any:
         """This env as a ``gymnasium.Env`` with text spaces (see :mod:`agentcritic.envs.gym_env`):
         ``reset(seed=, options={"task_id": ...})``, ``info["admissible_actions"]``; a reset that

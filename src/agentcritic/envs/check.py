@@ -162,6 +162,7 @@ def check_env(
             _skip(report, "step", "invalid action", "max_steps", "determinism", "restore", "pickle",
                   "expert", why="reset failed")
         run("rm_observation", lambda: _rm_observation(e), "")
+        run("helper_view", lambda: _helper_view(e), "")
     finally:
         for m in made:
             try:
@@ -431,6 +432,12 @@ def _expert(env: TextEnv, tasks: int) -> str:
              "the expert must solve each task (success with score 1.0) within max_steps; fix _expert or the "
              "success condition in _step")
     return f"solved {len(ids)} test task(s)"
+
+
+def _helper_view(env: TextEnv) -> None:
+    out = type(env).helper_view(env.last_observation or "observation")
+    _require(isinstance(out, str), f"helper_view returned {type(out).__name__}",
+             "helper_view(state_text) is a classmethod returning the text a helper reads of a state")
 
 
 def _rm_observation(env: TextEnv) -> None:

@@ -199,6 +199,14 @@ class HouseholdEnv(TextEnv):
     # Agents that read it (ReActAgent) show the episode as chat turns: see "Prompt layout" above.
     prompt_layout = "turns"
 
+    @classmethod
+    def helper_view(cls, state_text: str) -> str:
+        """The instruction, last action and last observation, rooms and things named by role
+        (:mod:`agentcritic.envs.household_view`)."""
+        from agentcritic.envs.household_view import household_view
+
+        return household_view(state_text)
+
     def __init__(
         self,
         max_steps: int = 15,

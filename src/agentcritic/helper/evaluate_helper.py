@@ -466,6 +466,7 @@ def build_parts(spec: dict[str, Any]) -> tuple[Callable[[int], Any], Any, Decide
 
         helper = load_helper(spec["helper"], device=spec["device"])
         helper.check_costs(costs)
+        helper.check_env(spec["env"])
         if spec.get("helper_threshold") is not None:  # another operating point than the one it was saved with
             helper.threshold = float(spec["helper_threshold"])
     factory = DeciderFactory(table, prm=scorer, helper=helper, seed=spec["seed"], costs=costs)

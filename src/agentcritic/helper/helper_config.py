@@ -226,6 +226,10 @@ class HelperConfig(TrainerConfig):
         "minilm", description="minilm | smollm2-lora | a local HF folder (encoder: classifier, decoder: LoRA SFT)"
     )
     max_length: int | None = Field(256, ge=8, description="tokens per input (the start and the last steps are kept)")
+    view: Literal["state", "env"] = Field(
+        "state", description="what the helper reads of a state: state (the text the agent sees) or env (the env's "
+                             "helper_view of it: household keeps the last action and what the agent knows, rooms "
+                             "and things named by role, so what it learns carries over to new tasks)")
     learning_rate: float = Field(5e-5, gt=0, description="peak AdamW learning rate (LoRA: try 2e-4)")
     num_epochs: int = Field(3, ge=1, description="passes over the training examples")
     balance: Literal["weight", "resample", "none"] = Field(

@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -286,6 +286,23 @@ class HelperCostError(AgentCriticError, ValueError):
     """A helper used under another cost table than the one its labels were solved with."""
 
 
+class HelperViewError(AgentCriticError, ValueError):
+    """A helper that reads states through one env's view, used on another env."""
+
+
+def state_view(env: str | None) -> Callable[[str], str]:
+    """What a helper reads of a state text: the env's ``helper_view`` (``view = "env"``), or the text."""
+    if env is None:
+        return _as_is
+    from agentcritic.envs.registry import env_class
+
+    return env_class(env).helper_view
+
+
+def _as_is(text: str) -> str:
+    return text
+
+
 def same_costs(a: dict[str, float] | None, b: dict[str, float] | None) -> bool:
     """Whether two cost tables (actor → cost, 1 when absent) price every actor the same."""
     a, b = dict(a or {}), dict(b or {})
@@ -309,12 +326,24 @@ class Helper:
         threshold: float = 0.5,
         max_budget: int = 5,
         costs: dict[str, float] | None = None,
+        view_env: str | None = None,
     ) -> None:
         self.model = model
         self.threshold = float(threshold)
         self.max_budget = int(max_budget)
         self.costs = {str(k): float(v) for k, v in (costs or {}).items()}
+        self.view_env = view_env
+        self._view = state_view(view_env)
         self._cache: dict[str, float] = {}
+
+    def check_env(self, env: str) -> None:
+        """Refuse an env other than the one whose view of a state the helper was trained on."""
+        if self.view_env is not None and self.view_env != env:
+            raise HelperViewError(
+                f"this helper reads states through the {self.view_env!r} env's helper_view (trained with "
+                f"view = 'env' on {self.view_env} data) but is used on {env!r}; train a helper on {env!r} "
+                "episodes, or one with view = 'state'"
+            )
 
     def check_costs(self, costs: dict[str, float] | None) -> None:
         """Refuse a cost table other than the one the helper was trained under (1 where absent)."""
@@ -327,7 +356,7 @@ class Helper:
 
     def text(self, state_text: str, step: int, budget_left: float, actor: str | None = None,
              offered: Sequence[str] = ()) -> str:
-        return helper_text(state_text, step, min(budget_left, self.max_budget), actor, offered)
+        return helper_text(self._view(state_text), step, min(budget_left, self.max_budget), actor, offered)
 
     @property
     def actors(self) -> list[str]:
@@ -376,7 +405,8 @@ class Helper:
         """``directory/model`` (the network) and ``directory/helper.json`` (threshold, max budget)."""
         out = Path(directory)
         self.model.save_pretrained(out / "model")
-        write_helper_settings(out, self.model.kind, self.threshold, self.max_budget, costs=self.costs)
+        write_helper_settings(out, self.model.kind, self.threshold, self.max_budget, costs=self.costs,
+                              view_env=self.view_env)
         return out
 
 
@@ -416,4 +446,5 @@ def load_helper(directory: str | os.PathLike[str], *, device: str | None = None)
     if cls is None:
         raise ModelFolderError(f"{file}: unknown helper kind {doc.get('kind')!r}")
     model = cls.from_pretrained(path / doc.get("model", "model"), device=device)
-    return Helper(model, float(doc.get("threshold", 0.5)), int(doc.get("max_budget", 5)), doc.get("costs") or {})
+    return Helper(model, float(doc.get("threshold", 0.5)), int(doc.get("max_budget", 5)), doc.get("costs") or {},
+                  view_env=doc.get("view_env"))

@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import random
 from collections.abc import Callable, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +35,7 @@ from agentcritic.helper.helper_model import (
     HelperClassifier,
     HelperExample,
     HelperLM,
+    state_view,
     write_helper_settings,
 )
 from agentcritic.helper.prm_scores import SCORES_FILE, MemoScorer, load_prm, prm_identity, prm_scorer
@@ -297,12 +298,15 @@ def train_helper(
     eval_examples: Sequence[HelperExample] | None = None,
     model: HelperClassifier | HelperLM | None = None,
     callbacks: Sequence[Callable[[TrainState, dict[str, Any]], None]] | None = None,
+    view_env: str | None = None,
 ) -> dict[str, Any]:
     """Train a helper on DP-labelled examples; return the metrics (``eval.balanced_accuracy`` …).
 
     With ``out`` the folder gets ``model/``, ``helper.json`` and ``metrics.json`` (plus resumable
     checkpoints); ``load_helper(out)`` gives the trained :class:`~agentcritic.helper.helper_model.Helper`.
-    Pass ``model`` to train a network you hold (it is trained in place).
+    Pass ``model`` to train a network you hold (it is trained in place). ``view_env``: the env whose
+    ``helper_view`` the examples' state texts already went through (``view = "env"``); the saved
+    helper reads live states through it too.
     """
     config = config or HelperConfig()
     if out is not None:
@@ -313,7 +317,7 @@ def train_helper(
     metrics["labels"] = trainer.label_counts
     if out is not None:
         write_helper_settings(Path(out), net.kind, config.threshold, config.labels.budget, backbone=config.backbone,
-                              costs=dict(config.labels.costs))
+                              costs=dict(config.labels.costs), view_env=view_env)
         atomic_write(Path(out) / "metrics.json", json.dumps(metrics, indent=2, sort_keys=True, default=float) + "\n")
     return metrics
 
@@ -331,6 +335,19 @@ def with_collection_settings(labels: HelperLabelConfig, data: str | Path) -> Hel
     costs = {**{i.actor: i.cost for i in collect.offered}, **labels.costs}
     takeovers = {**{i.actor: i.takeover for i in collect.offered}, **labels.takeovers}
     return labels.model_copy(update={"costs": costs, "takeovers": takeovers, "state_key": key})
+
+
+def view_env_of(helper: HelperConfig, data: str | Path) -> str | None:
+    """The env whose ``helper_view`` the helper reads states through: the collection's env for
+    ``view = "env"``, None for the state text as is."""
+    if helper.view == "state":
+        return None
+    collect = recorded_collection(data)
+    if collect is None:
+        raise TrainingError(f"helper.view = 'env' reads states through the collection's env, but {data} was not "
+                            "written by a collect run (no recorded env): give a collect run folder, or use "
+                            "helper.view = 'state'")
+    return collect.env
 
 
 class TrainHelperConfig(StageConfig):
@@ -381,9 +398,13 @@ def run_train_helper(config: TrainHelperConfig, out: str | Path, progress: bool 
         scorer.save(out / SCORES_FILE, prm_identity(config.prm))
     solution = solve_for_labels(table, labels_cfg)
     examples = label_examples(table, labels_cfg, solution)
+    view_env = view_env_of(config.helper, config.data)
+    if view_env is not None:
+        view = state_view(view_env)
+        examples = [replace(x, state_text=view(x.state_text)) for x in examples]
     store.write_json("dp.json", dp_summary(table, labels_cfg.budget, labels_cfg.costs))
     store.write_text("labels.jsonl", "".join(json.dumps(asdict(x), ensure_ascii=False) + "\n" for x in examples))
-    metrics = train_helper(examples, config.helper, out)
+    metrics = train_helper(examples, config.helper, out, view_env=view_env)
     store.mark_done(STAGE, examples=len(examples), states=table.n_states)
     return {**metrics, "examples": len(examples), "states": table.n_states}
 

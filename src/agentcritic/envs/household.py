@@ -68,9 +68,11 @@ import hashlib
 import random
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from agentcritic.envs.base import EnvError, StepOutcome, TextEnv
+from agentcritic.envs.household_view import RoleView
 
 TASK_TYPES: tuple[str, ...] = ("pnp", "s_obj", "s_hum")
 SPLIT_RANGES: dict[str, range] = {"train": range(0, 100), "dev": range(100, 120), "test": range(120, 160)}
@@ -92,6 +94,14 @@ OBJECTS: tuple[str, ...] = (
     "lamp", "soap", "brush", "cup", "teddy bear", "water bottle", "charger", "pen", "blanket", "plant",
 )
 MAX_ROOMS = len(ROOMS)
+
+
+@lru_cache(maxsize=1)
+def _role_view() -> RoleView:
+    kinds = {room: "room" for room in ROOMS}
+    kinds.update({rec: "receptacle" for recs in ROOMS.values() for rec in recs})
+    kinds.update({obj: "object" for obj in OBJECTS})
+    return RoleView(kinds)
 
 
 def _rng(*parts: object) -> random.Random:
@@ -201,11 +211,9 @@ class HouseholdEnv(TextEnv):
 
     @classmethod
     def helper_view(cls, state_text: str) -> str:
-        """The instruction, last action and last observation, rooms and things named by role
+        """The instruction, last actions and last observation, rooms and things named by role
         (:mod:`agentcritic.envs.household_view`)."""
-        from agentcritic.envs.household_view import household_view
-
-        return household_view(state_text)
+        return _role_view()(state_text)
 
     def __init__(
         self,

@@ -14,67 +14,55 @@ rescues, in every task). The view keeps:
 
 and names each room "room A", "room B" … in order of first mention in the view, each object
 "object 1" …, and each receptacle "receptacle 1" …. Only the text the agent was shown is read,
-never the true state.
+never the true state. (A variant with the last three actions, the agent's room always "room A", did
+no better on the dev split: BENCHMARKS.md, issue 17.)
 """
 
 from __future__ import annotations
 
 import re
-from functools import lru_cache
+from collections.abc import Mapping
 
 STATE_LINE = "You are in the "
 _LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
 
-@lru_cache(maxsize=1)
-def _name_pattern() -> re.Pattern[str]:
-    from agentcritic.envs.household import OBJECTS, ROOMS
+class RoleView:
+    """The view over a vocabulary: ``kinds`` maps each name (room, receptacle, object) to its kind."""
 
-    names = [*ROOMS, *(r for rs in ROOMS.values() for r in rs), *OBJECTS]
-    alternatives = "|".join(re.escape(n) for n in sorted(set(names), key=len, reverse=True))
-    return re.compile(rf"\b(?:the )?({alternatives})\b", re.IGNORECASE)
+    def __init__(self, kinds: Mapping[str, str]) -> None:
+        self.kinds = {name.lower(): kind for name, kind in kinds.items()}
+        alternatives = "|".join(re.escape(n) for n in sorted(self.kinds, key=len, reverse=True))
+        self.pattern = re.compile(rf"\b(?:the )?({alternatives})\b", re.IGNORECASE)
 
+    def by_role(self, text: str) -> str:
+        """``text`` with every room, receptacle and object named by its kind and order of first mention."""
+        seen: dict[str, str] = {}
+        counts: dict[str, int] = {}
 
-@lru_cache(maxsize=1)
-def _kinds() -> dict[str, str]:
-    from agentcritic.envs.household import OBJECTS, ROOMS
+        def name(match: re.Match[str]) -> str:
+            word = match.group(1).lower()
+            if word not in seen:
+                kind = self.kinds[word]
+                k = counts.get(kind, 0)
+                counts[kind] = k + 1
+                seen[word] = f"room {_LETTERS[k % 26]}" if kind == "room" else f"{kind} {k + 1}"
+            return seen[word]
 
-    kinds = {room: "room" for room in ROOMS}
-    kinds.update({rec: "receptacle" for rs in ROOMS.values() for rec in rs})
-    kinds.update({obj: "object" for obj in OBJECTS})
-    return kinds
+        return self.pattern.sub(name, text)
 
-
-def by_role(text: str) -> str:
-    """``text`` with every room, receptacle and object named by its kind and order of first mention."""
-    seen: dict[str, str] = {}
-    counts: dict[str, int] = {}
-    kinds = _kinds()
-
-    def name(match: re.Match[str]) -> str:
-        word = match.group(1).lower()
-        if word not in seen:
-            kind = kinds[word]
-            k = counts.get(kind, 0)
-            counts[kind] = k + 1
-            seen[word] = f"room {_LETTERS[k % 26]}" if kind == "room" else f"{kind} {k + 1}"
-        return seen[word]
-
-    return _name_pattern().sub(name, text)
-
-
-def household_view(state_text: str) -> str:
-    """The instruction, the last action and the last observation's event and state lines, by role."""
-    lines = [line.strip() for line in state_text.splitlines() if line.strip()]
-    instruction = next((line for line in lines if line.startswith("Instruction:")), "")
-    action = next((line[len("Action:"):].strip() for line in reversed(lines) if line.startswith("Action:")), "none")
-    state_at = next((i for i in range(len(lines) - 1, -1, -1) if STATE_LINE in lines[i]), None)
-    if state_at is None:  # not a household state: nothing to pick out
-        return by_role(state_text)
-    state = lines[state_at][lines[state_at].index(STATE_LINE):]
-    event = ""
-    if state_at > 0 and not lines[state_at - 1].startswith(("- ", "Action:", "Instruction:")):
-        event = lines[state_at - 1].removeprefix("Observation:").strip()
-        event = re.sub(r"\s*You see: [^.]*\.", "", event)  # the room's furniture: the same in every visit
-    parts = [instruction, f"Last action: {action}", *([f"Then: {event}"] if event else []), state]
-    return by_role("\n".join(p for p in parts if p))
+    def __call__(self, state_text: str) -> str:
+        """The instruction, the last action and the last observation's event and state lines, by role."""
+        lines = [line.strip() for line in state_text.splitlines() if line.strip()]
+        instruction = next((line for line in lines if line.startswith("Instruction:")), "")
+        action = next((line[len("Action:"):].strip() for line in reversed(lines) if line.startswith("Action:")), "none")
+        state_at = next((i for i in range(len(lines) - 1, -1, -1) if STATE_LINE in lines[i]), None)
+        if state_at is None:  # not a household state: nothing to pick out
+            return self.by_role(state_text)
+        state = lines[state_at][lines[state_at].index(STATE_LINE):]
+        event = ""
+        if state_at > 0 and not lines[state_at - 1].startswith(("- ", "Action:", "Instruction:")):
+            event = lines[state_at - 1].removeprefix("Observation:").strip()
+            event = re.sub(r"\s*You see: [^.]*\.", "", event)  # the room's furniture: the same in every visit
+        parts = [instruction, f"Last action: {action}", *([f"Then: {event}"] if event else []), state]
+        return self.by_role("\n".join(p for p in parts if p))

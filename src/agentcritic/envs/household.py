@@ -211,7 +211,7 @@ class HouseholdEnv(TextEnv):
 
     @classmethod
     def helper_view(cls, state_text: str) -> str:
-        """The instruction, last actions and last observation, rooms and things named by role
+        """The instruction, last action and last observation, rooms and things named by role
         (:mod:`agentcritic.envs.household_view`)."""
         return _role_view()(state_text)
 

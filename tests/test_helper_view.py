@@ -98,3 +98,4 @@ def test_a_helper_trained_on_views_reads_live_states_through_them(expert_sweep, 
     with pytest.raises(TrainingError, match="helper.view = 'env' reads states through the collection's env"):
         run_train_helper(TrainHelperConfig(data=str(bare / "episodes.jsonl"), prm=str(tmp_path / "prm"),
                                            helper=helper), tmp_path / "run2")
+    assert not (tmp_path / "run2").exists()  # refused before the PRM scored anything or a folder was made

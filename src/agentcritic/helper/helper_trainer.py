@@ -374,6 +374,7 @@ def run_train_helper(config: TrainHelperConfig, out: str | Path, progress: bool 
     if config.prm is None and labels_cfg.state_key == "bins":  # before anything is written
         raise TrainingError("the 'bins' state key (the default) bins states by PRM score: give --prm RUN "
                             "(a train-prm run folder), or use --state-key prefix")
+    view_env = view_env_of(config.helper, config.data)  # a view without a recorded env: said before any work
     store = RunStore(out)  # claimed by the stage contract (agentcritic.stage)
     if store.is_done(STAGE) and (out / "metrics.json").exists():
         return json.loads((out / "metrics.json").read_text("utf-8"))
@@ -398,7 +399,6 @@ def run_train_helper(config: TrainHelperConfig, out: str | Path, progress: bool 
         scorer.save(out / SCORES_FILE, prm_identity(config.prm))
     solution = solve_for_labels(table, labels_cfg)
     examples = label_examples(table, labels_cfg, solution)
-    view_env = view_env_of(config.helper, config.data)
     if view_env is not None:
         view = state_view(view_env)
         examples = [replace(x, state_text=view(x.state_text)) for x in examples]

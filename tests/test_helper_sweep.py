@@ -201,7 +201,11 @@ def test_pairs_are_tried_only_on_the_tasks_no_single_ask_rescues(tmp_path: Path)
     assert pairs == set(unrescued) and unrescued, "the random base leaves some task unrescued by one ask"
     assert summary["expected_episodes"] == len(recs) == 3 * (1 + horizon) + len(unrescued) * horizon * (horizon - 1) // 2
     again = run_collect(config, tmp_path, progress=False)  # resumes both phases: nothing new
-    assert again["written"] == 0 and again["resumed_from"] == len(recs)
+    assert again["written"] == 0 and again["resumed_from"] == len(recs) and again["expected_episodes"] == len(recs)
+    grown = tmp_path / "grown"  # a sweep of 2 tasks, then the same folder at 3: the pairs of the first two are kept
+    run_collect(config.model_copy(update={"limit": 2}), grown, progress=False)
+    more = run_collect(config, grown, progress=False)
+    assert _records(grown).keys() == recs.keys() and more["expected_episodes"] == len(recs)
 
 
 def _episode(asks: set[int], rescue: set[int], length: int = 3) -> dict:

@@ -188,9 +188,14 @@ def run_collect(config: CollectConfig, out: str | Path, progress: bool = True) -
         stats = run_jobs(jobs, store.shard(STAGE), workers=config.workers, executor=config.executor,
                          concurrency=config.concurrency, progress=label, fn=collect_episode)
         if config.schedule == "sweep":  # larger ask sets only where the smaller ones rescued nothing
+            planned = list(dict.fromkeys(job.task_id for job in jobs))
             for size in range(2, config.sweep_asks + 1):
-                found = fewest_asks([rec for _, rec in store.records(STAGE) if not rec.get("repeat_of")])["tasks"]
-                deeper = collect_jobs(config, sizes=[size], tasks=[t for t, f in found.items() if f is None])
+                # the tasks no smaller set rescues, judged on the smaller sets alone: a resumed run plans
+                # (and counts) the larger sets it already has, and a file seeded by a run with more tasks
+                # adds none of that run's tasks here
+                found = fewest_asks([rec for _, rec in store.records(STAGE)
+                                     if not rec.get("repeat_of") and len(rec["meta"].get("asks") or []) < size])["tasks"]
+                deeper = collect_jobs(config, sizes=[size], tasks=[t for t in planned if found.get(t, 0) is None])
                 more = run_jobs(deeper, store.shard(STAGE), workers=config.workers, executor=config.executor,
                                 concurrency=config.concurrency, progress=label and f"{label} ({size} asks)",
                                 fn=collect_episode)

@@ -83,6 +83,22 @@ def test_a_rollout_resumes_with_other_workers(tmp_path: Path) -> None:
     assert res.returncode == 2 and "another config" in res.stderr and "seed" in res.stderr
 
 
+def test_a_finished_collect_run_grows_in_its_folder_and_never_shrinks(tmp_path: Path) -> None:
+    grown, whole = tmp_path / "grown", tmp_path / "whole"
+    sweep = ["collect", "--env", "household", "--policy", "random", "--schedule", "sweep"]
+    assert cli(*sweep, "--limit", "2", "--out", str(grown)).returncode == 0
+    res = cli(*sweep, "--limit", "3", "--sweep-asks", "2", "--out", str(grown))  # more tasks, and pairs
+    assert res.returncode == 0 and "resumed" in res.stdout, res.stderr
+    assert cli(*sweep, "--limit", "3", "--sweep-asks", "2", "--out", str(whole)).returncode == 0
+    keys = [{key for key, _ in iter_shard(folder / "episodes.jsonl")} for folder in (grown, whole)]
+    assert keys[0] == keys[1] and len(keys[0]) > 0
+    summary = json.loads((grown / "collect_summary.json").read_text())
+    assert summary["expected_episodes"] == len(keys[0]) and "limit = 3" in (grown / "config.toml").read_text()
+    for shrink in (["--limit", "2", "--sweep-asks", "2"], ["--limit", "3", "--sweep-asks", "2", "--seed", "5"]):
+        res = cli(*sweep, *shrink, "--out", str(grown))
+        assert res.returncode == 2 and "another config" in res.stderr and "may also grow" in res.stderr, shrink
+
+
 def _field_paths(model: type, prefix: str = "") -> list[str]:
     from pydantic import BaseModel
 

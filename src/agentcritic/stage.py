@@ -8,8 +8,10 @@ from ``agentcritic run``, ``demo``, every single-stage command and the Python AP
 2. it checks the inputs the config names exist, and only then compares the config with the one
    recorded in the folder (a refusal names the fields that differ) or records it; fields that
    change no result (workers, executor, threads, progress, concurrency, report_to) are left out of the
-   record, so a run may resume with others; if the stage then fails before it wrote anything, the
-   record is taken back, so the corrected command is not refused;
+   record, so a run may resume with others; a kind's ``GROWABLE`` settings (``collect``'s limit, n
+   and sweep_asks) may grow in a finished run, which is then reopened and plays only what it lacks;
+   if the stage then fails before it wrote anything, the record is taken back, so the corrected
+   command is not refused;
 3. a stage the manifest marks done is skipped, and its recorded summary returned;
 4. otherwise it runs, writes the kind's typed result to ``result.json`` and marks the stage done —
    unless work failed for a reason outside the task (a dead LLM server, a worker that died): such
@@ -83,6 +85,20 @@ def differing_fields(before: Any, after: Any, prefix: str = "") -> list[str]:
     return [] if before == after else [prefix.rstrip(".") or "(config)"]
 
 
+def grows(before: dict[str, Any], after: dict[str, Any], diff: list[str], growable: Iterable[str]) -> bool:
+    """Whether the recorded settings ``after`` only extend ``before``: every field in ``diff`` is a
+    top-level setting in ``growable`` (more tasks, rollouts, asks) whose value grew (None: no limit)."""
+    names = set(growable)
+    for dotted in diff:
+        name = dotted.removeprefix("settings.")
+        if name not in names:
+            return False
+        old, new = before["settings"].get(name), after["settings"].get(name)
+        if new is not None and (old is None or new < old):
+            return False
+    return bool(diff)
+
+
 def check_inputs(config: BaseModel, inputs: Iterable[str]) -> None:
     """Every path the config names in the (dotted) fields ``inputs`` exists, or a ConfigError says which."""
     data = config.model_dump(mode="python")
@@ -128,10 +144,15 @@ def run_stage(
         fresh = before is None
         if before is not None and before != settings:
             diff = differing_fields(before, settings)
-            raise StoreError(
-                f"{out} already holds a run with another config (differs in {diff}); choose a new --out "
-                "folder, or re-run with the same settings to resume it"
-            )
+            growable = sorted(getattr(type(config), "GROWABLE", ()))
+            if not grows(before, settings, diff, growable):
+                may = f"; a {kind} run may also grow here (a larger {', '.join(growable)})" if growable else ""
+                raise StoreError(
+                    f"{out} already holds a run with another config (differs in {diff}); choose a new --out "
+                    f"folder, or re-run with the same settings to resume it{may}"
+                )
+            store.record_config({"stage": settings})  # it grows: the finished work is kept and resumed
+            store.reopen(kind)
         if fresh:
             store.record_config({"stage": settings})
         if store.is_done(kind):

@@ -349,6 +349,11 @@ class RunStore:
         self.manifest["stages"][stage] = {"done": True, "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **stats}
         self.write_json("manifest.json", self.manifest)
 
+    def reopen(self, stage: str) -> None:
+        """Mark ``stage`` unfinished again (a run that grows: its finished work stays and is resumed)."""
+        if self.manifest["stages"].pop(stage, None) is not None:
+            self.write_json("manifest.json", self.manifest)
+
     # -- files ----------------------------------------------------------------------------
     def shard(self, stage: str) -> Shard:
         if stage not in self._shards:

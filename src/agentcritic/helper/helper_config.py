@@ -6,7 +6,7 @@ one line of help; unknown keys are errors."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -43,6 +43,9 @@ class InterventionConfig(StageConfig):
 
 class CollectConfig(EnvFields, PolicyFields, StageConfig):
     """``agentcritic collect``: rollouts that ask for help at random, at rates p over a grid."""
+
+    #: settings a finished collect run may grow in its folder: its episodes are kept, the rest are played
+    GROWABLE: ClassVar[frozenset[str]] = frozenset({"limit", "n", "sweep_asks"})
 
     env: EnvName = Field("household", description="registered env name (needs an expert for kind=expert)")
     policy: PolicyName = Field("smollm2", description="base policy: smollm2 | hf | openai | llamacpp | random | expert")

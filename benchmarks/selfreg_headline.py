@@ -148,6 +148,28 @@ def main() -> None:
         print(f"\nFewest asks per task (oracle, sweep of up to {res['oracle'].get('most_asks')} asks): "
               + ", ".join(f"{k}: {v}" for k, v in sorted(counts.items())))
 
+    departed, played, tasks = base_departures(_episodes(args.run), res["split"])
+    print(f"\n**The base's own path:** {departed} of {played} episodes take other actions before their first "
+          "ask than the same task's no-help (C = 0) episode" + (f", on {', '.join(tasks)}" if tasks else "")
+          + ". The prompts are the same there, so a difference is numerical (a near-tie in the base's scores).")
+
+
+def base_departures(episodes: list[dict[str, Any]], split: str) -> tuple[int, int, list[str]]:
+    """How many episodes leave their task's no-help path before their first ask, of how many, on which tasks."""
+    alone = {e["task_id"]: e["actions"] for e in episodes
+             if e.get("split", split) == split and str(e.get("budget")) == "0" and "actions" in e}
+    departed, played, tasks = 0, 0, set()
+    for e in episodes:
+        base = alone.get(e["task_id"])
+        if base is None or str(e.get("budget")) == "0" or e.get("split", split) != split:
+            continue
+        asks = e.get("ask_steps") or []
+        k = min(asks[0] if asks else len(e["actions"]), len(base), len(e["actions"]))
+        played += 1
+        if e["actions"][:k] != base[:k]:
+            departed, tasks = departed + 1, tasks | {e["task_id"]}
+    return departed, played, sorted(tasks)
+
 
 if __name__ == "__main__":
     main()

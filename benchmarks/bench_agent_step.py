@@ -1,7 +1,7 @@
 """Latency of one agent step (``ReActAgent.act``) in choose mode, per env, on the embedded SmolLM2.
 
     .venv/bin/python benchmarks/bench_agent_step.py [--steps 30] [--env game24 shop textworld] [--threads N]
-        [--baseline REV | --compare-dtype bfloat16] [--dtype bfloat16]
+        [--baseline REV [--baseline-dtype bfloat16] | --compare-dtype bfloat16] [--dtype bfloat16] [--kv-block N]
 
 A step = build the prompt, score every admissible action with ``lm.score`` (KV reuse), pick the
 argmax; the env step itself is excluded. Steps are drawn from greedy episodes on test tasks, so
@@ -15,7 +15,8 @@ step is a cache hit. Each step is timed twice, side by side:
   ``llm/hf.py`` as it was at git revision REV ("old", read with ``git show``; same weights, its own
   prompt KV), in alternating order; the table also gives the largest difference of the two
   scorers' log-probs over the steps and whether they picked the same actions; with ``--dtype D`` as
-  well, this checkout's model runs in D and the old one in float32 (the reference);
+  well, this checkout's model runs in D and the old one in ``--baseline-dtype`` (float32, the
+  reference, unless told otherwise);
 - with ``--compare-dtype DTYPE`` both are warm, one with the model in float32 (the reference, whose
   picks the episodes follow) and one with it in DTYPE (``llm.load("smollm2", dtype=DTYPE)``, its own
   weights and prompt KV), in alternating order; the table gives the median of the per-step time
@@ -45,8 +46,9 @@ from agentcritic.types import Step, Trajectory
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def load_baseline(rev: str, lm):
-    """An LM scoring with ``src/agentcritic/llm/hf.py`` at git revision ``rev``, sharing ``lm``'s weights."""
+def load_baseline(rev: str, lm, dtype: str = "float32"):
+    """An LM scoring with ``src/agentcritic/llm/hf.py`` at git revision ``rev`` in ``dtype``, sharing
+    ``lm``'s weights where both are float32."""
     src = subprocess.run(["git", "show", f"{rev}:src/agentcritic/llm/hf.py"], cwd=ROOT, check=True,
                          capture_output=True, text=True).stdout
     with tempfile.TemporaryDirectory() as tmp:
@@ -55,8 +57,8 @@ def load_baseline(rev: str, lm):
         spec = importlib.util.spec_from_file_location("agentcritic_hf_baseline", path)
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
-    old = module.HFLM(lm.path)
-    if lm.dtype == "float32":
+    old = module.HFLM(lm.path, **({} if dtype == "float32" else {"dtype": dtype, "probe_tolerance": float("inf")}))
+    if lm.dtype == "float32" and dtype == "float32":
         old.model = lm.model  # one copy of the weights (the baseline's own is freed)
     old.backend = lm.backend
     return old
@@ -154,11 +156,16 @@ def main() -> None:
     ap.add_argument("--compare-dtype", metavar="DTYPE", default=None, choices=["bfloat16", "auto"],
                     help="time the model in DTYPE beside float32 (both warm) and compare their scores")
     ap.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "auto"],
-                    help="this checkout's model dtype (with --baseline: the old one stays float32)")
+                    help="this checkout's model dtype (with --baseline: the old one's is --baseline-dtype)")
+    ap.add_argument("--baseline-dtype", default="float32", choices=["float32", "bfloat16"],
+                    help="the --baseline scorer's dtype (float32: the reference; bfloat16: time it like for like)")
+    ap.add_argument("--kv-block", type=int, default=None, help="this checkout's HFLM.kv_block (default: its own)")
     args = ap.parse_args()
     kwargs = {"threads": args.threads} if args.threads else {}
     lm = llm.load("smollm2", dtype=args.dtype, probe_tolerance=float("inf"), **kwargs)
-    old = load_baseline(args.baseline, lm) if args.baseline else None
+    if args.kv_block:
+        lm.kv_block = args.kv_block
+    old = load_baseline(args.baseline, lm, args.baseline_dtype) if args.baseline else None
     if args.compare_dtype:
         # no probe limit here: the point is to measure the drift, not to refuse it
         old = llm.load("smollm2", dtype=args.compare_dtype, probe_tolerance=float("inf"), **kwargs)

@@ -11,6 +11,7 @@ import torch
 
 from agentcritic import llm
 from agentcritic.llm.cache import LRUCache, build_folder_atomically, cache_root
+from agentcritic.llm.hf import _common_prefix
 
 sys.path.insert(0, str(Path(__file__).parent))
 from llm_server import make_tiny_llama  # noqa: E402
@@ -41,9 +42,10 @@ def test_kv_reuse_score_equals_naive_forward_passes(lm) -> None:
     assert lm.score(MSGS, ["Action: go north and then east"])[0] < lm.score(MSGS, ["Action: go north"])[0]
 
 
-def test_a_prompt_sharing_the_last_ones_head_reuses_its_kv_and_scores_the_same(tiny_dir: Path) -> None:
-    warm = llm.load("hf", path=tiny_dir, threads=1)
-    cold = llm.load("hf", path=tiny_dir, threads=1)
+@pytest.mark.parametrize("kv_block", [4, 0])
+def test_a_prompt_sharing_the_last_ones_head_reuses_its_kv_and_scores_the_same(tiny_dir: Path, kv_block: int) -> None:
+    warm = llm.load("hf", path=tiny_dir, threads=1, kv_block=kv_block)
+    cold = llm.load("hf", path=tiny_dir, threads=1, kv_block=kv_block)
     longer = MSGS[:1] + [{"role": "user", "content": MSGS[1]["content"] + "\nAction: look\nObservation: a room."}]
     shorter = MSGS[:1] + [{"role": "user", "content": "Observation: dark."}]
     warm.score(MSGS, CANDS)
@@ -59,24 +61,51 @@ def test_a_prompt_sharing_the_last_ones_head_reuses_its_kv_and_scores_the_same(t
     assert cold.prefix_tokens_reused == 0
 
 
-def test_a_warm_prompts_new_tokens_and_its_candidates_take_one_pass(tiny_dir: Path, monkeypatch) -> None:
+@pytest.mark.parametrize("kv_block", [0, 8])
+def test_a_warm_prompts_new_tokens_and_its_candidates_take_one_pass(tiny_dir: Path, monkeypatch, kv_block: int) -> None:
     longer = MSGS[:1] + [{"role": "user", "content": MSGS[1]["content"] + "\nAction: look\nObservation: a room."}]
-    # (27 new prompt tokens) budget 4096: they and the whole tree take one pass; budget 30: they and
-    # the first of two chunks, then the second; budget 3: they alone (over the budget), then 3 chunks
+    # kv_block=0: the 27 new prompt tokens run in one pass. Budget 4096: they and the whole tree take
+    # that pass; budget 30: they and the first of two chunks, then the second; budget 3: they alone
+    # (over the budget), then 3 chunks. kv_block=8: each whole block of 8 from the last whole block the
+    # prompts share takes a pass of its own first, and the tail (1 to 8 tokens) rides with the tree.
     for budget, cands, passes in ((4096, CANDS[:4], 1), (30, TREE_CANDS, 2), (3, CANDS[:4], 4)):
-        lm = llm.load("hf", path=tiny_dir, threads=1, score_batch_tokens=budget)
+        lm = llm.load("hf", path=tiny_dir, threads=1, score_batch_tokens=budget, kv_block=kv_block)
         lm.score(MSGS, CANDS)
+        if kv_block:
+            old, new = lm.encode(lm.render(MSGS)), lm.encode(lm.render(longer))
+            shared = min(_common_prefix(old, new), len(old) - 1) // kv_block * kv_block
+            passes += ((len(new) - 1) // kv_block * kv_block - shared) // kv_block
+            passes -= budget == 3  # the tail is under this budget where the 27 new tokens were not
         calls: list[int] = []
         real = lm.model.forward
         monkeypatch.setattr(lm.model, "forward",
                             lambda *a, **kw: calls.append(kw["input_ids"].shape[1]) or real(*a, **kw))
         got = lm.score(longer, cands)
-        assert len(calls) == passes
+        assert len(calls) == passes and (not kv_block or calls[0] == kv_block)
         monkeypatch.undo()
         assert max(abs(a - b) for a, b in zip(got, lm.score_naive(longer, cands))) < 1e-4
-        # the prompt's cache holds the prompt alone afterwards: the same prompt again needs no pass
+        # the same prompt again, from its own cache, gives the same numbers
         lm.clear_cache(kv=False)
         assert max(abs(a - b) for a, b in zip(lm.score(longer, cands), got)) < 1e-4
+
+
+def test_a_score_does_not_depend_on_what_was_scored_before(tiny_dir: Path) -> None:
+    # In bfloat16 a token's KV depends on which tokens share its pass; with the prompt in fixed blocks
+    # (every whole block alone, the tail with the candidates) a warm score is the cold one, bit for bit.
+    prompts = [MSGS,
+               MSGS[:1] + [{"role": "user", "content": MSGS[1]["content"] + "\nAction: look\nObservation: a room."}],
+               MSGS[:1] + [{"role": "user", "content": MSGS[1]["content"] + "\nAction: look"}],
+               [{"role": "system", "content": "You are in the kitchen. A cat sleeps."}, MSGS[1]]]
+    warm = llm.load("hf", path=tiny_dir, threads=1, dtype="bfloat16", probe_tolerance=float("inf"), kv_block=8)
+    cold = llm.load("hf", path=tiny_dir, threads=1, dtype="bfloat16", probe_tolerance=float("inf"), kv_block=8)
+    for order in ([0, 1, 2, 3, 1, 0], [3, 2, 1, 0, 2, 3]):
+        for i in order:
+            warm.clear_cache(kv=False)  # the score cache, not the KV: the point is the KV's history
+            cold.clear_cache()
+            assert warm.score(prompts[i], TREE_CANDS) == cold.score(prompts[i], TREE_CANDS)
+    assert warm.prefix_tokens_reused > 0 and cold.prefix_tokens_reused == 0
+    with pytest.raises(llm.LLMOptionsError, match="kv_block"):
+        llm.load("hf", path=tiny_dir, kv_block=-1)
 
 
 def test_candidates_tokenised_after_the_prompts_last_special_token_match_the_whole_text(lm) -> None:
@@ -115,7 +144,7 @@ TREE_CANDS = ["x", "Action: look", "Action: go north", "Action: go south", "Acti
 
 
 def test_shared_prefix_tree_scores_equal_naive_for_any_lengths_and_chunks(tiny_dir: Path, monkeypatch) -> None:
-    lm = llm.load("hf", path=tiny_dir, threads=1, score_batch_tokens=10)
+    lm = llm.load("hf", path=tiny_dir, threads=1, score_batch_tokens=10, kv_block=8)
     prompt = lm.render(MSGS)
     n = len(lm.encode(prompt))
     lengths = [len(lm.encode(prompt + c)) - n for c in TREE_CANDS]
@@ -129,7 +158,7 @@ def test_shared_prefix_tree_scores_equal_naive_for_any_lengths_and_chunks(tiny_d
     # the tree holds each candidate's tokens but the last, and a head shared by several runs once
     assert sum(passes) < sum(k - 1 for k in lengths)
     # the prompt's KV is cut back after every pass: the next call reuses it and gets the same numbers
-    (key, cache, _), before = lm._prompt_kv, passes[:]
+    (key, cache), before = lm._prompt_kv, passes[:]
     assert cache.get_seq_length() == n and len(key) == n
     kv = [(layer.keys.clone(), layer.values.clone()) for layer in cache.layers]
     lm.clear_cache(kv=False)
@@ -376,3 +405,22 @@ def test_smollm2_default_is_the_fast_route_and_counts_the_engines_tokens() -> No
     assert llm.load("smollm2", threads=1, generate_with="torch").generator == "torch"
     with pytest.raises(llm.LLMOptionsError, match="generate_with='gpu'.*llamacpp"):
         llm.load("smollm2", generate_with="gpu")
+
+
+@pytest.mark.slow
+def test_smollm2_default_scores_do_not_depend_on_the_prompts_scored_before() -> None:
+    # the default model (bfloat16 on a CPU with AMX/AVX512-BF16): a warm score, continued from any
+    # earlier prompt, is the cold one bit for bit (without the fixed blocks it is off by up to ~1 nat)
+    room = " ".join(f"There is a {c} {o} on the {p}." for c in ("red", "blue", "green") for o in ("cup", "key", "book")
+                    for p in ("table", "shelf"))
+    steps = [f"\nAction: go to the {p}\nObservation: you see a cup." for p in ("table", "shelf", "bed", "door")]
+    prompts = [[{"role": "system", "content": "You are in a house. " + room},
+                {"role": "user", "content": "Put the red cup in the sink." + "".join(steps[:k])}] for k in range(4)]
+    cands = ["Action: take the red cup", "Action: go to the sink", "Action: look", "Action: open the door"]
+    warm, cold = llm.load("smollm2", threads=1), llm.load("smollm2", threads=1)
+    assert warm.kv_block == 64 and len(warm.encode(warm.render(prompts[3]))) > 3 * 64
+    for i in (0, 1, 2, 3, 1, 3, 0, 2):
+        warm.clear_cache(kv=False)
+        cold.clear_cache()
+        assert warm.score(prompts[i], cands) == cold.score(prompts[i], cands)
+    assert warm.prefix_tokens_reused > 0

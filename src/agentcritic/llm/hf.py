@@ -136,6 +136,10 @@ def materialize_gguf(gguf_path: str | Path, target: str | Path | None = None) ->
 #: the dtypes HFLM runs in (``auto``: bfloat16 where the CPU multiplies it natively, else float32)
 DTYPES = ("float32", "bfloat16", "auto")
 
+#: prompt tokens per KV block (see HFLM._prompt_state): a step re-runs up to this many tokens of the
+#: last prompt's tail, and every whole block takes a pass of its own
+KV_BLOCK = 64
+
 #: largest |log p(fast dtype) - log p(float32)| allowed per probe candidate at load. bfloat16 on
 #: SmolLM2-135M (weights rounded to 8 significant bits) differs by up to 0.30 nats on the probe, and by
 #: up to 1.3 on real agent steps' candidates (game24's run to 20+ tokens; p99 1.0, other envs <= 0.75)
@@ -254,6 +258,9 @@ class HFLM(PromptLM):
             AMX / AVX512-BF16); see the module doc.
         probe_tolerance: for a dtype other than float32, the largest |log-prob difference| from float32
             allowed on the load-time probe before :class:`DtypeDriftError` is raised.
+        kv_block: the prompt runs in blocks of this many tokens, each in a pass of its own, so that
+            a score does not depend on what was scored before (see :meth:`_prompt_state`); 0 reuses
+            any shared head (faster, history-dependent in bfloat16).
     """
 
     backend = "hf"
@@ -261,7 +268,7 @@ class HFLM(PromptLM):
     def __init__(self, path: str | Path, *, gguf_file: str | None = None, threads: int | None = None,
                  template: str = "auto", score_cache_size: int = 65536, score_batch_tokens: int = 512,
                  device: str = "cpu", cache_dir: str | Path | None = None, dtype: str = "float32",
-                 probe_tolerance: float = PROBE_TOLERANCE) -> None:
+                 probe_tolerance: float = PROBE_TOLERANCE, kv_block: int = KV_BLOCK) -> None:
         super().__init__()
         _offline()
         torch_dtype = resolve_dtype(dtype, device)
@@ -296,7 +303,11 @@ class HFLM(PromptLM):
         self.score_batch_tokens = max(1, int(score_batch_tokens))
         self._scores = LRUCache(score_cache_size)
         self._lock = threading.RLock()
-        self._prompt_kv: tuple[tuple[int, ...], Any, torch.Tensor] | None = None
+        if int(kv_block) < 0:
+            raise LLMOptionsError(f"kv_block must be 0 (reuse any shared head) or a block size in tokens, got "
+                                  f"{kv_block!r}; correct llm.kv_block (default {KV_BLOCK})")
+        self.kv_block = int(kv_block)
+        self._prompt_kv: tuple[tuple[int, ...], Any] | None = None
         #: prompt tokens whose KV came from the previous prompt instead of a forward pass
         self.prefix_tokens_reused = 0
         self._eos_ids = self._find_eos_ids()
@@ -422,56 +433,66 @@ class HFLM(PromptLM):
     @torch.inference_mode()
     def _prompt_state(self, prompt_ids: list[int], tree: _Tree | None = None
                       ) -> tuple[Any, torch.Tensor, torch.Tensor | None]:
-        """The prompt's KV cache and the log-probs of the token after it (kept for the last prompt),
-        and the logits of ``tree``'s nodes when they rode along in the prompt's pass (else None).
+        """The prompt's KV cache and the log-probs of the token after it, and the logits of ``tree``'s
+        nodes when they rode along in the prompt's last pass (else None).
 
         Consecutive prompts of an agent share a long head (system text, few-shot example, the
-        episode so far), so the previous prompt's cache is cut back to the shared tokens and only
-        the rest is run: the same numbers as a full pass (to float rounding), a fraction of the work.
-        Those new tokens are few, and a pass over few tokens costs about one read of the weights,
-        so a candidate tree given here runs in the same pass, after them (each node seeing the whole
-        prompt and its own ancestors): one pass an agent step instead of two.
+        episode so far), so the previous prompt's cache is reused for the shared head. To make a
+        score a function of the prompt and candidates alone, whatever was scored before (in bfloat16
+        a token's KV depends on which other tokens shared its pass, by up to 0.3 nats on SmolLM2), the
+        prompt is cut into blocks of ``kv_block`` tokens: every whole block but the last runs in a pass
+        of its own on top of the blocks before it, which is the only KV the cache keeps across calls,
+        and the tail (1 to ``kv_block`` tokens) runs in one pass with the candidate tree given here
+        (each node seeing the whole prompt and its own ancestors). A fresh prompt and a continued one
+        thus compute every number in the same passes: bit-identical scores. ``kv_block=0`` reuses
+        the whole shared head instead and runs the rest in one pass (fewer tokens and passes a step,
+        but a score then depends on where the last prompt ended).
         """
-        key = tuple(prompt_ids)
-        if self._prompt_kv is not None and self._prompt_kv[0] == key:
-            return self._prompt_kv[1], self._prompt_kv[2], None
+        block, p = self.kv_block, len(prompt_ids)
         past, start = None, 0
         if self._prompt_kv is not None:
-            old_key, old_past, _ = self._prompt_kv
+            old_key, old_past = self._prompt_kv
             self._prompt_kv = None  # its cache is cut back and extended in place below
             # at least one new token must run, to give the log-probs of the token after the prompt
-            k = min(_common_prefix(list(old_key), prompt_ids), len(prompt_ids) - 1)
-            if k >= MIN_PREFIX_REUSE:
+            k = min(_common_prefix(list(old_key), prompt_ids), p - 1)
+            if block:  # whole blocks only, and not the old tail (it ran with its candidates)
+                k = min(k, (len(old_key) - 1) // block * block) // block * block
+            if k:
                 try:
                     if len(old_key) > k:
                         old_past.crop(-(len(old_key) - k))
                     past, start = old_past, k
                 except Exception:  # noqa: BLE001 - a cache type without crop: run the whole prompt
                     past, start = None, 0
-        p, ids, kw = len(prompt_ids), prompt_ids[start:], {}
-        # only on a reused cache (whose layers are known to take the tree's mask) and after few new
-        # tokens: the pass's explicit mask grows with (new tokens + tree)^2, so its size stays bounded
-        ride = (tree is not None and past is not None and p - start <= self.score_batch_tokens
+        self.prefix_tokens_reused += start
+        whole = (p - 1) // block * block if block else start  # the tail, [whole, p), has at least one token
+        for b in range(start, whole, block or 1):
+            out = self.model(input_ids=torch.tensor([prompt_ids[b: b + block]], device=self.device), use_cache=True,
+                             logits_to_keep=1, **{self._cache_arg: past})
+            past = _output_cache(out)
+        ids, kw = prompt_ids[whole:], {}
+        # only on a cache (whose layers are known to take the tree's mask) and after a short tail: the
+        # pass's explicit mask grows with (tail + tree)^2, so its size stays bounded
+        ride = (tree is not None and past is not None and p - whole <= max(block, self.score_batch_tokens)
                 and self._tree_attention_ok(past))
         n = len(tree.toks) if ride else 0
         if n:
-            s, dtype = p - start, self.model.dtype
+            s, dtype = p - whole, self.model.dtype
             mask = torch.zeros((1, 1, s + n, p + n), dtype=dtype, device=self.device)
             causal = torch.ones((s, s), dtype=torch.bool, device=self.device).triu(1)
-            mask[0, 0, :s, start:p].masked_fill_(causal, torch.finfo(dtype).min)
+            mask[0, 0, :s, whole:p].masked_fill_(causal, torch.finfo(dtype).min)
             mask[0, 0, :s, p:] = torch.finfo(dtype).min
             mask[0, 0, s:, p:].masked_fill_(~tree.ancestor, torch.finfo(dtype).min)
             kw = dict(attention_mask=mask, position_ids=torch.tensor(
-                [list(range(start, p)) + [p + d for d in tree.depth]], device=self.device))
+                [list(range(whole, p)) + [p + d for d in tree.depth]], device=self.device))
             ids = ids + tree.toks
         out = self.model(input_ids=torch.tensor([ids], device=self.device), use_cache=True,
                          logits_to_keep=1 + n, **kw, **{self._cache_arg: past})
         next_logp = torch.log_softmax(out.logits[0, 0].double(), dim=-1)
-        self.prefix_tokens_reused += start
         cache = _output_cache(out)
         if n:
             cache.crop(-n)
-        self._prompt_kv = (key, cache, next_logp)
+        self._prompt_kv = (tuple(prompt_ids), cache)
         return cache, next_logp, out.logits[0, 1:] if n else None
 
     @torch.inference_mode()
@@ -742,9 +763,6 @@ def _output_cache(out: Any) -> Any:
 
 #: logit rows whose float64 log-sum-exp is taken at once (8 x a 50k vocabulary: 3 MB)
 _LSE_ROWS = 8
-
-#: shared head (tokens) below which a prompt is run whole rather than continued from the last one
-MIN_PREFIX_REUSE = 8
 
 
 def _common_prefix(a: list[int], b: list[int]) -> int:

@@ -104,8 +104,9 @@ def test_a_score_does_not_depend_on_what_was_scored_before(tiny_dir: Path) -> No
             cold.clear_cache()
             assert warm.score(prompts[i], TREE_CANDS) == cold.score(prompts[i], TREE_CANDS)
     assert warm.prefix_tokens_reused > 0 and cold.prefix_tokens_reused == 0
-    with pytest.raises(llm.LLMOptionsError, match="kv_block"):
-        llm.load("hf", path=tiny_dir, kv_block=-1)
+    for bad in (-1, "64", 1.5):
+        with pytest.raises(llm.LLMOptionsError, match="kv_block must be 0"):
+            llm.load("hf", path=tiny_dir, kv_block=bad)
 
 
 def test_candidates_tokenised_after_the_prompts_last_special_token_match_the_whole_text(lm) -> None:

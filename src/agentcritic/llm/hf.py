@@ -303,10 +303,10 @@ class HFLM(PromptLM):
         self.score_batch_tokens = max(1, int(score_batch_tokens))
         self._scores = LRUCache(score_cache_size)
         self._lock = threading.RLock()
-        if int(kv_block) < 0:
+        if isinstance(kv_block, bool) or not isinstance(kv_block, int) or kv_block < 0:
             raise LLMOptionsError(f"kv_block must be 0 (reuse any shared head) or a block size in tokens, got "
                                   f"{kv_block!r}; correct llm.kv_block (default {KV_BLOCK})")
-        self.kv_block = int(kv_block)
+        self.kv_block = kv_block
         self._prompt_kv: tuple[tuple[int, ...], Any] | None = None
         #: prompt tokens whose KV came from the previous prompt instead of a forward pass
         self.prefix_tokens_reused = 0
